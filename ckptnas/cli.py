@@ -1,0 +1,183 @@
+"""The ``ckptnas`` command line.
+
+Errors a user can cause (a bad config, a busy run directory, ...) print one line naming the
+problem and exit with status 2; nothing in an existing run directory is changed by them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import xarray as xr
+
+from ckptnas.config import Config, load_config
+from ckptnas.errors import CkptnasError
+from ckptnas.lineage import LineageRegistry
+from ckptnas.results import load_results, summarize, top_candidates
+from ckptnas.runner import Experiment, resume_experiment
+
+
+def _cluster_overrides(config: Config, args: argparse.Namespace) -> Config:
+    if args.scheduler:
+        config = config.replace("cluster", scheduler=args.scheduler)
+    if args.workers:
+        config = config.replace("cluster", n_workers=args.workers)
+    return config
+
+
+def default_run_dir(config: Config) -> Path:
+    """``[experiment] out``, or ``runs/<name>`` when it is empty."""
+    return Path(config.experiment.out or Path("runs") / config.experiment.name)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    if args.max_candidates:
+        config = config.replace("experiment", max_candidates=args.max_candidates)
+    config = _cluster_overrides(config, args)
+    run_dir = Path(args.out) if args.out else default_run_dir(config)
+    ds = Experiment(config, run_dir, progress=not args.no_progress).run()
+    print_summary(ds, run_dir)
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run_dir)
+    config = load_config(run_dir / "config.toml") if (run_dir / "config.toml").is_file() else None
+    if config is not None:
+        config = _cluster_overrides(config, args)
+        if args.max_candidates:
+            config = config.replace("experiment", max_candidates=args.max_candidates)
+        ds = Experiment(config, run_dir, progress=not args.no_progress, resume=True).run()
+    else:
+        ds = resume_experiment(run_dir, progress=not args.no_progress)
+    print_summary(ds, run_dir)
+    return 0
+
+
+def print_summary(ds: xr.Dataset, run_dir: Path, k: int = 5) -> None:
+    """Print a run's headline numbers and its best candidates."""
+    s = summarize(ds)
+    metric = ds.attrs.get("metric", "metric")
+    print(f"run directory: {run_dir}")
+    print(
+        f"candidates: {s['n_candidates']} ({s['n_ok']} ok), warm-started: "
+        f"{s['warm_share']:.0%}, mean fraction of parameters transferred (warm): "
+        f"{s['mean_frac_params_transferred']:.2f}"
+    )
+    print(
+        f"mean first-epoch validation {metric}: warm {s['first_epoch_metric_warm']:.4f}, "
+        f"scratch {s['first_epoch_metric_scratch']:.4f}"
+    )
+    top = top_candidates(ds, k)
+    print(f"\ntop {top.sizes['candidate']} candidates by validation {metric}:")
+    print(f"{'id':>5} {'objective':>10} {'parent':>6} {'transferred':>11} {'params':>9}")
+    for c in top.candidate.values:
+        row = top.sel(candidate=c)
+        parent = int(row.parent)
+        print(
+            f"{int(c):>5} {float(row.objective):>10.4f} {parent if parent >= 0 else '-':>6} "
+            f"{float(row.frac_params_transferred):>10.0%} {int(row.n_params):>9}"
+        )
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "lineage.sqlite").is_file():
+        raise CkptnasError(f"{str(run_dir)!r} holds no lineage.sqlite")
+    with LineageRegistry(run_dir, readonly=True) as registry:
+        records = {r.id: r for r in registry.candidates()}
+        if args.candidate is not None:
+            if args.candidate not in records:
+                raise CkptnasError(f"run {str(run_dir)!r} has no candidate {args.candidate}")
+            chain = [args.candidate, *registry.ancestors(args.candidate)]
+            print(" <- ".join(str(c) for c in chain))
+            return 0
+        children: dict[int | None, list[int]] = {}
+        for r in records.values():
+            children.setdefault(r.parent, []).append(r.id)
+
+        def show(cid: int, depth: int) -> None:
+            r = records[cid]
+            score = (
+                "failed"
+                if r.status == "failed"
+                else ("pending" if r.status == "pending" else f"{r.objective:.4f}")
+            )
+            took = f" took {len(r.transferred)} tensors" if r.parent is not None else ""
+            print(f"{'  ' * depth}{cid} [{score}]{took}")
+            for child in children.get(cid, []):
+                show(child, depth + 1)
+
+        sys.setrecursionlimit(max(1000, 10 * len(records)))
+        for root in children.get(None, []):
+            show(root, 0)
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    ds = load_results(args.run_dir)
+    print_summary(ds, Path(args.run_dir), k=args.k)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every ``ckptnas`` command."""
+    parser = argparse.ArgumentParser(
+        prog="ckptnas",
+        description="Neural architecture search on Dask with warm-started candidates.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def cluster_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--scheduler", help="address of an existing Dask scheduler")
+        p.add_argument("--workers", type=int, help="workers of the embedded LocalCluster")
+        p.add_argument("--max-candidates", type=int, help="total candidates of the search")
+        p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    run = sub.add_parser("run", help="run a search from a TOML configuration")
+    run.add_argument("config", help="the experiment's TOML file")
+    run.add_argument("--out", help="run directory (default: [experiment] out, or runs/<name>)")
+    cluster_args(run)
+    run.set_defaults(func=cmd_run)
+
+    resume = sub.add_parser("resume", help="continue a stopped run")
+    resume.add_argument("run_dir")
+    cluster_args(resume)
+    resume.set_defaults(func=cmd_resume)
+
+    lineage = sub.add_parser("lineage", help="print who inherited from whom")
+    lineage.add_argument("run_dir")
+    lineage.add_argument("--candidate", type=int, help="print only this candidate's ancestry")
+    lineage.set_defaults(func=cmd_lineage)
+
+    summary = sub.add_parser("summary", help="print a run's headline numbers and best candidates")
+    summary.add_argument("run_dir")
+    summary.add_argument("-k", type=int, default=5, help="how many candidates to list")
+    summary.set_defaults(func=cmd_summary)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ckptnas`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    for name in ("workers", "max_candidates"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            print(f"ckptnas: error: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
+            return 2
+    try:
+        return func(args)
+    except CkptnasError as exc:
+        print(f"ckptnas: error: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"ckptnas: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ckptnas: interrupted; 'ckptnas resume' continues the run", file=sys.stderr)
+        return 130

@@ -1,0 +1,313 @@
+"""The experiment configuration: TOML tables mapped onto frozen dataclasses, checked up front.
+
+Every key has a default, so an empty file is a valid configuration (the quickstart). Unknown keys,
+wrong types and out-of-range values raise :class:`~ckptnas.errors.ConfigError` naming the key,
+before anything is trained or written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import tomllib
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from ckptnas.errors import ConfigError
+
+Check = Callable[[Any], bool]
+
+
+def _opt(default: Any, check: Check | None = None, why: str = "") -> Any:
+    """A dataclass field with a default and a validity check shown in errors as ``why``."""
+    factory = (lambda: list(default)) if isinstance(default, list) else None
+    meta = {"check": check, "why": why}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _positive(x: float) -> bool:
+    return x > 0 and math.isfinite(x)
+
+
+def _non_negative(x: float) -> bool:
+    return x >= 0
+
+
+def _one_of(*allowed: str) -> Check:
+    return lambda x: x in allowed
+
+
+def _all_positive(xs: list[int]) -> bool:
+    return len(xs) > 0 and all(x > 0 for x in xs)
+
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "elu", "silu")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """``[experiment]``: what the run is called, where it is written, how many candidates."""
+
+    name: str = _opt("quickstart", bool, "a non-empty string")
+    out: str = _opt("", why="a directory path; empty means runs/<name>")
+    seed: int = _opt(0, _non_negative, ">= 0")
+    max_candidates: int = _opt(30, _positive, "> 0")
+    max_in_flight: int = _opt(0, _non_negative, ">= 0 (0: twice the number of workers)")
+    allow_duplicates: bool = _opt(False)
+    flush_interval: float = _opt(5.0, _positive, "> 0 seconds")
+    max_retries: int = _opt(2, _non_negative, ">= 0")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """``[data]``: which dataset, and how it is split into training and validation rows."""
+
+    kind: str = _opt(
+        "synthetic_combo",
+        _one_of("synthetic_combo", "sklearn", "netcdf"),
+        "one of synthetic_combo, sklearn, netcdf",
+    )
+    name: str = _opt("", why="for kind = sklearn: diabetes, breast_cancer or digits")
+    path: str = _opt("", why="for kind = netcdf: the file to read")
+    inputs: list[str] = _opt([], why="for kind = netcdf: the input variables")
+    target: str = _opt("", why="for kind = netcdf: the target variable")
+    task: str = _opt(
+        "auto",
+        _one_of("auto", "regression", "classification"),
+        "one of auto, regression, classification",
+    )
+    val_fraction: float = _opt(0.2, lambda x: 0 < x < 1, "strictly between 0 and 1")
+    n_samples: int = _opt(6000, lambda x: x >= 10, ">= 10 (synthetic data only)")
+    noise: float = _opt(0.1, _non_negative, ">= 0 (synthetic data only)")
+
+
+@dataclass(frozen=True)
+class SpaceConfig:
+    """``[space]``: the layered search space, one sub-network per input then a shared trunk."""
+
+    num_nodes: int = _opt(4, _positive, "> 0")
+    input_nodes: int = _opt(1, _non_negative, ">= 0")
+    units: list[int] = _opt([16, 32, 64, 128], _all_positive, "a non-empty list of positive ints")
+    activations: list[str] = _opt(
+        ["relu", "tanh"],
+        lambda xs: len(xs) > 0 and all(a in ACTIVATIONS for a in xs),
+        f"a non-empty list drawn from {', '.join(ACTIVATIONS)}",
+    )
+    skip_connections: bool = _opt(True)
+    max_skip: int = _opt(2, _positive, "> 0")
+    shared_inputs: list[list[str]] = _opt([], why="groups of input names sharing a sub-network")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """``[search]``: the strategy that proposes architectures."""
+
+    strategy: str = _opt("evolution", _one_of("evolution", "random"), "evolution or random")
+    population_size: int = _opt(10, lambda x: x >= 2, ">= 2")
+    sample_size: int = _opt(3, _positive, "> 0")
+    mutation_bias: float = _opt(0.0, _non_negative, ">= 0 (0: uniform over nodes)")
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """``[transfer]``: how a new candidate inherits weights."""
+
+    policy: str = _opt("lcp", _one_of("lcp", "none"), "lcp or none")
+    freeze: bool = _opt(True)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """``[training]``: how each candidate is trained."""
+
+    epochs: int = _opt(2, _positive, "> 0")
+    batch_size: int = _opt(64, _positive, "> 0")
+    learning_rate: float = _opt(1e-3, _positive, "> 0")
+    device: str = _opt("auto", _one_of("auto", "cpu", "cuda"), "auto, cpu or cuda")
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """``[cluster]``: where candidates run."""
+
+    scheduler: str = _opt("", why="a scheduler address; empty starts a LocalCluster")
+    n_workers: int = _opt(0, _non_negative, ">= 0 (0: one per GPU, else one per core)")
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole experiment configuration, one attribute per TOML table."""
+
+    experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    space: SpaceConfig = field(default_factory=SpaceConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    transfer: TransferConfig = field(default_factory=TransferConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+
+    def replace(self, table: str, **values: Any) -> Config:
+        """Return a copy with some keys of one table replaced (and checked).
+
+        Examples
+        --------
+        >>> Config().replace("experiment", max_candidates=5).experiment.max_candidates
+        5
+        """
+        merged = {**to_dict(self), table: {**to_dict(self)[table], **values}}
+        return config_from_dict(merged)
+
+    def to_toml(self) -> str:
+        """The configuration as TOML text, every key resolved."""
+        return tomli_w.dumps(to_dict(self))
+
+    def to_json(self) -> str:
+        """The configuration as JSON text, every key resolved."""
+        return json.dumps(to_dict(self), sort_keys=True)
+
+
+def to_dict(config: Config) -> dict[str, dict[str, Any]]:
+    """The configuration as nested plain dictionaries."""
+    return dataclasses.asdict(config)
+
+
+def _type_ok(value: Any, annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin is list:
+        (inner,) = typing.get_args(annotation)
+        return isinstance(value, list) and all(_type_ok(v, inner) for v in value)
+    if annotation is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(annotation, type):
+        return isinstance(value, annotation)
+    return True
+
+
+def _type_name(annotation: Any) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+    if typing.get_origin(annotation) is list:
+        (inner,) = typing.get_args(annotation)
+        return f"a list of {_type_name(inner).removeprefix('an ').removeprefix('a ')}s"
+    return names.get(annotation, str(annotation))
+
+
+def _table_from_dict(cls: type[Any], table: str, values: Mapping[str, Any]) -> Any:
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"[{table}] must be a table, got {type(values).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    for key in values:
+        if key not in known:
+            raise ConfigError(
+                f"[{table}] unknown key {key!r}; known keys: {', '.join(sorted(known))}"
+            )
+    for key, value in values.items():
+        annotation = hints[key]
+        if not _type_ok(value, annotation):
+            raise ConfigError(f"[{table}] {key} = {value!r} must be {_type_name(annotation)}")
+        check = known[key].metadata.get("check")
+        if check is not None and not check(value):
+            raise ConfigError(f"[{table}] {key} = {value!r} must be {known[key].metadata['why']}")
+    return cls(**{k: float(v) if hints[k] is float else v for k, v in values.items()})
+
+
+def config_from_dict(values: Mapping[str, Any]) -> Config:
+    """Build and check a :class:`Config` from nested dictionaries (the parsed TOML).
+
+    Parameters
+    ----------
+    values : mapping
+        Table name to a mapping of keys to values. Missing tables and keys take their defaults.
+
+    Returns
+    -------
+    Config
+
+    Raises
+    ------
+    ConfigError
+        On an unknown table or key, a wrong type or an out-of-range value.
+    """
+    tables = {f.name: f.default_factory for f in dataclasses.fields(Config)}
+    for name in values:
+        if name not in tables:
+            raise ConfigError(
+                f"unknown table [{name}]; known tables: {', '.join(f'[{t}]' for t in tables)}"
+            )
+    built = {
+        name: _table_from_dict(factory, name, values.get(name, {}))  # type: ignore[arg-type]
+        for name, factory in tables.items()
+    }
+    config = Config(**built)
+    _check_across_tables(config)
+    return config
+
+
+def _check_across_tables(config: Config) -> None:
+    data = config.data
+    if data.kind == "sklearn" and data.name not in ("diabetes", "breast_cancer", "digits"):
+        raise ConfigError(
+            f"[data] name = {data.name!r} must be diabetes, breast_cancer or digits "
+            "when kind = 'sklearn'"
+        )
+    if data.kind == "netcdf":
+        if not data.path:
+            raise ConfigError("[data] path must name a netCDF file when kind = 'netcdf'")
+        if not data.inputs:
+            raise ConfigError("[data] inputs must list at least one variable when kind = 'netcdf'")
+        if not data.target:
+            raise ConfigError("[data] target must name a variable when kind = 'netcdf'")
+    if config.search.sample_size > config.search.population_size:
+        raise ConfigError(
+            f"[search] sample_size = {config.search.sample_size} must not exceed "
+            f"population_size = {config.search.population_size}"
+        )
+    if config.training.batch_size > data.n_samples and data.kind == "synthetic_combo":
+        raise ConfigError(
+            f"[training] batch_size = {config.training.batch_size} exceeds "
+            f"[data] n_samples = {data.n_samples}"
+        )
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and check a TOML configuration file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The TOML file.
+
+    Returns
+    -------
+    Config
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, is not valid TOML, or holds a bad key or value.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {str(path)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read configuration file {str(path)!r}: {exc}") from None
+    try:
+        values = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return config_from_dict(values)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

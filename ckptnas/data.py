@@ -1,0 +1,246 @@
+"""Datasets: a synthetic Combo-like default, scikit-learn's bundled sets, and netCDF files.
+
+Every dataset becomes a :class:`TabularData`: one or more named inputs of shape
+``(sample, feature)``, one target, and a fixed, seeded split into training and validation rows.
+Nothing is downloaded: the synthetic set is generated, scikit-learn's sets ship with the package,
+and netCDF files are the user's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import xarray as xr
+
+from ckptnas.config import DataConfig
+from ckptnas.errors import DataError
+
+Task = Literal["regression", "classification"]
+
+#: Feature counts of the synthetic Combo-like inputs: one cell line and two drugs.
+SYNTHETIC_SIZES = {"cell": 48, "drug1": 32, "drug2": 32}
+
+
+@dataclass(frozen=True)
+class TabularData:
+    """A dataset of named inputs and one target, already split into train and validation rows.
+
+    Attributes
+    ----------
+    name : str
+        A short name, recorded in the results.
+    task : {"regression", "classification"}
+    inputs : dict of str to ndarray
+        Input name to a float32 array of shape ``(sample, feature)``, standardised.
+    target : ndarray
+        Float32 of shape ``(sample,)`` for regression, int64 class indices for classification.
+    train_index, val_index : ndarray
+        Row indices of the two splits.
+    n_classes : int
+        Number of classes, 0 for regression.
+    """
+
+    name: str
+    task: Task
+    inputs: dict[str, np.ndarray]
+    target: np.ndarray
+    train_index: np.ndarray
+    val_index: np.ndarray
+    n_classes: int = 0
+
+    @property
+    def input_sizes(self) -> dict[str, int]:
+        """Input name to its number of features, in input order."""
+        return {name: int(x.shape[1]) for name, x in self.inputs.items()}
+
+    @property
+    def output_size(self) -> int:
+        """Width of the model's last layer: 1 for regression, the class count otherwise."""
+        return self.n_classes if self.task == "classification" else 1
+
+    def split(self, which: Literal["train", "val"]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The inputs and target of the training or the validation rows."""
+        index = self.train_index if which == "train" else self.val_index
+        return {k: v[index] for k, v in self.inputs.items()}, self.target[index]
+
+
+def load_data(config: DataConfig, seed: int = 0) -> TabularData:
+    """Build the dataset a configuration names.
+
+    Parameters
+    ----------
+    config : DataConfig
+        The ``[data]`` table.
+    seed : int
+        Seeds the synthetic data and the train/validation split.
+
+    Returns
+    -------
+    TabularData
+
+    Raises
+    ------
+    DataError
+        If a file or variable is missing, sample counts differ, or the data are empty.
+    """
+    if config.kind == "synthetic_combo":
+        inputs, target = synthetic_combo(config.n_samples, seed=seed, noise=config.noise)
+        name, task = "synthetic_combo", _resolve_task(config.task, target)
+    elif config.kind == "sklearn":
+        inputs, target = _sklearn(config.name)
+        name, task = config.name, _resolve_task(config.task, target)
+    else:
+        inputs, target = _netcdf(config.path, config.inputs, config.target)
+        name, task = Path(config.path).stem, _resolve_task(config.task, target)
+    return _finish(name, task, inputs, target, config.val_fraction, seed)
+
+
+def synthetic_combo(
+    n_samples: int, seed: int = 0, noise: float = 0.1
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Generate Combo-like drug-pair response data.
+
+    Each row is a cell line and two drugs; the response depends on a nonlinear embedding of the
+    cell line interacting with the same nonlinear embedding of each drug (so a sub-network shared
+    by the two drugs fits it), plus a drug-drug synergy term. The target is symmetric in the two
+    drugs, as a combination screen's is.
+
+    Parameters
+    ----------
+    n_samples : int
+        Number of rows.
+    seed : int
+        Seeds the generator: the same seed gives the same data.
+    noise : float
+        Standard deviation of the Gaussian noise added to the standardised response.
+
+    Returns
+    -------
+    inputs : dict of str to ndarray
+        ``cell``, ``drug1`` and ``drug2`` feature matrices.
+    target : ndarray
+        The standardised response, float32.
+    """
+    rng = np.random.default_rng(seed)
+    # The generating weights come from a fixed stream so that every seed samples the same task.
+    task = np.random.default_rng(20211007)
+    k = 4
+    n_cell, n_drug = SYNTHETIC_SIZES["cell"], SYNTHETIC_SIZES["drug1"]
+    cell_map = task.normal(size=(n_cell, k)) / np.sqrt(n_cell)
+    drug_map = task.normal(size=(n_drug, k)) / np.sqrt(n_drug)
+    cell_linear = task.normal(size=n_cell) / np.sqrt(n_cell)
+    drug_linear = task.normal(size=n_drug) / np.sqrt(n_drug)
+    inputs = {name: rng.normal(size=(n_samples, size)) for name, size in SYNTHETIC_SIZES.items()}
+    u = np.tanh(1.5 * inputs["cell"] @ cell_map)
+    v1 = np.tanh(1.5 * inputs["drug1"] @ drug_map)
+    v2 = np.tanh(1.5 * inputs["drug2"] @ drug_map)
+    y = (
+        inputs["cell"] @ cell_linear
+        + (inputs["drug1"] + inputs["drug2"]) @ drug_linear
+        + (u * (v1 + v2)).sum(1)
+        + 0.5 * (v1 * v2).sum(1)
+    )
+    y = (y - y.mean()) / y.std()
+    y = y + noise * rng.normal(size=n_samples)
+    return {k: v.astype(np.float32) for k, v in inputs.items()}, y.astype(np.float32)
+
+
+def _sklearn(name: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    from sklearn import datasets
+
+    loaders = {
+        "diabetes": datasets.load_diabetes,
+        "breast_cancer": datasets.load_breast_cancer,
+        "digits": datasets.load_digits,
+    }
+    if name not in loaders:
+        raise DataError(f"unknown scikit-learn dataset {name!r}; known: {', '.join(loaders)}")
+    bunch = loaders[name]()
+    target = bunch.target
+    if name == "diabetes":
+        target = (target - target.mean()) / target.std()
+    return {"x": np.asarray(bunch.data, dtype=np.float64)}, np.asarray(target)
+
+
+def _netcdf(path: str, inputs: list[str], target: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"data file {path!r} does not exist")
+    try:
+        ds = xr.load_dataset(file, engine="netcdf4")
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read {path!r} as netCDF: {exc}") from None
+    for var in [*inputs, target]:
+        if var not in ds.variables:
+            raise DataError(
+                f"{path!r} has no variable {var!r}; it holds: {', '.join(map(str, ds.data_vars))}"
+            )
+    arrays = {}
+    for var in inputs:
+        values = np.asarray(ds[var].values, dtype=np.float64)
+        if values.ndim == 1:
+            values = values[:, None]
+        if values.ndim != 2:
+            raise DataError(f"{path!r}: input {var!r} must have 1 or 2 dimensions (sample first)")
+        arrays[var] = values
+    y = np.asarray(ds[target].values)
+    if y.ndim != 1:
+        raise DataError(f"{path!r}: target {target!r} must have one dimension (sample)")
+    return arrays, y
+
+
+def _resolve_task(task: str, target: np.ndarray) -> Task:
+    if task == "regression":
+        return "regression"
+    if task == "classification":
+        return "classification"
+    integral = np.issubdtype(target.dtype, np.integer) or np.issubdtype(target.dtype, np.bool_)
+    return "classification" if integral else "regression"
+
+
+def _finish(
+    name: str,
+    task: Task,
+    inputs: dict[str, np.ndarray],
+    target: np.ndarray,
+    val_fraction: float,
+    seed: int,
+) -> TabularData:
+    n = len(target)
+    for var, x in inputs.items():
+        if len(x) != n:
+            raise DataError(f"{name}: input {var!r} has {len(x)} samples but the target has {n}")
+        if x.shape[1] == 0:
+            raise DataError(f"{name}: input {var!r} has no features")
+    n_val = round(n * val_fraction)
+    if n_val < 1 or n - n_val < 1:
+        raise DataError(
+            f"{name}: {n} samples cannot be split into training and validation rows "
+            f"with val_fraction = {val_fraction}"
+        )
+    if any(not np.all(np.isfinite(x)) for x in inputs.values()):
+        raise DataError(f"{name}: inputs hold NaN or infinite values")
+    order = np.random.default_rng(seed).permutation(n)
+    val_index, train_index = np.sort(order[:n_val]), np.sort(order[n_val:])
+    standardized = {k: _standardize(v, train_index) for k, v in inputs.items()}
+    if task == "classification":
+        classes, labels = np.unique(target, return_inverse=True)
+        if len(classes) < 2:
+            raise DataError(f"{name}: a classification target needs at least two classes")
+        return TabularData(
+            name, task, standardized, labels.astype(np.int64), train_index, val_index, len(classes)
+        )
+    y = np.asarray(target, dtype=np.float32)
+    if not np.all(np.isfinite(y)):
+        raise DataError(f"{name}: the target holds NaN or infinite values")
+    return TabularData(name, task, standardized, y, train_index, val_index, 0)
+
+
+def _standardize(x: np.ndarray, train_index: np.ndarray) -> np.ndarray:
+    mean = x[train_index].mean(0)
+    std = x[train_index].std(0)
+    scaled: np.ndarray = ((x - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
+    return scaled

@@ -1,0 +1,344 @@
+"""The lineage registry: every candidate, who it inherited from, and how it ended, in SQLite.
+
+``<run_dir>/lineage.sqlite`` is the durable record of a run. Only the client writes it; each
+change is one transaction, so the file is consistent at every moment and a killed client loses
+nothing it had recorded. A candidate's ``parent`` is the donor whose tensors it copied (``NULL``
+when it trained from scratch); a donor is always a candidate that finished before the child was
+submitted, so the parent links form a forest of trees.
+
+Donor look-up goes through an in-memory :class:`~ckptnas._prefix_tree.PrefixTree` over the
+architectures of successfully trained candidates, rebuilt when the registry is opened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ckptnas._prefix_tree import PrefixTree
+from ckptnas.records import CandidateResult
+from ckptnas.space import Architecture
+from ckptnas.transfer import TransferPlan
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS candidates (
+    id INTEGER PRIMARY KEY,
+    arch TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'ok', 'failed')),
+    parent INTEGER REFERENCES candidates(id),
+    transferred TEXT NOT NULL DEFAULT '[]',
+    prefix_length INTEGER NOT NULL DEFAULT 0,
+    n_params INTEGER NOT NULL DEFAULT 0,
+    n_params_transferred INTEGER NOT NULL DEFAULT 0,
+    objective REAL,
+    checkpoint_digest TEXT,
+    donor_usable INTEGER NOT NULL DEFAULT 1,
+    worker TEXT NOT NULL DEFAULT '',
+    device TEXT NOT NULL DEFAULT '',
+    submit_time REAL,
+    start_time REAL,
+    end_time REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT NOT NULL DEFAULT '',
+    note TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS candidates_parent ON candidates(parent);
+CREATE TABLE IF NOT EXISTS epochs (
+    candidate INTEGER NOT NULL REFERENCES candidates(id),
+    epoch INTEGER NOT NULL,
+    train_loss REAL, val_loss REAL, val_metric REAL, epoch_time REAL,
+    PRIMARY KEY (candidate, epoch)
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class CandidateRecord:
+    """One row of the registry, as read back."""
+
+    id: int
+    arch: Architecture
+    status: str
+    parent: int | None
+    transferred: tuple[str, ...]
+    prefix_length: int
+    n_params: int
+    n_params_transferred: int
+    objective: float
+    checkpoint_digest: str | None
+    donor_usable: bool
+    worker: str
+    device: str
+    submit_time: float
+    start_time: float
+    end_time: float
+    attempts: int
+    error: str
+    note: str
+
+    @property
+    def frac_params_transferred(self) -> float:
+        """Share of the candidate's scalars copied from its parent."""
+        return self.n_params_transferred / self.n_params if self.n_params else 0.0
+
+
+def _nan(x: Any) -> float:
+    return math.nan if x is None else float(x)
+
+
+def _null(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+class LineageRegistry:
+    """The SQLite record of a run's candidates and their lineage.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The run directory; the database is ``lineage.sqlite`` inside it.
+    readonly : bool
+        Open without creating or changing anything.
+
+    Examples
+    --------
+    >>> reg = LineageRegistry(run_dir)               # doctest: +SKIP
+    >>> reg.parent(12), reg.ancestors(12), reg.children(3)  # doctest: +SKIP
+    """
+
+    def __init__(self, run_dir: str | Path, readonly: bool = False) -> None:
+        self.path = Path(run_dir) / "lineage.sqlite"
+        if readonly:
+            if not self.path.is_file():
+                raise FileNotFoundError(f"no lineage registry at {self.path}")
+            uri = f"file:{self.path}?mode=ro"
+            self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        self._db.row_factory = sqlite3.Row
+        self._tree = PrefixTree()
+        for row in self._db.execute(
+            "SELECT id, arch, objective FROM candidates "
+            "WHERE status = 'ok' AND donor_usable = 1 AND objective IS NOT NULL ORDER BY id"
+        ):
+            self._tree.insert(tuple(json.loads(row["arch"])), row["id"], row["objective"])
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._db.close()
+
+    def __enter__(self) -> LineageRegistry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- metadata --------------------------------------------------------------------------
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a run-level value (the resolved config, the search space, ...)."""
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def get_meta(self, key: str) -> str | None:
+        """A run-level value, or ``None``."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row["value"])
+
+    # -- writing (client only) -------------------------------------------------------------
+    def add_candidate(
+        self, arch: Sequence[int], plan: TransferPlan, n_params: int, note: str = ""
+    ) -> int:
+        """Record a candidate about to be submitted; returns its id."""
+        cur = self._db.execute(
+            "INSERT INTO candidates (arch, status, parent, transferred, prefix_length, n_params,"
+            " n_params_transferred, submit_time, note) VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
+            (
+                json.dumps(list(arch)),
+                plan.donor if plan.is_warm else None,
+                json.dumps(list(plan.tensors)),
+                plan.prefix_length,
+                n_params,
+                plan.n_params,
+                time.time(),
+                note,
+            ),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def record(self, result: CandidateResult) -> None:
+        """Record a finished (or failed) candidate and its per-epoch curves in one transaction.
+
+        A successful candidate becomes a possible donor.
+        """
+        plan = result.plan
+        rows = list(
+            zip(
+                result.train_loss,
+                result.val_loss,
+                result.val_metric,
+                result.epoch_time,
+                strict=False,
+            )
+        )
+        with self._transaction():
+            self._db.execute("DELETE FROM epochs WHERE candidate = ?", (result.candidate_id,))
+            self._db.executemany(
+                "INSERT INTO epochs VALUES (?, ?, ?, ?, ?, ?)",
+                [(result.candidate_id, e + 1, *map(_null, r)) for e, r in enumerate(rows)],
+            )
+            self._db.execute(
+                "UPDATE candidates SET status = ?, objective = ?, parent = ?, transferred = ?,"
+                " prefix_length = ?, n_params_transferred = ?, n_params = ?,"
+                " checkpoint_digest = ?, worker = ?, device = ?, start_time = ?, end_time = ?,"
+                " attempts = attempts + 1, error = ? WHERE id = ?",
+                (
+                    result.status,
+                    _null(result.objective),
+                    plan.donor if plan.is_warm else None,
+                    json.dumps(list(plan.tensors)),
+                    plan.prefix_length,
+                    plan.n_params,
+                    result.n_params,
+                    result.checkpoint_digest,
+                    result.worker,
+                    result.device,
+                    _null(result.start_time),
+                    _null(result.end_time),
+                    result.error,
+                    result.candidate_id,
+                ),
+            )
+        if result.status == "ok" and math.isfinite(result.objective):
+            arch = self.get(result.candidate_id).arch
+            self._tree.insert(arch, result.candidate_id, result.objective)
+
+    def add_note(self, candidate_id: int, note: str) -> None:
+        """Append a line to a candidate's note (why it fell back to another donor, say)."""
+        self._db.execute(
+            "UPDATE candidates SET note = ltrim(note || char(10) || ?, char(10)) WHERE id = ?",
+            (note, candidate_id),
+        )
+
+    def mark_unusable(self, candidate_id: int, reason: str) -> None:
+        """Never again offer a candidate as a donor (e.g. its checkpoint is broken)."""
+        self._db.execute("UPDATE candidates SET donor_usable = 0 WHERE id = ?", (candidate_id,))
+        self.add_note(candidate_id, f"not a donor: {reason}")
+        if candidate_id in self._tree:
+            self._tree.remove(candidate_id)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- donor look-up ---------------------------------------------------------------------
+    def best_donor(self, arch: Sequence[int]) -> tuple[int, Architecture, int] | None:
+        """The usable trained candidate sharing the longest prefix with ``arch``.
+
+        Ties go to the higher objective, then to the earlier candidate.
+
+        Returns
+        -------
+        (donor id, donor architecture, prefix length), or None when nothing is trained yet.
+        """
+        match = self._tree.best_match(tuple(arch))
+        if match is None:
+            return None
+        donor, length = match
+        return donor, self.get(donor).arch, length
+
+    # -- reading ---------------------------------------------------------------------------
+    def _record(self, row: sqlite3.Row) -> CandidateRecord:
+        return CandidateRecord(
+            id=row["id"],
+            arch=tuple(json.loads(row["arch"])),
+            status=row["status"],
+            parent=row["parent"],
+            transferred=tuple(json.loads(row["transferred"])),
+            prefix_length=row["prefix_length"],
+            n_params=row["n_params"],
+            n_params_transferred=row["n_params_transferred"],
+            objective=_nan(row["objective"]),
+            checkpoint_digest=row["checkpoint_digest"],
+            donor_usable=bool(row["donor_usable"]),
+            worker=row["worker"],
+            device=row["device"],
+            submit_time=_nan(row["submit_time"]),
+            start_time=_nan(row["start_time"]),
+            end_time=_nan(row["end_time"]),
+            attempts=row["attempts"],
+            error=row["error"],
+            note=row["note"],
+        )
+
+    def get(self, candidate_id: int) -> CandidateRecord:
+        """One candidate's record; ``KeyError`` if there is none."""
+        row = self._db.execute("SELECT * FROM candidates WHERE id = ?", (candidate_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no candidate {candidate_id} in {self.path}")
+        return self._record(row)
+
+    def candidates(self, status: str | None = None) -> list[CandidateRecord]:
+        """All candidates in id order, or those with one status."""
+        if status is None:
+            rows = self._db.execute("SELECT * FROM candidates ORDER BY id")
+        else:
+            rows = self._db.execute(
+                "SELECT * FROM candidates WHERE status = ? ORDER BY id", (status,)
+            )
+        return [self._record(r) for r in rows]
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM candidates").fetchone()[0])
+
+    def __iter__(self) -> Iterator[CandidateRecord]:
+        return iter(self.candidates())
+
+    def curves(self) -> dict[int, list[tuple[float, float, float, float]]]:
+        """Candidate id to its per-epoch ``(train_loss, val_loss, val_metric, epoch_time)``."""
+        out: dict[int, list[tuple[float, float, float, float]]] = {}
+        for row in self._db.execute("SELECT * FROM epochs ORDER BY candidate, epoch"):
+            out.setdefault(row["candidate"], []).append(
+                tuple(_nan(row[k]) for k in ("train_loss", "val_loss", "val_metric", "epoch_time"))  # type: ignore[arg-type]
+            )
+        return out
+
+    # -- lineage ---------------------------------------------------------------------------
+    def parent(self, candidate_id: int) -> int | None:
+        """The donor a candidate inherited from, or ``None`` if it trained from scratch."""
+        return self.get(candidate_id).parent
+
+    def ancestors(self, candidate_id: int) -> list[int]:
+        """Parent, grandparent, ... up to a candidate trained from scratch."""
+        rows = self._db.execute(
+            "WITH RECURSIVE up(id, depth) AS ("
+            " SELECT parent, 1 FROM candidates WHERE id = ? AND parent IS NOT NULL"
+            " UNION ALL SELECT c.parent, up.depth + 1 FROM candidates c JOIN up ON c.id = up.id"
+            " WHERE c.parent IS NOT NULL) SELECT id FROM up ORDER BY depth",
+            (candidate_id,),
+        )
+        return [r["id"] for r in rows]
+
+    def children(self, candidate_id: int) -> list[int]:
+        """Candidates that inherited from this one, in id order."""
+        rows = self._db.execute(
+            "SELECT id FROM candidates WHERE parent = ? ORDER BY id", (candidate_id,)
+        )
+        return [r["id"] for r in rows]

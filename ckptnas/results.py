@@ -1,0 +1,247 @@
+"""The results dataset: every measurement of a run as one xarray Dataset in ``results.nc``.
+
+The registry is the durable record; ``results.nc`` is its labelled, analysis-ready view,
+rewritten as a whole on a timer and at the end of a run. Each write goes to a temporary file
+that is renamed into place, so the file on disk is complete at every moment.
+
+Schema (dims ``candidate``, ``epoch`` = 1..E, ``node``): ``arch(candidate, node)``,
+``parent``, ``n_transferred``, ``frac_params_transferred``, ``prefix_length``, ``objective``,
+``status``, ``n_params``, ``worker``, ``device``, ``attempts``, ``error``, ``submit_time``,
+``start_time``, ``end_time`` per candidate; ``train_loss``, ``val_loss``, ``val_metric``,
+``epoch_time`` per candidate and epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ckptnas.lineage import CandidateRecord, LineageRegistry
+
+RESULTS_FILE = "results.nc"
+
+_CURVES = {
+    "train_loss": ("1", "mean training loss of the epoch"),
+    "val_loss": ("1", "validation loss after the epoch"),
+    "val_metric": ("1", "validation metric after the epoch (R2 or accuracy)"),
+    "epoch_time": ("s", "wall time of the epoch, validation included"),
+}
+
+
+def package_version() -> str:
+    """The installed ckptnas version (``0+unknown`` when run from a bare source tree)."""
+    try:
+        return version("ckptnas")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _times(records: list[CandidateRecord], attr: str) -> np.ndarray:
+    seconds = np.array([getattr(r, attr) for r in records], dtype=float)
+    out = np.full(len(records), np.datetime64("NaT"), dtype="datetime64[ns]")
+    ok = np.isfinite(seconds)
+    out[ok] = (seconds[ok] * 1e9).astype("int64").astype("datetime64[ns]")
+    return out
+
+
+def build_dataset(registry: LineageRegistry, n_epochs: int | None = None) -> xr.Dataset:
+    """The results of every finished candidate in a registry as an xarray Dataset.
+
+    Parameters
+    ----------
+    registry : LineageRegistry
+    n_epochs : int, optional
+        Length of the ``epoch`` dimension; defaults to the longest curve recorded.
+
+    Returns
+    -------
+    xarray.Dataset
+    """
+    records = [r for r in registry.candidates() if r.status != "pending"]
+    curves = registry.curves()
+    longest = max((len(c) for c in curves.values()), default=0)
+    n_epochs = max(n_epochs or 0, longest, 1)
+    space = json.loads(registry.get_meta("space") or "{}")
+    node_names = space.get("node_names") or [
+        f"node{i}" for i in range(len(records[0].arch) if records else 0)
+    ]
+    n_nodes = len(node_names)
+    curve = np.full((len(records), n_epochs, 4), np.nan)
+    for i, record in enumerate(records):
+        values = curves.get(record.id, [])
+        if values:
+            curve[i, : len(values)] = values
+    arch = np.array([r.arch for r in records], dtype=np.int32).reshape(len(records), n_nodes)
+
+    def per_candidate(values: list[Any], dtype: Any, units: str, long_name: str) -> xr.Variable:
+        attrs = {"long_name": long_name} | ({"units": units} if units else {})
+        return xr.Variable("candidate", np.array(values, dtype=dtype), attrs)
+
+    data_vars: dict[str, Any] = {
+        "arch": xr.Variable(
+            ("candidate", "node"), arch, {"long_name": "choice of each variable node"}
+        ),
+        "parent": per_candidate(
+            [-1 if r.parent is None else r.parent for r in records],
+            np.int32,
+            "",
+            "donor candidate the weights came from, -1 when trained from scratch",
+        ),
+        "n_transferred": per_candidate(
+            [len(r.transferred) for r in records], np.int32, "1", "tensors copied from the donor"
+        ),
+        "frac_params_transferred": per_candidate(
+            [r.frac_params_transferred for r in records],
+            float,
+            "1",
+            "fraction of the candidate's parameters copied from the donor",
+        ),
+        "prefix_length": per_candidate(
+            [r.prefix_length for r in records],
+            np.int32,
+            "1",
+            "architecture choices shared with the donor",
+        ),
+        "objective": per_candidate(
+            [r.objective for r in records], float, "1", "final validation metric, higher is better"
+        ),
+        "status": per_candidate([r.status for r in records], object, "", "ok or failed"),
+        "n_params": per_candidate([r.n_params for r in records], np.int64, "1", "parameters"),
+        "worker": per_candidate([r.worker for r in records], object, "", "Dask worker"),
+        "device": per_candidate([r.device for r in records], object, "", "training device"),
+        "attempts": per_candidate([r.attempts for r in records], np.int32, "1", "attempts made"),
+        "error": per_candidate([r.error for r in records], object, "", "why it failed"),
+    }
+    for attr in ("submit_time", "start_time", "end_time"):
+        data_vars[attr] = xr.Variable(
+            "candidate", _times(records, attr), {"long_name": attr.replace("_", " ")}
+        )
+    for k, (name, (units, long_name)) in enumerate(_CURVES.items()):
+        data_vars[name] = xr.Variable(
+            ("candidate", "epoch"), curve[:, :, k], {"units": units, "long_name": long_name}
+        )
+    coords = {
+        "candidate": ("candidate", np.array([r.id for r in records], dtype=np.int64)),
+        "epoch": ("epoch", np.arange(1, n_epochs + 1, dtype=np.int32)),
+        "node": ("node", np.arange(n_nodes, dtype=np.int32)),
+        "node_name": ("node", np.array(node_names, dtype=object)),
+    }
+    attrs = {
+        "title": "ckptnas search results",
+        "ckptnas_version": package_version(),
+        "config": registry.get_meta("config") or "",
+        "space": registry.get_meta("space") or "",
+        "dataset": registry.get_meta("dataset") or "",
+        "task": registry.get_meta("task") or "",
+        "metric": registry.get_meta("metric") or "",
+        "policy": registry.get_meta("policy") or "",
+        "seed": int(registry.get_meta("seed") or 0),
+    }
+    return xr.Dataset(data_vars, coords, attrs)
+
+
+def write_dataset(ds: xr.Dataset, path: str | Path) -> None:
+    """Write a dataset as netCDF4 through a temporary file renamed into place."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    ds.to_netcdf(tmp, engine="netcdf4")
+    tmp.replace(path)
+
+
+def load_results(run_dir: str | Path) -> xr.Dataset:
+    """Open a run's ``results.nc`` fully into memory.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+
+    Returns
+    -------
+    xarray.Dataset
+        See this module's docstring for the variables.
+    """
+    path = Path(run_dir) / RESULTS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no results at {path}")
+    return xr.load_dataset(path, engine="netcdf4")
+
+
+class ResultsWriter:
+    """Rewrite ``results.nc`` from the registry, at most every ``interval`` seconds.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+    registry : LineageRegistry
+    n_epochs : int
+    interval : float
+        Seconds between writes in :meth:`maybe_flush`; :meth:`flush` always writes.
+    """
+
+    def __init__(
+        self, run_dir: str | Path, registry: LineageRegistry, n_epochs: int, interval: float = 5.0
+    ) -> None:
+        self.path = Path(run_dir) / RESULTS_FILE
+        self.registry = registry
+        self.n_epochs = n_epochs
+        self.interval = interval
+        self._last = -np.inf
+
+    def maybe_flush(self) -> bool:
+        """Write if the interval has passed since the last write; returns whether it wrote."""
+        if time.monotonic() - self._last < self.interval:
+            return False
+        self.flush()
+        return True
+
+    def flush(self) -> None:
+        """Write the dataset now."""
+        write_dataset(build_dataset(self.registry, self.n_epochs), self.path)
+        self._last = time.monotonic()
+
+
+def successful(ds: xr.Dataset) -> xr.Dataset:
+    """The candidates whose status is ``ok``, variables keeping their types."""
+    return ds.isel(candidate=np.flatnonzero(ds.status.values == "ok"))
+
+
+def summarize(ds: xr.Dataset) -> dict[str, float]:
+    """Headline numbers of a run: warm-start share, transfer size, first-epoch metric.
+
+    Returns
+    -------
+    dict
+        ``n_candidates``, ``n_ok``, ``warm_share`` (share of candidates with a parent),
+        ``mean_frac_params_transferred`` (over warm candidates), ``first_epoch_metric_warm``,
+        ``first_epoch_metric_scratch``, ``best_objective``.
+    """
+    ok = successful(ds)
+    warm = ok.parent >= 0
+    first = ok.val_metric.isel(epoch=0)
+
+    def mean(x: xr.DataArray) -> float:
+        return float(x.mean()) if x.size else float("nan")
+
+    return {
+        "n_candidates": int(ds.sizes["candidate"]),
+        "n_ok": int(ok.sizes["candidate"]),
+        "warm_share": mean(warm.astype(float)),
+        "mean_frac_params_transferred": mean(ok.frac_params_transferred.where(warm, drop=True)),
+        "first_epoch_metric_warm": mean(first.where(warm, drop=True)),
+        "first_epoch_metric_scratch": mean(first.where(~warm, drop=True)),
+        "best_objective": float(ok.objective.max()) if ok.sizes["candidate"] else float("nan"),
+    }
+
+
+def top_candidates(ds: xr.Dataset, k: int = 5) -> xr.Dataset:
+    """The ``k`` successful candidates with the highest objective, best first."""
+    ok = successful(ds)
+    order = np.argsort(-ok.objective.values, kind="stable")[:k]
+    return ok.isel(candidate=order)

@@ -1,0 +1,29 @@
+"""Development sessions: ``nox -s tests``, ``nox -s lint``."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_existing_virtualenvs = True
+
+# A bare ``torch`` requirement pulls a multi-GB CUDA build; the CPU wheel is installed first.
+TORCH = "torch==2.13.0"
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite (slow tests excluded unless ``-- -m slow`` is passed)."""
+    session.install(TORCH)
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff (lint and format check) and mypy in strict mode."""
+    session.install(TORCH)
+    session.install("-e", ".[lint]")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
