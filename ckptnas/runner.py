@@ -32,7 +32,7 @@ from ckptnas.records import CandidateResult, CandidateSpec, TrainingSettings
 from ckptnas.results import RESULTS_FILE, ResultsWriter, build_dataset
 from ckptnas.space import Architecture, SearchSpace
 from ckptnas.strategies import Strategy, make_strategy
-from ckptnas.training import data_key, train_candidate
+from ckptnas.training import DataPlugin, data_key, train_candidate
 from ckptnas.transfer import SCRATCH, TransferPlan, plan_transfer
 
 CONFIG_FILE = "config.toml"
@@ -79,7 +79,7 @@ def connect(config: Config) -> Iterator[Client]:
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",
             resources={"GPU": 1} if gpu else None,
         ) as cluster,
         Client(cluster) as client,
@@ -285,6 +285,8 @@ class _Loop:
         return pending, done, warm
 
     def run(self) -> xr.Dataset:
+        # Every worker, including one that restarts later, builds the dataset once at start-up.
+        self.client.register_plugin(DataPlugin(self.key))
         pending, done, warm = self.replay()
         budget = self.config.experiment.max_candidates
         registered = len(self.registry)

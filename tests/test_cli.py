@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ckptnas import load_results
+from ckptnas.cli import main
+
+TINY_TOML = """
+[experiment]
+name = "cli"
+max_candidates = 6
+max_in_flight = 1
+[data]
+n_samples = 300
+[space]
+num_nodes = 2
+units = [8]
+shared_inputs = [["drug1", "drug2"]]
+[search]
+population_size = 3
+sample_size = 2
+mutation_bias = 3.0
+[training]
+epochs = 1
+[cluster]
+n_workers = 2
+"""
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY_TOML)
+    return path
+
+
+def test_run_lineage_and_summary(
+    config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    assert main(["run", str(config_file), "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "top 5 candidates" in printed and "warm-started" in printed
+    assert load_results(out).sizes["candidate"] == 6
+    assert (out / "config.toml").is_file()
+    assert main(["lineage", str(out)]) == 0
+    tree = capsys.readouterr().out.splitlines()
+    assert len(tree) == 6 and any(line.startswith("  ") for line in tree)
+    assert main(["summary", str(out), "-k", "2"]) == 0
+    assert "top 2 candidates" in capsys.readouterr().out
+    # a second run into the same directory is refused with one line, exit code 2
+    assert main(["run", str(config_file), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already holds a run" in err[0] and "resume" in err[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[space]\nnum_nodes = 'four'\n", "num_nodes"),
+        ("[trainig]\nepochs = 1\n", "unknown table [trainig]"),
+        ("[data\n", "not valid TOML"),
+        (
+            "[data]\nkind = 'netcdf'\npath = 'nowhere.nc'\ninputs = ['x']\ntarget = 'y'\n",
+            "nowhere.nc",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    out = tmp_path / "run"
+    assert main(["run", str(config), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ckptnas: error:") and message in err[0]
+    assert not (out / "lineage.sqlite").exists()
+
+
+def test_resume_of_an_empty_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["resume", str(tmp_path)]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_bad_flag_value(config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(config_file), "--workers", "0"]) == 2
+    assert "--workers must be >= 1" in capsys.readouterr().err

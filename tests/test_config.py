@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ckptnas.config import Config, config_from_dict, load_config
+from ckptnas.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quickstart_config_loads() -> None:
+    config = load_config(ROOT / "experiments" / "quickstart.toml")
+    assert config.transfer.policy == "lcp"
+    assert config.space.shared_inputs == [["drug1", "drug2"]]
+
+
+def test_empty_config_is_all_defaults() -> None:
+    assert config_from_dict({}) == Config()
+
+
+def test_resolved_toml_round_trips(tmp_path: Path) -> None:
+    config = Config().replace("search", strategy="random").replace("space", units=[3, 5])
+    path = tmp_path / "c.toml"
+    path.write_text(config.to_toml())
+    assert load_config(path) == config
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"spaec": {}}, r"unknown table \[spaec\]"),
+        ({"space": {"nodes": 3}}, r"\[space\] unknown key 'nodes'"),
+        ({"space": {"num_nodes": "3"}}, r"\[space\] num_nodes = '3' must be an integer"),
+        ({"space": {"num_nodes": 0}}, r"num_nodes = 0 must be > 0"),
+        ({"space": {"units": [8, -1]}}, r"units"),
+        ({"space": {"activations": ["relu", "swish"]}}, r"activations"),
+        ({"training": {"epochs": True}}, r"epochs"),
+        ({"training": {"learning_rate": -1.0}}, r"learning_rate"),
+        (
+            {"transfer": {"policy": "closest"}},
+            r"\[transfer\] policy = 'closest' must be lcp or none",
+        ),
+        ({"data": {"kind": "csv"}}, r"\[data\] kind"),
+        ({"data": {"val_fraction": 1.0}}, r"val_fraction"),
+        ({"data": {"kind": "sklearn", "name": "iris"}}, r"diabetes, breast_cancer or digits"),
+        ({"data": {"kind": "netcdf", "inputs": ["x"], "target": "y"}}, r"path"),
+        ({"search": {"population_size": 3, "sample_size": 5}}, r"sample_size"),
+        ({"experiment": []}, r"\[experiment\] must be a table"),
+    ],
+)
+def test_bad_values_name_the_key(values: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict(values)
+
+
+def test_malformed_toml_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[experiment\nname = 1")
+    with pytest.raises(ConfigError, match=r"bad\.toml: not valid TOML"):
+        load_config(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "none.toml")

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from ckptnas.config import DataConfig
+from ckptnas.data import SYNTHETIC_SIZES, load_data, synthetic_combo
+from ckptnas.errors import DataError
+
+
+def test_synthetic_combo_is_seeded() -> None:
+    x1, y1 = synthetic_combo(300, seed=1, noise=0.0)
+    x2, y2 = synthetic_combo(300, seed=1, noise=0.0)
+    assert all(np.array_equal(x1[k], x2[k]) for k in x1) and np.array_equal(y1, y2)
+    assert {k: v.shape[1] for k, v in x1.items()} == SYNTHETIC_SIZES
+    assert not np.array_equal(synthetic_combo(300, seed=2)[1], y1)
+
+
+def test_split_is_disjoint_and_complete() -> None:
+    data = load_data(DataConfig(n_samples=500, val_fraction=0.2), seed=0)
+    assert len(data.val_index) == 100
+    assert set(data.train_index).isdisjoint(data.val_index)
+    assert len(data.train_index) + len(data.val_index) == 500
+    train_x, _ = data.split("train")
+    assert abs(float(train_x["cell"].mean())) < 0.05  # standardised on the training rows
+
+
+@pytest.mark.parametrize(
+    ("name", "task", "classes"),
+    [
+        ("diabetes", "regression", 0),
+        ("breast_cancer", "classification", 2),
+        ("digits", "classification", 10),
+    ],
+)
+def test_sklearn_sets(name: str, task: str, classes: int) -> None:
+    data = load_data(DataConfig(kind="sklearn", name=name))
+    assert data.task == task and data.n_classes == classes
+    assert list(data.inputs) == ["x"]
+
+
+def _write(tmp_path: Path, **variables: tuple[tuple[str, ...], np.ndarray]) -> Path:
+    path = tmp_path / "d.nc"
+    xr.Dataset(variables).to_netcdf(path, engine="netcdf4")
+    return path
+
+
+def test_netcdf_inputs_and_target(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    path = _write(
+        tmp_path,
+        genes=(("sample", "gene"), rng.normal(size=(50, 6))),
+        dose=(("sample",), rng.normal(size=50)),
+        label=(("sample",), rng.integers(0, 3, size=50)),
+    )
+    data = load_data(
+        DataConfig(kind="netcdf", path=str(path), inputs=["genes", "dose"], target="label")
+    )
+    assert data.input_sizes == {"genes": 6, "dose": 1}
+    assert data.task == "classification" and data.n_classes == 3
+
+
+def test_netcdf_missing_variable_is_named(tmp_path: Path) -> None:
+    path = _write(tmp_path, x=(("sample",), np.zeros(10)), y=(("sample",), np.zeros(10)))
+    with pytest.raises(DataError, match="no variable 'z'"):
+        load_data(DataConfig(kind="netcdf", path=str(path), inputs=["z"], target="y"))
+
+
+def test_netcdf_mismatched_sample_counts(tmp_path: Path) -> None:
+    path = _write(tmp_path, x=(("a",), np.zeros(10)), y=(("b",), np.zeros(12)))
+    with pytest.raises(DataError, match="10 samples but the target has 12"):
+        load_data(DataConfig(kind="netcdf", path=str(path), inputs=["x"], target="y"))
+
+
+def test_netcdf_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="does not exist"):
+        load_data(DataConfig(kind="netcdf", path=str(tmp_path / "no.nc"), inputs=["x"], target="y"))
+
+
+def test_netcdf_empty(tmp_path: Path) -> None:
+    path = _write(tmp_path, x=(("s",), np.zeros(0)), y=(("s",), np.zeros(0)))
+    with pytest.raises(DataError, match="cannot be split"):
+        load_data(DataConfig(kind="netcdf", path=str(path), inputs=["x"], target="y"))
