@@ -7,6 +7,7 @@ problem and exit with status 2; nothing in an existing run directory is changed 
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ from ckptnas.config import Config, load_config
 from ckptnas.errors import CkptnasError
 from ckptnas.lineage import LineageRegistry
 from ckptnas.results import load_results, summarize, top_candidates
-from ckptnas.runner import Experiment, resume_experiment
+from ckptnas.runner import Experiment, recorded_config
 
 
 def _cluster_overrides(config: Config, args: argparse.Namespace) -> Config:
@@ -46,14 +47,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
-    config = load_config(run_dir / "config.toml") if (run_dir / "config.toml").is_file() else None
-    if config is not None:
-        config = _cluster_overrides(config, args)
-        if args.max_candidates:
-            config = config.replace("experiment", max_candidates=args.max_candidates)
-        ds = Experiment(config, run_dir, progress=not args.no_progress, resume=True).run()
-    else:
-        ds = resume_experiment(run_dir, progress=not args.no_progress)
+    config = _cluster_overrides(recorded_config(run_dir), args)
+    if args.max_candidates:
+        config = config.replace("experiment", max_candidates=args.max_candidates)
+    ds = Experiment(config, run_dir, progress=not args.no_progress, resume=True).run()
     print_summary(ds, run_dir)
     return 0
 
@@ -175,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CkptnasError as exc:
         print(f"ckptnas: error: {exc}", file=sys.stderr)
         return 2
-    except FileNotFoundError as exc:
+    except (OSError, sqlite3.Error) as exc:  # the file system: a full disk, a missing file
         print(f"ckptnas: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -150,6 +150,11 @@ class LineageRegistry:
         """Store a run-level value (the resolved config, the search space, ...)."""
         self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
+    def set_meta_many(self, values: dict[str, str]) -> None:
+        """Store several run-level values in one transaction."""
+        with self._transaction():
+            self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", values.items())
+
     def get_meta(self, key: str) -> str | None:
         """A run-level value, or ``None``."""
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

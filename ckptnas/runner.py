@@ -8,15 +8,16 @@ search at once. Only this client writes the registry and ``results.nc``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import math
 import os
 import sys
-from collections.abc import Iterator
+import tomllib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +25,7 @@ import xarray as xr
 from distributed import Client, Future, LocalCluster, as_completed
 from tqdm.auto import tqdm
 
-from ckptnas.config import Config, load_config
+from ckptnas.config import Config, config_from_dict, load_config
 from ckptnas.data import TabularData, load_data
 from ckptnas.errors import ConfigError, RunDirectoryError
 from ckptnas.lineage import LineageRegistry
@@ -37,6 +38,9 @@ from ckptnas.transfer import SCRATCH, TransferPlan, plan_transfer
 
 CONFIG_FILE = "config.toml"
 
+#: Errors writing a checkpoint that no retry can cure: the run stops and can be resumed later.
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES}
+
 
 def candidate_seed(seed: int, candidate_id: int) -> int:
     """The seed of one candidate's initialisation and batch order, derived from the run's."""
@@ -48,6 +52,13 @@ def default_workers() -> tuple[int, bool]:
     if torch.cuda.is_available():
         return torch.cuda.device_count(), True
     return os.cpu_count() or 1, False
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write a text file so that readers see the old file or the whole new one, never a part."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 @contextlib.contextmanager
@@ -104,6 +115,11 @@ class Experiment:
         Show a progress bar (candidates done, best objective, warm-started count).
     resume : bool
         Continue the run already in ``run_dir`` instead of refusing to touch it.
+    trainer : callable, optional
+        The function workers run for each candidate, :func:`~ckptnas.training.train_candidate`
+        by default; a replacement (for instrumentation, or another training loop) takes a
+        :class:`~ckptnas.records.CandidateSpec` and returns a
+        :class:`~ckptnas.records.CandidateResult`.
 
     Examples
     --------
@@ -113,15 +129,22 @@ class Experiment:
     """
 
     def __init__(
-        self, config: Config, run_dir: str | Path, progress: bool = True, resume: bool = False
+        self,
+        config: Config,
+        run_dir: str | Path,
+        progress: bool = True,
+        resume: bool = False,
+        trainer: Callable[[CandidateSpec], CandidateResult] = train_candidate,
     ) -> None:
         self.config = config
         self.run_dir = Path(run_dir)
         self.progress = progress
         self.resume = resume
+        self.trainer = trainer
 
     # -- set-up ----------------------------------------------------------------------------
-    def _check_run_dir(self) -> None:
+    def _refuse_unusable_run_dir(self) -> None:
+        """Stop before any work if the run directory cannot take this run (writes nothing)."""
         d = self.run_dir
         if d.exists() and not d.is_dir():
             raise RunDirectoryError(f"run directory {str(d)!r} exists and is not a directory")
@@ -131,21 +154,23 @@ class Experiment:
                 f"run directory {str(d)!r} already holds a run; use 'ckptnas resume {d}' to "
                 "continue it, or choose another --out"
             )
-        if self.resume and not (d / "lineage.sqlite").exists():
+        if self.resume and not has_run and not (d / CONFIG_FILE).exists():
             raise RunDirectoryError(f"run directory {str(d)!r} holds no run to resume")
+
+    def _make_run_dir(self) -> None:
         try:
-            d.mkdir(parents=True, exist_ok=True)
-            probe = d / f".write-probe-{os.getpid()}"
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.run_dir / f".write-probe-{os.getpid()}"
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as exc:
-            raise RunDirectoryError(f"run directory {str(d)!r} is not writable: {exc}") from None
+            raise RunDirectoryError(
+                f"run directory {str(self.run_dir)!r} is not writable: {exc}"
+            ) from None
 
     def _describe_run(
         self, registry: LineageRegistry, data: TabularData, space: SearchSpace
     ) -> None:
-        if not self.resume:
-            (self.run_dir / CONFIG_FILE).write_text(self.config.to_toml(), encoding="utf-8")
         space_meta = space.to_dict() | {"node_names": [n.name for n in space.nodes]}
         meta = {
             "config": self.config.to_toml(),
@@ -156,8 +181,7 @@ class Experiment:
             "policy": self.config.transfer.policy,
             "seed": str(self.config.experiment.seed),
         }
-        for key, value in meta.items():
-            registry.set_meta(key, value)
+        registry.set_meta_many(meta)
 
     # -- the loop --------------------------------------------------------------------------
     def run(self, client: Client | None = None) -> xr.Dataset:
@@ -168,18 +192,60 @@ class Experiment:
         client : distributed.Client, optional
             Use this client's cluster; by default one is started as ``[cluster]`` says.
         """
-        self._check_run_dir()
+        self._refuse_unusable_run_dir()
         data = load_data(self.config.data, seed=self.config.experiment.seed)
         try:
             space = SearchSpace.from_config(self.config.space, data.input_sizes, data.output_size)
         except ValueError as exc:
             raise ConfigError(f"[space] {exc}") from None
-        with run_lock(self.run_dir), LineageRegistry(self.run_dir) as registry:
+        self._make_run_dir()
+        with run_lock(self.run_dir):
+            # The configuration goes to disk before the registry exists, so that a run stopped
+            # at any moment afterwards can be resumed.
+            write_atomically(self.run_dir / CONFIG_FILE, self.config.to_toml())
+            return self._run_locked(data, space, client)
+
+    def _run_locked(
+        self, data: TabularData, space: SearchSpace, client: Client | None
+    ) -> xr.Dataset:
+        with LineageRegistry(self.run_dir) as registry:
             self._describe_run(registry, data, space)
             if client is not None:
                 return _Loop(self, registry, space, client).run()
             with connect(self.config) as own_client:
                 return _Loop(self, registry, space, own_client).run()
+
+
+class _Progress:
+    """The progress bar: candidates done, best objective, warm-started and failed counts."""
+
+    def __init__(self, registry: LineageRegistry, budget: int, enabled: bool) -> None:
+        finished = [r for r in registry.candidates() if r.status != "pending"]
+        ok = [r for r in finished if r.status == "ok"]
+        self.best = max((r.objective for r in ok), default=-math.inf)
+        self.warm = sum(r.parent is not None for r in finished)
+        self.failed = len(finished) - len(ok)
+        self.bar = tqdm(
+            total=max(budget, len(registry)),
+            initial=len(finished),
+            desc="candidates",
+            unit="cand",
+            disable=not enabled,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
+
+    def update(self, result: CandidateResult) -> None:
+        self.warm += result.plan.is_warm
+        if result.status == "ok":
+            self.best = max(self.best, result.objective)
+        else:
+            self.failed += 1
+        self.bar.update(1)
+        self.bar.set_postfix(best=f"{self.best:.4f}", warm=self.warm, failed=self.failed)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 class _Loop:
@@ -251,7 +317,7 @@ class _Loop:
 
     def submit(self, spec: CandidateSpec, attempt: int = 1) -> None:
         future = self.client.submit(
-            train_candidate,
+            self.x.trainer,
             spec,
             key=f"candidate-{spec.candidate_id}-{attempt}",
             resources=self._resources(),
@@ -271,60 +337,49 @@ class _Loop:
         """Submit a registered candidate again, with a freshly chosen donor."""
         self.submit(self.spec(candidate_id, arch, self.plan(arch)), attempt)
 
-    def replay(self) -> tuple[list[int], int, int]:
-        """Teach the strategy what the registry holds; return pending ids, done and warm counts."""
-        pending, done, warm = [], 0, 0
-        for record in self.registry.candidates():
+    def replay(self) -> list[int]:
+        """Teach the strategy what the registry holds, in the order candidates finished.
+
+        Returns the ids of candidates that were in flight when a previous client stopped.
+        """
+        records = self.registry.candidates()
+        finished = [r for r in records if r.status != "pending"]
+        finished.sort(key=lambda r: (math.isnan(r.end_time), r.end_time, r.id))
+        for record in records:
             self.strategy.seen.add(record.arch)
-            if record.status == "pending":
-                pending.append(record.id)
-                continue
-            done += 1
-            warm += record.parent is not None
+        for record in finished:
             self.strategy.tell(record.arch, record.objective)
-        return pending, done, warm
+        return [r.id for r in records if r.status == "pending"]
+
+    def fill(self) -> None:
+        """Submit new candidates until the window is full or the budget is spent."""
+        while (
+            len(self.registry) < self.config.experiment.max_candidates
+            and len(self.futures) < self._window()
+        ):
+            self.submit_new()
 
     def run(self) -> xr.Dataset:
         # Every worker, including one that restarts later, builds the dataset once at start-up.
         self.client.register_plugin(DataPlugin(self.key))
-        pending, done, warm = self.replay()
-        budget = self.config.experiment.max_candidates
-        registered = len(self.registry)
-        bar = tqdm(
-            total=max(budget, registered),
-            initial=done,
-            desc="candidates",
-            unit="cand",
-            disable=not self.x.progress,
-            file=sys.stderr,
-            dynamic_ncols=True,
-        )
-        ok = self.registry.candidates("ok")
-        best = max((r.objective for r in ok), default=-math.inf)
-        failed = done - len(ok)
+        pending = self.replay()
+        progress = _Progress(self.registry, self.config.experiment.max_candidates, self.x.progress)
         for candidate_id in pending:  # in flight when a previous client stopped: train again
             self.resubmit(candidate_id, self.registry.get(candidate_id).arch)
-        while registered < budget and len(self.futures) < self._window():
-            self.submit_new()
-            registered += 1
-        for future in self.queue:
-            result = self._collect(future)
-            if result is None:
-                continue
-            done += 1
-            warm += result.plan.is_warm
-            if result.status == "ok":
-                best = max(best, result.objective)
-            else:
-                failed += 1
-            bar.update(1)
-            bar.set_postfix(best=f"{best:.4f}", warm=warm, failed=failed)
-            self.writer.maybe_flush()
-            while registered < budget and len(self.futures) < self._window():
-                self.submit_new()
-                registered += 1
-        bar.close()
-        self.writer.flush()
+        self.fill()
+        try:
+            for future in self.queue:
+                result = self._collect(future)
+                if result is not None:
+                    progress.update(result)
+                    self.writer.maybe_flush()
+                self.fill()
+        finally:
+            progress.close()
+            if self.futures:  # stopped early: what is still running will be trained on resume
+                self.client.cancel(list(self.futures))
+            with contextlib.suppress(OSError):
+                self.writer.flush()
         return build_dataset(self.registry, self.config.training.epochs)
 
     def _collect(self, future: Future[CandidateResult]) -> CandidateResult | None:
@@ -333,6 +388,10 @@ class _Loop:
         spec = flight.spec
         if future.status == "error":
             exc = future.exception()
+            if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS:
+                raise RunDirectoryError(
+                    f"cannot write to run directory {str(self.x.run_dir)!r}: {exc}"
+                ) from None
             if flight.attempt <= self.config.experiment.max_retries:
                 self.registry.add_note(
                     spec.candidate_id, f"attempt {flight.attempt} failed: {exc!r}"
@@ -361,20 +420,44 @@ class _Loop:
         return result
 
 
-def resume_experiment(run_dir: str | Path, progress: bool = True, **overrides: Any) -> xr.Dataset:
-    """Continue a run from its directory, with its recorded configuration.
+def recorded_config(run_dir: str | Path) -> Config:
+    """The configuration a run was started with.
+
+    The registry's copy is read first (it is written in a transaction, so it is never partial);
+    ``config.toml`` is the fallback for a run stopped before its registry was described.
+
+    Raises
+    ------
+    RunDirectoryError
+        If the directory holds neither.
+    """
+    run_dir = Path(run_dir)
+    if (run_dir / "lineage.sqlite").is_file():
+        with LineageRegistry(run_dir, readonly=True) as registry:
+            text = registry.get_meta("config")
+        if text is not None:
+            return config_from_dict(tomllib.loads(text))
+    if (run_dir / CONFIG_FILE).is_file():
+        return load_config(run_dir / CONFIG_FILE)
+    raise RunDirectoryError(f"{str(run_dir)!r} holds no recorded run; nothing to resume")
+
+
+def resume_experiment(
+    run_dir: str | Path, progress: bool = True, max_candidates: int | None = None
+) -> xr.Dataset:
+    """Continue a stopped run from its directory, with its recorded configuration.
+
+    Finished candidates are kept, candidates that were in flight are trained again, and the
+    strategy relearns every finished candidate in the order they finished.
 
     Parameters
     ----------
     run_dir : str or Path
     progress : bool
-    **overrides
-        ``max_candidates`` to extend the budget.
+    max_candidates : int, optional
+        A new total budget, to extend a finished run.
     """
-    config_path = Path(run_dir) / CONFIG_FILE
-    if not config_path.is_file():
-        raise RunDirectoryError(f"{str(run_dir)!r} holds no {CONFIG_FILE}; nothing to resume")
-    config = load_config(config_path)
-    if overrides.get("max_candidates"):
-        config = config.replace("experiment", max_candidates=overrides["max_candidates"])
+    config = recorded_config(run_dir)
+    if max_candidates:
+        config = config.replace("experiment", max_candidates=max_candidates)
     return Experiment(config, run_dir, progress=progress, resume=True).run()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from ckptnas.errors import CheckpointError
 
@@ -73,9 +73,17 @@ class CheckpointStore:
         metadata = {f"{_HASH_PREFIX}{name}": h for name, h in hashes.items()}
         final = self.path(candidate_id)
         tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-        save_file(cpu, str(tmp), metadata=metadata)
-        with tmp.open("rb") as f:
-            os.fsync(f.fileno())
+        # Serialised in memory and written with plain file I/O, so that a full disk surfaces
+        # as an OSError carrying its errno (ENOSPC, EDQUOT, EFBIG) that the runner can act on.
+        payload = save(cpu, metadata=metadata)
+        try:
+            with tmp.open("wb") as f:
+                f.write(payload)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
         tmp.replace(final)
         return digest_of(hashes)
 
