@@ -1,6 +1,8 @@
-"""Development sessions: ``nox -s tests``, ``nox -s lint``."""
+"""Development sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s bench``."""
 
 from __future__ import annotations
+
+import subprocess
 
 import nox
 
@@ -27,3 +29,22 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the asv suite once (``--quick``) on this commit and publish the pages.
+
+    ``nox -s bench -- --bench WarmStart`` passes extra arguments to ``asv run``; view the pages
+    with ``asv preview`` (they are written to ``.asv/html``).
+    """
+    session.install(TORCH)
+    session.install("-e", ".[bench]")
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    session.run("asv", "machine", "--yes")
+    session.run(
+        "asv", "run", "--python=same", "--quick", "--set-commit-hash", commit, *session.posargs
+    )
+    session.run("asv", "publish")

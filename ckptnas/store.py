@@ -27,7 +27,8 @@ _HASH_PREFIX = "sha256:"
 def tensor_sha256(tensor: torch.Tensor) -> str:
     """SHA-256 of a tensor's raw bytes (any dtype, on any device)."""
     flat = tensor.detach().to("cpu").contiguous().reshape(-1)
-    return hashlib.sha256(flat.view(torch.uint8).numpy().tobytes()).hexdigest()
+    # Hash the bytes in place (the array exposes the buffer protocol): no copy of the tensor.
+    return hashlib.sha256(flat.view(torch.uint8).numpy()).hexdigest()
 
 
 def digest_of(hashes: Mapping[str, str]) -> str:
