@@ -1,4 +1,4 @@
-"""Development sessions: ``nox -s tests``, ``nox -s lint``."""
+"""Development sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s docs``."""
 
 from __future__ import annotations
 
@@ -27,3 +27,13 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Regenerate the configuration and API pages from the code, then build the site strictly."""
+    session.install(TORCH)
+    session.install("-e", ".[docs]")
+    session.run("python", "docs/gen_config_reference.py")
+    session.run("python", "docs/gen_api.py")
+    session.run("mkdocs", "build", "--strict", "-d", ".site-docs")
