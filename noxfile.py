@@ -1,4 +1,4 @@
-"""Development sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s bench``."""
+"""Development sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s bench``, ``nox -s docs``."""
 
 from __future__ import annotations
 
@@ -48,3 +48,13 @@ def bench(session: nox.Session) -> None:
         "asv", "run", "--python=same", "--quick", "--set-commit-hash", commit, *session.posargs
     )
     session.run("asv", "publish")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Regenerate the configuration and API pages from the code, then build the site strictly."""
+    session.install(TORCH)
+    session.install("-e", ".[docs]")
+    session.run("python", "docs/gen_config_reference.py")
+    session.run("python", "docs/gen_api.py")
+    session.run("mkdocs", "build", "--strict", "-d", ".site-docs")

@@ -1,0 +1,164 @@
+"""Regenerate the key tables of ``docs/configuration.md`` from :mod:`ckptnas.config`.
+
+Field names, types, defaults and the allowed-value text (the fields' ``why`` metadata) come from
+the dataclasses; the one-line meanings below are the only hand-written part, and the script
+refuses to run when a key has no meaning or a meaning names a key that no longer exists.
+
+Usage: ``python docs/gen_config_reference.py [--check]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import html
+import sys
+import typing
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from ckptnas import config as cfg
+
+PAGE = Path(__file__).with_name("configuration.md")
+BEGIN = "<!-- BEGIN GENERATED: gen_config_reference.py -->"
+END = "<!-- END GENERATED: gen_config_reference.py -->"
+
+MEANINGS: dict[str, str] = {
+    "experiment.name": "Name of the run; the default run directory is `runs/<name>`.",
+    "experiment.out": "Run directory. `--out` overrides it.",
+    "experiment.seed": "Seeds the strategy, the synthetic data, the train/validation split and "
+    "each candidate's initialisation and batch order.",
+    "experiment.max_candidates": "Candidates the search registers in total (a resumed run "
+    "counts those already recorded). `--max-candidates` overrides it.",
+    "experiment.max_in_flight": "Candidates submitted to Dask at once; 0 keeps twice the number "
+    "of workers in flight.",
+    "experiment.allow_duplicates": "Let the strategy propose an architecture already proposed in "
+    "the run; when false, a strategy that finds no new one in 1000 tries stops the run.",
+    "experiment.flush_interval": "Seconds between rewrites of `results.nc` while the run goes "
+    "on; it is always written at the end.",
+    "experiment.max_retries": "Times a candidate whose task raised (or whose worker died) is "
+    "submitted again before it is recorded as `failed`.",
+    "data.kind": "Where the data come from: generated Combo-like drug-pair data, a dataset "
+    "bundled with scikit-learn, or a netCDF file.",
+    "data.name": "The scikit-learn dataset.",
+    "data.path": "The netCDF file.",
+    "data.inputs": "Input variables of the netCDF file; each becomes one named input, its "
+    "first dimension being the samples.",
+    "data.target": "Target variable of the netCDF file, one-dimensional.",
+    "data.task": "`auto` treats integer or boolean targets as classification, others as "
+    "regression.",
+    "data.val_fraction": "Share of rows held out for validation (seeded split).",
+    "data.n_samples": "Rows of the synthetic data.",
+    "data.noise": "Standard deviation of the noise added to the standardised synthetic target.",
+    "space.num_nodes": "Op nodes of the shared trunk.",
+    "space.input_nodes": "Op nodes in each input branch; 0 feeds the inputs to the trunk as "
+    "they are.",
+    "space.units": "Widths a dense layer may take.",
+    "space.activations": "Activations a dense layer may take; every (units, activation) pair is "
+    "one choice, besides `identity`.",
+    "space.skip_connections": "Follow each trunk op node with a skip node.",
+    "space.max_skip": "How many nodes a skip connection may span at most.",
+    "space.shared_inputs": "Groups of inputs of equal width that go through one branch with "
+    'shared weights, e.g. `[["drug1", "drug2"]]`.',
+    "search.strategy": "`evolution` (regularized evolution) or `random` search.",
+    "search.population_size": "Regularized evolution: architectures are drawn at random until "
+    "this many candidates have reported; then the size of the aging population.",
+    "search.sample_size": "Regularized evolution: population members drawn to pick each "
+    "parent (the best of them); at most `population_size`.",
+    "search.mutation_bias": "Regularized evolution: node *i* is mutated with probability "
+    "proportional to (*i* + 1) ** bias; larger values favour later nodes.",
+    "transfer.policy": "`lcp` warm-starts each candidate from the donor with the longest "
+    "common architecture prefix; `none` trains every candidate from scratch.",
+    "transfer.freeze": "Keep transferred parameters fixed (`requires_grad = False`) while the "
+    "candidate trains.",
+    "training.epochs": "Epochs each candidate is trained; the objective is the validation "
+    "metric after the last one.",
+    "training.batch_size": "Rows per optimisation step (Adam).",
+    "training.learning_rate": "Adam learning rate.",
+    "training.device": "`auto` uses CUDA when the worker sees a GPU, else the CPU.",
+    "cluster.scheduler": "Address of a running Dask scheduler, e.g. `tcp://host:8786`. "
+    "`--scheduler` overrides it.",
+    "cluster.n_workers": "Workers of the embedded LocalCluster. `--workers` overrides it.",
+}
+
+
+def type_name(annotation: Any) -> str:
+    """A TOML-flavoured name for a field type."""
+    if typing.get_origin(annotation) is list:
+        (inner,) = typing.get_args(annotation)
+        return f"list of {type_name(inner)}"
+    names = {int: "integer", float: "float", str: "string", bool: "boolean"}
+    return names[annotation]
+
+
+def toml_value(value: Any) -> str:
+    """A value as it would be written in the TOML file."""
+    return tomli_w.dumps({"x": value}).strip().removeprefix("x = ")
+
+
+def tables() -> list[tuple[str, type[Any]]]:
+    """TOML table name and its dataclass, in the order of :class:`ckptnas.config.Config`."""
+    hints = typing.get_type_hints(cfg.Config)
+    return [(f.name, hints[f.name]) for f in dataclasses.fields(cfg.Config)]
+
+
+def default_of(field: dataclasses.Field[Any]) -> Any:
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return field.default
+
+
+def render() -> str:
+    """The generated Markdown: one section and one key table per TOML table."""
+    seen: set[str] = set()
+    out = [BEGIN, ""]
+    for table, cls in tables():
+        hints = typing.get_type_hints(cls)
+        doc = (cls.__doc__ or "").strip().split("\n")[0]
+        summary = doc.split(":", 1)[1].strip() if ":" in doc else doc
+        out += [f"### `[{table}]`", "", summary[0].upper() + summary[1:], ""]
+        out += ["| key | type | default | allowed | meaning |", "| --- | --- | --- | --- | --- |"]
+        for field in dataclasses.fields(cls):
+            key = f"{table}.{field.name}"
+            if key not in MEANINGS:
+                sys.exit(f"gen_config_reference.py: no meaning written for {key}")
+            seen.add(key)
+            allowed = field.metadata.get("why") or "any"
+            cells = [
+                f"`{field.name}`",
+                type_name(hints[field.name]),
+                f"`{toml_value(default_of(field))}`",
+                html.escape(allowed, quote=False).replace("|", "\\|"),
+                MEANINGS[key].replace("|", "\\|"),
+            ]
+            out.append("| " + " | ".join(cells) + " |")
+        out.append("")
+    stale = sorted(set(MEANINGS) - seen)
+    if stale:
+        sys.exit(f"gen_config_reference.py: meanings for keys that do not exist: {stale}")
+    out.append(END)
+    return "\n".join(out)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="fail if the page is out of date")
+    args = parser.parse_args()
+    page = PAGE.read_text(encoding="utf-8")
+    if BEGIN not in page or END not in page:
+        sys.exit(f"{PAGE}: markers {BEGIN!r} and {END!r} not found")
+    head, rest = page.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    new = head + render() + tail
+    if args.check:
+        if new != page:
+            sys.exit(f"{PAGE} is out of date; run python docs/gen_config_reference.py")
+        return 0
+    PAGE.write_text(new, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
