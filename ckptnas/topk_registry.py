@@ -17,7 +17,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ckptnas.topk import FullTrainResult
 
 TOPK_DB = "topk.sqlite"
 INITS = ("scratch", "checkpoint")
@@ -197,8 +200,8 @@ class TopKRegistry:
         assert cur.lastrowid is not None
         return cur.lastrowid
 
-    def finish(self, run_id: int, result: Any) -> None:
-        """Record what a full-training run produced (a :class:`~ckptnas.topk.FullTrainResult`)."""
+    def finish(self, run_id: int, result: FullTrainResult) -> None:
+        """Record what a full-training run produced, curves included, in one transaction."""
         rows = list(
             zip(
                 result.train_loss,

@@ -30,6 +30,7 @@ from ckptnas.config import Config, config_from_dict
 from ckptnas.report import Comparison, compare_runs
 from ckptnas.runner import Experiment, connect
 from ckptnas.topk import TopKSettings, train_topk
+from ckptnas.training import data_key, get_data
 
 HERE = Path(__file__).resolve().parent
 
@@ -93,6 +94,8 @@ def run_grid(
 ) -> tuple[list[Path], dict[str, float]]:
     """Run every (policy, seed) search and the top-K training; return run dirs and timings."""
     runs, timings = [], {"search": 0.0, "topk": 0.0}
+    for seed in grid.seeds:  # build every dataset on every worker first: no run pays for it
+        client.run(get_data, data_key(grid.config.data, seed))
     for seed in grid.seeds:
         for label in grid.policies:
             config = grid.config.replace("transfer", **_policy_settings(label))
