@@ -112,11 +112,23 @@ def test_speedup_summary_follows_the_data(miniature: Path) -> None:
     assert summary is not None and summary.n == 2
     values = ds.topk_speedup.sel(policy="lcp+freeze").values.ravel()
     assert summary.median == pytest.approx(np.median(values))
-    doubled = ds.copy(deep=True)
-    doubled["topk_speedup"] *= 2
-    changed = speedup_summary(doubled, "lcp+freeze")
+    faster = ds.copy(deep=True)
+    faster["topk_time_to_target"].loc[{"init": "checkpoint"}] /= 2
+    changed = speedup_summary(faster, "lcp+freeze")
     assert changed is not None and changed.median == pytest.approx(2 * summary.median)
     assert speedup_summary(ds, "none") is None
+
+
+def test_speedup_summary_tolerance_lowers_the_target(miniature: Path) -> None:
+    ds = xr.load_dataset(miniature / COMPARISON_FILE)
+    # With a target lowered by 10, every run reaches it after its first epoch.
+    lowered = speedup_summary(ds, "lcp+freeze", tolerance=10.0)
+    first = ds.topk_elapsed.sel(policy="lcp+freeze").isel(topk_epoch=0)
+    ratios = (first.sel(init="scratch") / first.sel(init="checkpoint")).values.ravel()
+    assert lowered is not None and lowered.median == pytest.approx(np.median(ratios))
+    unreachable = ds.copy(deep=True)
+    unreachable["topk_target"] += 10.0
+    assert speedup_summary(unreachable, "lcp+freeze", tolerance=0.01) is None
 
 
 def test_gather_rejects_two_runs_of_one_cell(miniature: Path, tmp_path: Path) -> None:
