@@ -144,47 +144,52 @@ def validation_curves(ds: xr.Dataset, path: str | Path) -> Path:
 
 
 def topk_speedups(ds: xr.Dataset, path: str | Path) -> Path:
-    """Top-K full training: mean validation curves by init, and the time-to-target speed-ups."""
-    fig = Figure(figsize=(10, 4))
-    curves_ax, speed_ax = fig.subplots(1, 2)
+    """Top-K full training: validation curves by init per policy, and the speed-ups."""
     policies = [str(p) for p in ds.policy.values if speedup_summary(ds, str(p)) is not None]
-    for policy in policies[:1]:
+    fig = Figure(figsize=(4.2 * (len(policies) + 1), 4))
+    axes = fig.subplots(1, len(policies) + 1, squeeze=False)[0]
+    metric = ds.attrs.get("metric", "metric")
+    for ax, policy in zip(axes[:-1], policies, strict=True):
         sub = ds.sel(policy=policy)
         for init in ("scratch", "checkpoint"):
             v = np.asarray(sub.topk_val_metric.sel(init=init).values, dtype=float)
             t = np.asarray(sub.topk_elapsed.sel(init=init).values, dtype=float)
             v, t = v.reshape(-1, v.shape[-1]), t.reshape(-1, t.shape[-1])
             for row in range(len(v)):
-                curves_ax.plot(t[row], v[row], color=_INIT_COLORS[init], alpha=0.35, lw=0.8)
-            curves_ax.plot([], [], color=_INIT_COLORS[init], label=f"{init} init")
-        curves_ax.set_title(
-            f"Full training of the top-K of {policy} (one line per run)", fontsize=9
-        )
-    metric = ds.attrs.get("metric", "metric")
-    curves_ax.set_xlabel("wall time (s)")
-    curves_ax.set_ylabel(f"validation {metric}")
-    curves_ax.legend(fontsize=8)
+                ax.plot(t[row], v[row], color=_INIT_COLORS[init], alpha=0.35, lw=0.8)
+            ax.plot([], [], color=_INIT_COLORS[init], label=f"{init} init")
+        ax.set_title(f"Full training, top-K of {policy} (a line per run)", fontsize=9)
+        ax.set_xlabel("wall time (s)")
+        ax.set_ylabel(f"validation {metric}")
+        ax.legend(fontsize=8)
+        _clip_low(ax, np.asarray(sub.topk_val_metric.values, dtype=float).ravel())
+    speed_ax = axes[-1]
     for k, policy in enumerate(policies):
         s = np.asarray(ds.topk_speedup.sel(policy=policy).values, dtype=float).ravel()
         s = s[np.isfinite(s)]
-        jitter = np.random.default_rng(k).uniform(-0.15, 0.15, len(s))
+        jitter = np.random.default_rng(k).uniform(-0.12, 0.12, len(s))
         speed_ax.scatter(k + jitter, s, s=14, color=_color(policy, k), alpha=0.7)
         summary = speedup_summary(ds, policy)
         assert summary is not None
         speed_ax.errorbar(
-            k + 0.3,
+            k + 0.25,
             summary.median,
             [[summary.median - summary.q1], [summary.q3 - summary.median]],
             fmt="D",
             color="black",
             capsize=4,
         )
-        speed_ax.annotate(f"median {summary.median:.2f}x", (k + 0.35, summary.median), fontsize=8)
+        speed_ax.annotate(
+            f"median {summary.median:.2f}x\n{summary.n_reached}/{summary.n} reached",
+            (k + 0.28, summary.median),
+            fontsize=8,
+        )
     speed_ax.axhline(1.0, color="gray", lw=0.8, ls=":")
     speed_ax.axhline(1.4, color="tab:red", lw=0.8, ls="--", label="published 1.4x")
     speed_ax.set_xticks(range(len(policies)), policies)
+    speed_ax.set_xlim(-0.5, len(policies) - 0.5 + 0.4)
     speed_ax.set_ylabel("speed-up to target (scratch / checkpoint time)")
-    speed_ax.set_title("Time-to-target speed-up per candidate (0: target missed)", fontsize=9)
+    speed_ax.set_title("Time-to-target speed-up per candidate (0: missed)", fontsize=9)
     speed_ax.legend(fontsize=8)
     return _save(fig, path)
 
