@@ -121,6 +121,54 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_topk(args: argparse.Namespace) -> int:
+    from ckptnas.topk import TopKSettings, train_topk
+    from ckptnas.topk_registry import INITS
+
+    run_dir = Path(args.run_dir)
+    config_path = run_dir / "config.toml"
+    if not config_path.is_file():
+        raise CkptnasError(f"{str(run_dir)!r} holds no config.toml; is it a ckptnas run?")
+    config = _cluster_overrides(load_config(config_path), args)
+    settings = TopKSettings(
+        k=args.k, max_epochs=args.epochs, patience=args.patience, min_delta=args.min_delta
+    )
+    inits = INITS if args.init == "both" else (args.init,)
+    ds = train_topk(run_dir, settings, inits, config=config, progress=not args.no_progress)
+    metric = ds.attrs.get("metric", "metric")
+    print(f"wrote {run_dir / 'topk.nc'}")
+    print(f"{'rank':>4} {'cand':>5} {'init':>10} {'epochs':>6} {metric:>8} {'t_target':>9}")
+    for rank in ds["rank"].values:
+        row = ds.sel(rank=rank)
+        for init in ds.init.values:
+            if row.status.sel(init=init) == "missing":
+                continue
+            cell = row.sel(init=init)
+            print(
+                f"{int(rank):>4} {int(row.candidate):>5} {init:>10} {int(cell.n_epochs):>6} "
+                f"{float(cell.final_metric):>8.4f} {float(cell.time_to_target):>8.1f}s"
+            )
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from ckptnas.report import compare_runs
+
+    comparison = compare_runs(args.run_dirs, args.out, control=args.control)
+    print(comparison.table)
+    print("\nwrote " + ", ".join(str(f) for f in comparison.files))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ckptnas.report import report_run
+
+    files = report_run(args.run_dir, args.out)
+    print_summary(load_results(args.run_dir), Path(args.run_dir), k=args.k)
+    print("\nwrote " + ", ".join(str(f) for f in files))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every ``ckptnas`` command."""
     parser = argparse.ArgumentParser(
@@ -155,7 +203,43 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("run_dir")
     summary.add_argument("-k", type=int, default=5, help="how many candidates to list")
     summary.set_defaults(func=cmd_summary)
+    _add_analysis_parsers(sub, cluster_args)
     return parser
+
+
+def _add_analysis_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    cluster_args: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    """The ``train-topk``, ``compare`` and ``report`` commands."""
+    topk = sub.add_parser("train-topk", help="fully train a search's best candidates")
+    topk.add_argument("run_dir")
+    topk.add_argument("-k", type=int, default=5, help="how many of the best candidates")
+    topk.add_argument("--epochs", type=int, default=50, help="epochs at most per run")
+    topk.add_argument(
+        "--init",
+        choices=("scratch", "checkpoint", "both"),
+        default="both",
+        help="random weights, the search's checkpoint weights, or both (paired)",
+    )
+    topk.add_argument("--patience", type=int, default=5, help="early-stopping patience")
+    topk.add_argument(
+        "--min-delta", type=float, default=0.0, help="smallest validation-loss improvement"
+    )
+    cluster_args(topk)
+    topk.set_defaults(func=cmd_train_topk)
+
+    compare = sub.add_parser("compare", help="compare searches: table, tests and figures")
+    compare.add_argument("run_dirs", nargs="+", help="run directories (one per policy and seed)")
+    compare.add_argument("--out", default="comparison", help="where comparison.nc and PNGs go")
+    compare.add_argument("--control", default="none", help="the policy others are tested against")
+    compare.set_defaults(func=cmd_compare)
+
+    report = sub.add_parser("report", help="write one run's figures and print its top candidates")
+    report.add_argument("run_dir")
+    report.add_argument("--out", help="where the PNG files go (default: RUN_DIR/figures)")
+    report.add_argument("-k", type=int, default=5, help="how many candidates to list")
+    report.set_defaults(func=cmd_report)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -37,3 +37,7 @@ class SearchExhaustedError(CkptnasError):
 
 class CkptnasWarning(UserWarning):
     """Warnings emitted by ckptnas itself."""
+
+
+class ComparisonError(CkptnasError, ValueError):
+    """Runs cannot be compared: no results, different datasets, or two runs of one cell."""

@@ -1,0 +1,290 @@
+"""The lineage of full-training runs: which search candidate each one trained, and from what.
+
+``<run_dir>/topk.sqlite`` holds one row per full-training run of a search candidate, keyed by
+``(candidate, init)``: the candidate's id in the search (its parent in this lineage), how it was
+initialised (``scratch``: random weights; ``checkpoint``: the weights the search left in the
+candidate's checkpoint, whose digest is recorded), the candidate's own ancestry in the search,
+and the run's per-epoch curves. Like :class:`~ckptnas.lineage.LineageRegistry`, only the client
+writes it and each change is one transaction. A finished run is never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ckptnas.topk import FullTrainResult
+
+TOPK_DB = "topk.sqlite"
+INITS = ("scratch", "checkpoint")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    candidate INTEGER NOT NULL,
+    init TEXT NOT NULL CHECK (init IN ('scratch', 'checkpoint')),
+    status TEXT NOT NULL CHECK (status IN ('pending', 'ok', 'failed')),
+    search_objective REAL,
+    source_digest TEXT,
+    ancestors TEXT NOT NULL DEFAULT '[]',
+    seed INTEGER NOT NULL,
+    max_epochs INTEGER NOT NULL,
+    patience INTEGER NOT NULL,
+    best_epoch INTEGER,
+    final_metric REAL,
+    setup_time REAL,
+    n_params INTEGER NOT NULL DEFAULT 0,
+    checkpoint_digest TEXT,
+    worker TEXT NOT NULL DEFAULT '',
+    device TEXT NOT NULL DEFAULT '',
+    submit_time REAL,
+    start_time REAL,
+    end_time REAL,
+    error TEXT NOT NULL DEFAULT '',
+    UNIQUE (candidate, init)
+);
+CREATE TABLE IF NOT EXISTS epochs (
+    run INTEGER NOT NULL REFERENCES runs(id),
+    epoch INTEGER NOT NULL,
+    train_loss REAL, val_loss REAL, val_metric REAL, epoch_time REAL,
+    PRIMARY KEY (run, epoch)
+);
+"""
+
+
+@dataclass(frozen=True)
+class TopKRecord:
+    """One full-training run, as read back from ``topk.sqlite``.
+
+    Attributes
+    ----------
+    id : int
+        The run's id in ``topk.sqlite``.
+    candidate : int
+        The search candidate it trained (its parent in the lineage).
+    init : {"scratch", "checkpoint"}
+    status : {"pending", "ok", "failed"}
+    search_objective : float
+        The candidate's objective in the search.
+    source_digest : str or None
+        Digest of the search checkpoint the weights came from (``checkpoint`` init only).
+    ancestors : tuple of int
+        The candidate's ancestry in the search: parent, grandparent, ...
+    curves : tuple of (train_loss, val_loss, val_metric, epoch_time)
+        One tuple per epoch trained.
+    """
+
+    id: int
+    candidate: int
+    init: str
+    status: str
+    search_objective: float
+    source_digest: str | None
+    ancestors: tuple[int, ...]
+    seed: int
+    max_epochs: int
+    patience: int
+    best_epoch: int
+    final_metric: float
+    setup_time: float
+    n_params: int
+    checkpoint_digest: str | None
+    worker: str
+    device: str
+    submit_time: float
+    start_time: float
+    end_time: float
+    error: str
+    curves: tuple[tuple[float, float, float, float], ...] = ()
+
+
+def _nan(x: Any) -> float:
+    return math.nan if x is None else float(x)
+
+
+def _null(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+class TopKRegistry:
+    """The SQLite record of a search's full-training runs.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The search's run directory; the database is ``topk.sqlite`` inside it.
+    readonly : bool
+        Open without creating or changing anything.
+    """
+
+    def __init__(self, run_dir: str | Path, readonly: bool = False) -> None:
+        self.path = Path(run_dir) / TOPK_DB
+        if readonly:
+            if not self.path.is_file():
+                raise FileNotFoundError(f"no full-training record at {self.path}")
+            self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
+        else:
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+        self._db.row_factory = sqlite3.Row
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._db.close()
+
+    def __enter__(self) -> TopKRegistry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(
+        self,
+        candidate: int,
+        init: str,
+        *,
+        search_objective: float,
+        source_digest: str | None,
+        ancestors: Sequence[int],
+        seed: int,
+        max_epochs: int,
+        patience: int,
+    ) -> int:
+        """Record a run about to be submitted and return its id.
+
+        A failed or interrupted (``pending``) run of the same ``(candidate, init)`` is replaced;
+        a finished one is not.
+
+        Raises
+        ------
+        ValueError
+            If that candidate already has a finished run with this init.
+        """
+        existing = self.find(candidate, init)
+        if existing is not None and existing.status == "ok":
+            raise ValueError(f"candidate {candidate} already has a finished {init} run")
+        values = (
+            candidate,
+            init,
+            _null(search_objective),
+            source_digest,
+            json.dumps(list(ancestors)),
+            seed,
+            max_epochs,
+            patience,
+            time.time(),
+        )
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if existing is not None:
+                self._db.execute("DELETE FROM epochs WHERE run = ?", (existing.id,))
+                self._db.execute("DELETE FROM runs WHERE id = ?", (existing.id,))
+            cur = self._db.execute(
+                "INSERT INTO runs (candidate, init, status, search_objective, source_digest,"
+                " ancestors, seed, max_epochs, patience, submit_time)"
+                " VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
+                values,
+            )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def finish(self, run_id: int, result: FullTrainResult) -> None:
+        """Record what a full-training run produced, curves included, in one transaction."""
+        rows = list(
+            zip(
+                result.train_loss,
+                result.val_loss,
+                result.val_metric,
+                result.epoch_time,
+                strict=True,
+            )
+        )
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("DELETE FROM epochs WHERE run = ?", (run_id,))
+            self._db.executemany(
+                "INSERT INTO epochs VALUES (?, ?, ?, ?, ?, ?)",
+                [(run_id, e + 1, *map(_null, r)) for e, r in enumerate(rows)],
+            )
+            self._db.execute(
+                "UPDATE runs SET status = ?, best_epoch = ?, final_metric = ?, setup_time = ?,"
+                " n_params = ?, checkpoint_digest = ?, worker = ?, device = ?, start_time = ?,"
+                " end_time = ?, error = ? WHERE id = ?",
+                (
+                    result.status,
+                    result.best_epoch,
+                    _null(result.final_metric),
+                    _null(result.setup_time),
+                    result.n_params,
+                    result.checkpoint_digest,
+                    result.worker,
+                    result.device,
+                    _null(result.start_time),
+                    _null(result.end_time),
+                    result.error,
+                    run_id,
+                ),
+            )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _record(self, row: sqlite3.Row) -> TopKRecord:
+        curves = tuple(
+            tuple(_nan(e[k]) for k in ("train_loss", "val_loss", "val_metric", "epoch_time"))
+            for e in self._db.execute(
+                "SELECT * FROM epochs WHERE run = ? ORDER BY epoch", (row["id"],)
+            )
+        )
+        return TopKRecord(
+            id=row["id"],
+            candidate=row["candidate"],
+            init=row["init"],
+            status=row["status"],
+            search_objective=_nan(row["search_objective"]),
+            source_digest=row["source_digest"],
+            ancestors=tuple(json.loads(row["ancestors"])),
+            seed=row["seed"],
+            max_epochs=row["max_epochs"],
+            patience=row["patience"],
+            best_epoch=row["best_epoch"] or 0,
+            final_metric=_nan(row["final_metric"]),
+            setup_time=_nan(row["setup_time"]),
+            n_params=row["n_params"],
+            checkpoint_digest=row["checkpoint_digest"],
+            worker=row["worker"],
+            device=row["device"],
+            submit_time=_nan(row["submit_time"]),
+            start_time=_nan(row["start_time"]),
+            end_time=_nan(row["end_time"]),
+            error=row["error"],
+            curves=curves,  # type: ignore[arg-type]
+        )
+
+    def find(self, candidate: int, init: str) -> TopKRecord | None:
+        """The run of one candidate with one init, or ``None``."""
+        row = self._db.execute(
+            "SELECT * FROM runs WHERE candidate = ? AND init = ?", (candidate, init)
+        ).fetchone()
+        return None if row is None else self._record(row)
+
+    def runs(self, status: str | None = None) -> list[TopKRecord]:
+        """Every run (or those with one status), in id order."""
+        if status is None:
+            rows = self._db.execute("SELECT * FROM runs ORDER BY id")
+        else:
+            rows = self._db.execute("SELECT * FROM runs WHERE status = ? ORDER BY id", (status,))
+        return [self._record(r) for r in rows.fetchall()]
