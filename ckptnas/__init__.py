@@ -14,6 +14,7 @@ from ckptnas.errors import (
     ConfigError,
     DataError,
     RunDirectoryError,
+    SearchExhaustedError,
     SearchSpaceError,
 )
 from ckptnas.lineage import LineageRegistry
@@ -37,6 +38,7 @@ __all__ = [
     "RandomSearch",
     "RegularizedEvolution",
     "RunDirectoryError",
+    "SearchExhaustedError",
     "SearchSpace",
     "SearchSpaceError",
     "Strategy",

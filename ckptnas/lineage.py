@@ -236,6 +236,13 @@ class LineageRegistry:
             (note, candidate_id),
         )
 
+    def count_failed_attempt(self, candidate_id: int, reason: str) -> None:
+        """Count an attempt that ended without a result (a killed worker) and note why."""
+        self._db.execute(
+            "UPDATE candidates SET attempts = attempts + 1 WHERE id = ?", (candidate_id,)
+        )
+        self.add_note(candidate_id, reason)
+
     def mark_unusable(self, candidate_id: int, reason: str) -> None:
         """Never again offer a candidate as a donor (e.g. its checkpoint is broken)."""
         self._db.execute("UPDATE candidates SET donor_usable = 0 WHERE id = ?", (candidate_id,))

@@ -142,6 +142,8 @@ def build_dataset(registry: LineageRegistry, n_epochs: int | None = None) -> xr.
         "task": registry.get_meta("task") or "",
         "metric": registry.get_meta("metric") or "",
         "policy": registry.get_meta("policy") or "",
+        # netCDF has no boolean attributes: 1 when transferred tensors were frozen, else 0
+        "freeze": int(registry.get_meta("freeze") or 0),
         "seed": int(registry.get_meta("seed") or 0),
     }
     return xr.Dataset(data_vars, coords, attrs)

@@ -72,6 +72,11 @@ def run_lock(run_dir: Path) -> Iterator[None]:
             raise RunDirectoryError(
                 f"run directory {str(run_dir)!r} is in use by another ckptnas process"
             ) from None
+        except OSError as exc:  # e.g. a parallel file system mounted without flock support
+            raise RunDirectoryError(
+                f"cannot lock run directory {str(run_dir)!r}: {exc}; "
+                "put it on a file system that supports flock"
+            ) from None
         yield
 
 
@@ -179,6 +184,7 @@ class Experiment:
             "task": data.task,
             "metric": "accuracy" if data.task == "classification" else "r2",
             "policy": self.config.transfer.policy,
+            "freeze": str(int(self.config.transfer.freeze)),
             "seed": str(self.config.experiment.seed),
         }
         registry.set_meta_many(meta)
@@ -193,6 +199,9 @@ class Experiment:
             Use this client's cluster; by default one is started as ``[cluster]`` says.
         """
         self._refuse_unusable_run_dir()
+        local = client is None and not self.config.cluster.scheduler
+        if self.config.training.device == "cuda" and local and not torch.cuda.is_available():
+            raise ConfigError("[training] device = 'cuda' but this machine has no CUDA device")
         data = load_data(self.config.data, seed=self.config.experiment.seed)
         try:
             space = SearchSpace.from_config(self.config.space, data.input_sizes, data.output_size)
@@ -277,14 +286,16 @@ class _Loop:
             device=self.config.training.device,
         )
 
-    def _resources(self) -> dict[str, float] | None:
-        workers = self.client.scheduler_info()["workers"].values()
-        return {"GPU": 1} if any("GPU" in w.get("resources", {}) for w in workers) else None
+    def look_at_cluster(self) -> None:
+        """Size the in-flight window and the resource request from the workers there now.
 
-    def _window(self) -> int:
-        if self.config.experiment.max_in_flight:
-            return self.config.experiment.max_in_flight
-        return 2 * max(1, len(self.client.scheduler_info()["workers"]))
+        Called once per batch of submissions, not per candidate: asking the scheduler costs a
+        round trip, and an adaptive cluster may have grown or shrunk since the last batch.
+        """
+        workers = list(self.client.scheduler_info()["workers"].values())
+        gpu = any("GPU" in w.get("resources", {}) for w in workers)
+        self.resources: dict[str, float] | None = {"GPU": 1} if gpu else None
+        self.window = self.config.experiment.max_in_flight or 2 * max(1, len(workers))
 
     def plan(self, arch: Architecture) -> tuple[TransferPlan, str | None]:
         """The transfer plan for a new candidate and its donor's checkpoint digest."""
@@ -320,7 +331,7 @@ class _Loop:
             self.x.trainer,
             spec,
             key=f"candidate-{spec.candidate_id}-{attempt}",
-            resources=self._resources(),
+            resources=self.resources,
             pure=False,
         )
         self.futures[future] = _InFlight(spec, attempt)
@@ -353,9 +364,10 @@ class _Loop:
 
     def fill(self) -> None:
         """Submit new candidates until the window is full or the budget is spent."""
+        self.look_at_cluster()
         while (
             len(self.registry) < self.config.experiment.max_candidates
-            and len(self.futures) < self._window()
+            and len(self.futures) < self.window
         ):
             self.submit_new()
 
@@ -363,6 +375,7 @@ class _Loop:
         # Every worker, including one that restarts later, builds the dataset once at start-up.
         self.client.register_plugin(DataPlugin(self.key))
         pending = self.replay()
+        self.look_at_cluster()
         progress = _Progress(self.registry, self.config.experiment.max_candidates, self.x.progress)
         for candidate_id in pending:  # in flight when a previous client stopped: train again
             self.resubmit(candidate_id, self.registry.get(candidate_id).arch)
@@ -393,7 +406,7 @@ class _Loop:
                     f"cannot write to run directory {str(self.x.run_dir)!r}: {exc}"
                 ) from None
             if flight.attempt <= self.config.experiment.max_retries:
-                self.registry.add_note(
+                self.registry.count_failed_attempt(
                     spec.candidate_id, f"attempt {flight.attempt} failed: {exc!r}"
                 )
                 self.submit(spec, flight.attempt + 1)

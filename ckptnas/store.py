@@ -28,7 +28,7 @@ def tensor_sha256(tensor: torch.Tensor) -> str:
     """SHA-256 of a tensor's raw bytes (any dtype, on any device)."""
     flat = tensor.detach().to("cpu").contiguous().reshape(-1)
     # Hash the bytes in place (the array exposes the buffer protocol): no copy of the tensor.
-    return hashlib.sha256(flat.view(torch.uint8).numpy()).hexdigest()
+    return hashlib.sha256(flat.view(torch.uint8).numpy().data).hexdigest()
 
 
 def digest_of(hashes: Mapping[str, str]) -> str:

@@ -64,8 +64,17 @@ class DataPlugin(WorkerPlugin):
 
 
 def choose_device(setting: str) -> torch.device:
-    """``cuda`` when asked for or when ``auto`` finds a GPU, else ``cpu``."""
+    """``cuda`` when asked for or when ``auto`` finds a GPU, else ``cpu``.
+
+    Where a worker sees several GPUs (a LocalCluster on a multi-GPU node, whose workers are
+    named 0, 1, ...), worker ``i`` takes GPU ``i`` modulo their number, so each GPU is used.
+    Workers started by dask-cuda see one GPU each and take it.
+    """
     if setting == "cuda" or (setting == "auto" and torch.cuda.is_available()):
+        count = torch.cuda.device_count()
+        name = _worker_name()
+        if count > 1 and name.isdigit():
+            return torch.device("cuda", int(name) % count)
         return torch.device("cuda")
     return torch.device("cpu")
 

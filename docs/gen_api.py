@@ -38,6 +38,7 @@ GROUPS: dict[str, list[str]] = {
         "DataError",
         "RunDirectoryError",
         "CheckpointError",
+        "SearchExhaustedError",
         "SearchSpaceError",
     ],
 }

@@ -132,7 +132,7 @@ def test_candidate_that_always_kills_is_failed_after_bounded_retries(
     check_exactly_once(ds, tmp_path, 10)
     assert str(ds.status.sel(candidate=3).values) == "failed"
     assert "KilledWorker" in str(ds.error.sel(candidate=3).values)
-    assert int(ds.attempts.sel(candidate=3)) == 1  # recorded once, after 2 tries
+    assert int(ds.attempts.sel(candidate=3)) == 2  # two tries, recorded once
     with LineageRegistry(tmp_path, readonly=True) as reg:
         assert "attempt 1 failed" in reg.get(3).note
         assert 3 not in [r.parent for r in reg.candidates()]
