@@ -39,11 +39,11 @@ from ckptnas.topk_results import TOPK_FILE, build_topk_dataset
 from ckptnas.training import (
     DataPlugin,
     DeviceData,
-    _worker_name,
     choose_device,
     data_key,
     evaluate,
     train_epoch,
+    worker_name,
 )
 
 
@@ -147,7 +147,7 @@ def full_train(spec: FullTrainSpec) -> FullTrainResult:
         spec.init,
         "running",
         n_params=sum(p.numel() for p in model.parameters()),
-        worker=_worker_name(),
+        worker=worker_name(),
         device=str(device),
         start_time=start,
     )

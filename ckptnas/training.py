@@ -72,7 +72,7 @@ def choose_device(setting: str) -> torch.device:
     """
     if setting == "cuda" or (setting == "auto" and torch.cuda.is_available()):
         count = torch.cuda.device_count()
-        name = _worker_name()
+        name = worker_name()
         if count > 1 and name.isdigit():
             return torch.device("cuda", int(name) % count)
         return torch.device("cuda")
@@ -110,7 +110,8 @@ class DeviceData:
         return _TENSORS[cache_key]
 
 
-def _worker_name() -> str:
+def worker_name() -> str:
+    """The Dask worker running this code, or ``local`` outside a worker."""
     try:
         from distributed import get_worker
 
@@ -197,7 +198,7 @@ def train_candidate(spec: CandidateSpec) -> CandidateResult:
         candidate_id=spec.candidate_id,
         status="running",
         n_params=n_params,
-        worker=_worker_name(),
+        worker=worker_name(),
         device=str(device),
         start_time=start,
         plan=spec.plan,
