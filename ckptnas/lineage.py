@@ -20,9 +20,9 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ckptnas._prefix_tree import PrefixTree
+from ckptnas._sqlite import from_sql, open_database, to_sql, transaction
 from ckptnas.records import CandidateResult
 from ckptnas.space import Architecture
 from ckptnas.transfer import TransferPlan
@@ -90,14 +90,6 @@ class CandidateRecord:
         return self.n_params_transferred / self.n_params if self.n_params else 0.0
 
 
-def _nan(x: Any) -> float:
-    return math.nan if x is None else float(x)
-
-
-def _null(x: float) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
-
-
 class LineageRegistry:
     """The SQLite record of a run's candidates and their lineage.
 
@@ -116,20 +108,10 @@ class LineageRegistry:
 
     def __init__(self, run_dir: str | Path, readonly: bool = False) -> None:
         self.path = Path(run_dir) / "lineage.sqlite"
-        if readonly:
-            if not self.path.is_file():
-                raise FileNotFoundError(f"no lineage registry at {self.path}")
-            uri = f"file:{self.path}?mode=ro"
-            self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # In WAL mode, NORMAL loses no committed transaction when a process dies (only a
-            # power cut can drop the last ones) and spares an fsync on every commit.
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        self._db.row_factory = sqlite3.Row
+        try:
+            self._db = open_database(self.path, _SCHEMA, readonly)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no lineage registry at {self.path}") from None
         self._tree = PrefixTree()
         for row in self._db.execute(
             "SELECT id, arch, objective FROM candidates "
@@ -203,7 +185,7 @@ class LineageRegistry:
             self._db.execute("DELETE FROM epochs WHERE candidate = ?", (result.candidate_id,))
             self._db.executemany(
                 "INSERT INTO epochs VALUES (?, ?, ?, ?, ?, ?)",
-                [(result.candidate_id, e + 1, *map(_null, r)) for e, r in enumerate(rows)],
+                [(result.candidate_id, e + 1, *map(to_sql, r)) for e, r in enumerate(rows)],
             )
             self._db.execute(
                 "UPDATE candidates SET status = ?, objective = ?, parent = ?, transferred = ?,"
@@ -212,7 +194,7 @@ class LineageRegistry:
                 " attempts = attempts + 1, error = ? WHERE id = ?",
                 (
                     result.status,
-                    _null(result.objective),
+                    to_sql(result.objective),
                     plan.donor if plan.is_warm else None,
                     json.dumps(list(plan.tensors)),
                     plan.prefix_length,
@@ -221,8 +203,8 @@ class LineageRegistry:
                     result.checkpoint_digest,
                     result.worker,
                     result.device,
-                    _null(result.start_time),
-                    _null(result.end_time),
+                    to_sql(result.start_time),
+                    to_sql(result.end_time),
                     result.error,
                     result.candidate_id,
                 ),
@@ -252,15 +234,8 @@ class LineageRegistry:
         if candidate_id in self._tree:
             self._tree.remove(candidate_id)
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def _transaction(self) -> contextlib.AbstractContextManager[None]:
+        return transaction(self._db)
 
     # -- donor look-up ---------------------------------------------------------------------
     def best_donor(self, arch: Sequence[int]) -> tuple[int, Architecture, int] | None:
@@ -289,14 +264,14 @@ class LineageRegistry:
             prefix_length=row["prefix_length"],
             n_params=row["n_params"],
             n_params_transferred=row["n_params_transferred"],
-            objective=_nan(row["objective"]),
+            objective=from_sql(row["objective"]),
             checkpoint_digest=row["checkpoint_digest"],
             donor_usable=bool(row["donor_usable"]),
             worker=row["worker"],
             device=row["device"],
-            submit_time=_nan(row["submit_time"]),
-            start_time=_nan(row["start_time"]),
-            end_time=_nan(row["end_time"]),
+            submit_time=from_sql(row["submit_time"]),
+            start_time=from_sql(row["start_time"]),
+            end_time=from_sql(row["end_time"]),
             attempts=row["attempts"],
             error=row["error"],
             note=row["note"],
@@ -330,7 +305,9 @@ class LineageRegistry:
         out: dict[int, list[tuple[float, float, float, float]]] = {}
         for row in self._db.execute("SELECT * FROM epochs ORDER BY candidate, epoch"):
             out.setdefault(row["candidate"], []).append(
-                tuple(_nan(row[k]) for k in ("train_loss", "val_loss", "val_metric", "epoch_time"))  # type: ignore[arg-type]
+                tuple(
+                    from_sql(row[k]) for k in ("train_loss", "val_loss", "val_metric", "epoch_time")
+                )  # type: ignore[arg-type]
             )
         return out
 

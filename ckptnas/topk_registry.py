@@ -11,13 +11,14 @@ writes it and each change is one transaction. A finished run is never overwritte
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ckptnas._sqlite import from_sql, open_database, to_sql, transaction
 
 if TYPE_CHECKING:
     from ckptnas.topk import FullTrainResult
@@ -105,14 +106,6 @@ class TopKRecord:
     curves: tuple[tuple[float, float, float, float], ...] = ()
 
 
-def _nan(x: Any) -> float:
-    return math.nan if x is None else float(x)
-
-
-def _null(x: float) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
-
-
 class TopKRegistry:
     """The SQLite record of a search's full-training runs.
 
@@ -126,15 +119,10 @@ class TopKRegistry:
 
     def __init__(self, run_dir: str | Path, readonly: bool = False) -> None:
         self.path = Path(run_dir) / TOPK_DB
-        if readonly:
-            if not self.path.is_file():
-                raise FileNotFoundError(f"no full-training record at {self.path}")
-            self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
-        else:
-            self._db = sqlite3.connect(self.path, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
-        self._db.row_factory = sqlite3.Row
+        try:
+            self._db = open_database(self.path, _SCHEMA, readonly)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no full-training record at {self.path}") from None
 
     def close(self) -> None:
         """Close the database connection."""
@@ -174,7 +162,7 @@ class TopKRegistry:
         values = (
             candidate,
             init,
-            _null(search_objective),
+            to_sql(search_objective),
             source_digest,
             json.dumps(list(ancestors)),
             seed,
@@ -182,8 +170,7 @@ class TopKRegistry:
             patience,
             time.time(),
         )
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self._db):
             if existing is not None:
                 self._db.execute("DELETE FROM epochs WHERE run = ?", (existing.id,))
                 self._db.execute("DELETE FROM runs WHERE id = ?", (existing.id,))
@@ -193,10 +180,6 @@ class TopKRegistry:
                 " VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
                 values,
             )
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
         assert cur.lastrowid is not None
         return cur.lastrowid
 
@@ -211,12 +194,11 @@ class TopKRegistry:
                 strict=True,
             )
         )
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self._db):
             self._db.execute("DELETE FROM epochs WHERE run = ?", (run_id,))
             self._db.executemany(
                 "INSERT INTO epochs VALUES (?, ?, ?, ?, ?, ?)",
-                [(run_id, e + 1, *map(_null, r)) for e, r in enumerate(rows)],
+                [(run_id, e + 1, *map(to_sql, r)) for e, r in enumerate(rows)],
             )
             self._db.execute(
                 "UPDATE runs SET status = ?, best_epoch = ?, final_metric = ?, setup_time = ?,"
@@ -225,26 +207,22 @@ class TopKRegistry:
                 (
                     result.status,
                     result.best_epoch,
-                    _null(result.final_metric),
-                    _null(result.setup_time),
+                    to_sql(result.final_metric),
+                    to_sql(result.setup_time),
                     result.n_params,
                     result.checkpoint_digest,
                     result.worker,
                     result.device,
-                    _null(result.start_time),
-                    _null(result.end_time),
+                    to_sql(result.start_time),
+                    to_sql(result.end_time),
                     result.error,
                     run_id,
                 ),
             )
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
     def _record(self, row: sqlite3.Row) -> TopKRecord:
         curves = tuple(
-            tuple(_nan(e[k]) for k in ("train_loss", "val_loss", "val_metric", "epoch_time"))
+            tuple(from_sql(e[k]) for k in ("train_loss", "val_loss", "val_metric", "epoch_time"))
             for e in self._db.execute(
                 "SELECT * FROM epochs WHERE run = ? ORDER BY epoch", (row["id"],)
             )
@@ -254,22 +232,22 @@ class TopKRegistry:
             candidate=row["candidate"],
             init=row["init"],
             status=row["status"],
-            search_objective=_nan(row["search_objective"]),
+            search_objective=from_sql(row["search_objective"]),
             source_digest=row["source_digest"],
             ancestors=tuple(json.loads(row["ancestors"])),
             seed=row["seed"],
             max_epochs=row["max_epochs"],
             patience=row["patience"],
             best_epoch=row["best_epoch"] or 0,
-            final_metric=_nan(row["final_metric"]),
-            setup_time=_nan(row["setup_time"]),
+            final_metric=from_sql(row["final_metric"]),
+            setup_time=from_sql(row["setup_time"]),
             n_params=row["n_params"],
             checkpoint_digest=row["checkpoint_digest"],
             worker=row["worker"],
             device=row["device"],
-            submit_time=_nan(row["submit_time"]),
-            start_time=_nan(row["start_time"]),
-            end_time=_nan(row["end_time"]),
+            submit_time=from_sql(row["submit_time"]),
+            start_time=from_sql(row["start_time"]),
+            end_time=from_sql(row["end_time"]),
             error=row["error"],
             curves=curves,  # type: ignore[arg-type]
         )
