@@ -69,6 +69,8 @@ def format_default(param: inspect.Parameter, obj: Any) -> str:
         field = {f.name: f for f in dataclasses.fields(obj)}[param.name]
         made = field.default_factory()  # type: ignore[misc]
         return f"{type(made).__name__}()" if dataclasses.is_dataclass(made) else repr(made)
+    if inspect.isfunction(default):  # by name: its repr holds a memory address
+        return default.__name__
     return repr(default)
 
 
