@@ -88,3 +88,14 @@ def test_resume_of_an_empty_directory(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_bad_flag_value(config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", str(config_file), "--workers", "0"]) == 2
     assert "--workers must be >= 1" in capsys.readouterr().err
+
+
+def test_unwritable_run_directory_is_one_line(
+    config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    assert main(["run", str(config_file), "--out", str(blocker / "run"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not writable" in err[0]
+    assert blocker.read_text() == "not a directory"
