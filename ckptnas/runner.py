@@ -15,6 +15,7 @@ import math
 import os
 import sys
 import tomllib
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -330,7 +331,9 @@ class _Loop:
         future = self.client.submit(
             self.x.trainer,
             spec,
-            key=f"candidate-{spec.candidate_id}-{attempt}",
+            # Every submission gets a key of its own: reusing a key that was just released
+            # can hand back the previous task's result instead of running the new spec.
+            key=f"candidate-{spec.candidate_id}-{attempt}-{uuid.uuid4().hex[:8]}",
             resources=self.resources,
             pure=False,
         )
