@@ -133,8 +133,13 @@ def build_dataset(registry: LineageRegistry, n_epochs: int | None = None) -> xr.
         "node": ("node", np.arange(n_nodes, dtype=np.int32)),
         "node_name": ("node", np.array(node_names, dtype=object)),
     }
-    attrs = {
-        "title": "ckptnas search results",
+    return xr.Dataset(data_vars, coords, run_attrs(registry, "ckptnas search results"))
+
+
+def run_attrs(registry: LineageRegistry, title: str) -> dict[str, str | int]:
+    """The attributes every dataset of a run carries: version, resolved config, data, policy."""
+    return {
+        "title": title,
         "ckptnas_version": package_version(),
         "config": registry.get_meta("config") or "",
         "space": registry.get_meta("space") or "",
@@ -146,7 +151,6 @@ def build_dataset(registry: LineageRegistry, n_epochs: int | None = None) -> xr.
         "freeze": int(registry.get_meta("freeze") or 0),
         "seed": int(registry.get_meta("seed") or 0),
     }
-    return xr.Dataset(data_vars, coords, attrs)
 
 
 def write_dataset(ds: xr.Dataset, path: str | Path) -> None:

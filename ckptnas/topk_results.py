@@ -18,7 +18,7 @@ import numpy as np
 import xarray as xr
 
 from ckptnas.lineage import LineageRegistry
-from ckptnas.results import package_version
+from ckptnas.results import run_attrs
 from ckptnas.topk_registry import INITS, TopKRecord, TopKRegistry
 
 TOPK_FILE = "topk.nc"
@@ -186,15 +186,7 @@ def _assemble(
         "init": ("init", np.array(INITS, dtype=object)),
         "epoch": ("epoch", np.arange(1, curves.shape[2] + 1, dtype=np.int32)),
     }
-    attrs = {
-        "title": "ckptnas full training of the top-K candidates",
-        "ckptnas_version": package_version(),
-        "dataset": lineage.get_meta("dataset") or "",
-        "metric": lineage.get_meta("metric") or "",
-        "policy": lineage.get_meta("policy") or "",
-        "seed": int(lineage.get_meta("seed") or 0),
-        "config": lineage.get_meta("config") or "",
-    }
+    attrs = run_attrs(lineage, "ckptnas full training of the top-K candidates")
     return xr.Dataset(data_vars, coords, attrs)
 
 
