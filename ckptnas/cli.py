@@ -21,7 +21,10 @@ from ckptnas.results import load_results, summarize, top_candidates
 from ckptnas.runner import Experiment, recorded_config
 
 
-def _cluster_overrides(config: Config, args: argparse.Namespace) -> Config:
+def _apply_flags(config: Config, args: argparse.Namespace) -> Config:
+    """The configuration with the command line's --max-candidates, --scheduler, --workers."""
+    if getattr(args, "max_candidates", None):  # train-topk has no such flag
+        config = config.replace("experiment", max_candidates=args.max_candidates)
     if args.scheduler:
         config = config.replace("cluster", scheduler=args.scheduler)
     if args.workers:
@@ -35,10 +38,7 @@ def default_run_dir(config: Config) -> Path:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    if args.max_candidates:
-        config = config.replace("experiment", max_candidates=args.max_candidates)
-    config = _cluster_overrides(config, args)
+    config = _apply_flags(load_config(args.config), args)
     run_dir = Path(args.out) if args.out else default_run_dir(config)
     ds = Experiment(config, run_dir, progress=not args.no_progress).run()
     print_summary(ds, run_dir)
@@ -47,9 +47,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
-    config = _cluster_overrides(recorded_config(run_dir), args)
-    if args.max_candidates:
-        config = config.replace("experiment", max_candidates=args.max_candidates)
+    config = _apply_flags(recorded_config(run_dir), args)
     ds = Experiment(config, run_dir, progress=not args.no_progress, resume=True).run()
     print_summary(ds, run_dir)
     return 0
@@ -126,10 +124,7 @@ def cmd_train_topk(args: argparse.Namespace) -> int:
     from ckptnas.topk_registry import INITS
 
     run_dir = Path(args.run_dir)
-    config_path = run_dir / "config.toml"
-    if not config_path.is_file():
-        raise CkptnasError(f"{str(run_dir)!r} holds no config.toml; is it a ckptnas run?")
-    config = _cluster_overrides(load_config(config_path), args)
+    config = _apply_flags(recorded_config(run_dir), args)
     settings = TopKSettings(
         k=args.k, max_epochs=args.epochs, patience=args.patience, min_delta=args.min_delta
     )

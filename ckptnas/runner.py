@@ -455,7 +455,10 @@ def recorded_config(run_dir: str | Path) -> Config:
             return config_from_dict(tomllib.loads(text))
     if (run_dir / CONFIG_FILE).is_file():
         return load_config(run_dir / CONFIG_FILE)
-    raise RunDirectoryError(f"{str(run_dir)!r} holds no recorded run; nothing to resume")
+    raise RunDirectoryError(
+        f"{str(run_dir)!r} holds no recorded run (no lineage.sqlite or config.toml): "
+        "nothing to resume or train"
+    )
 
 
 def resume_experiment(
