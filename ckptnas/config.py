@@ -143,6 +143,9 @@ class ClusterConfig:
 
     scheduler: str = _opt("", why="a scheduler address; empty starts a LocalCluster")
     n_workers: int = _opt(0, _non_negative, ">= 0 (0: one per GPU, else one per core)")
+    # Off by default: Dask's statistical profiler samples the training thread every 10 ms, and
+    # measured here it slowed the epochs of small networks by several percent (docs/benchmarks.md).
+    worker_profile: bool = _opt(False)
 
 
 @dataclass(frozen=True)

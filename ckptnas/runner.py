@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import dask
 import numpy as np
 import torch
 import xarray as xr
@@ -31,7 +32,7 @@ from ckptnas.data import TabularData, load_data
 from ckptnas.errors import ConfigError, RunDirectoryError
 from ckptnas.lineage import LineageRegistry
 from ckptnas.records import CandidateResult, CandidateSpec, TrainingSettings
-from ckptnas.results import RESULTS_FILE, ResultsWriter, build_dataset
+from ckptnas.results import RESULTS_FILE, ResultsWriter
 from ckptnas.space import Architecture, SearchSpace
 from ckptnas.strategies import Strategy, make_strategy
 from ckptnas.training import DataPlugin, data_key, train_candidate
@@ -90,17 +91,18 @@ def connect(config: Config) -> Iterator[Client]:
         return
     n_gpus_or_cores, gpu = default_workers()
     n_workers = config.cluster.n_workers or n_gpus_or_cores
-    with (
-        LocalCluster(
+    # Workers take the Dask configuration in force when their cluster is created (and keep it
+    # when they restart).
+    with dask.config.set({"distributed.worker.profile.enabled": config.cluster.worker_profile}):
+        cluster = LocalCluster(
             n_workers=n_workers,
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
             dashboard_address="127.0.0.1:0",
             resources={"GPU": 1} if gpu else None,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+        )
+    with cluster, Client(cluster) as client:
         yield client
 
 
@@ -390,13 +392,16 @@ class _Loop:
                     progress.update(result)
                     self.writer.maybe_flush()
                 self.fill()
+        except BaseException:
+            # Stopped early: keep what was recorded; what is still running trains on resume.
+            if self.futures:
+                self.client.cancel(list(self.futures))
+            with contextlib.suppress(OSError):  # the error that stopped the run matters more
+                self.writer.flush()
+            raise
         finally:
             progress.close()
-            if self.futures:  # stopped early: what is still running will be trained on resume
-                self.client.cancel(list(self.futures))
-            with contextlib.suppress(OSError):
-                self.writer.flush()
-        return build_dataset(self.registry, self.config.training.epochs)
+        return self.writer.flush()
 
     def _collect(self, future: Future[CandidateResult]) -> CandidateResult | None:
         """Record what a finished future brought; ``None`` when the candidate was resubmitted."""

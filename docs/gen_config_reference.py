@@ -81,6 +81,10 @@ MEANINGS: dict[str, str] = {
     "cluster.scheduler": "Address of a running Dask scheduler, e.g. `tcp://host:8786`. "
     "`--scheduler` overrides it.",
     "cluster.n_workers": "Workers of the embedded LocalCluster. `--workers` overrides it.",
+    "cluster.worker_profile": "Dask's statistical profiler on the embedded LocalCluster's "
+    "workers (the dashboard's Profile page). It samples the training thread every 10 ms and "
+    "slows the epochs of small networks; workers of a cluster named by `scheduler` follow their "
+    "own Dask configuration.",
 }
 
 

@@ -15,7 +15,7 @@ from ckptnas.config import Config
 from ckptnas.errors import RunDirectoryError
 from ckptnas.models import run_space
 from ckptnas.results import build_dataset, summarize
-from ckptnas.runner import Experiment
+from ckptnas.runner import Experiment, connect
 from ckptnas.training import DeviceData, data_key, evaluate
 
 
@@ -132,3 +132,14 @@ def test_results_file_is_rewritten_during_the_run(
     with LineageRegistry(tmp_path, readonly=True) as reg:
         xr.testing.assert_identical(build_dataset(reg, 2), ds)
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def _worker_profiles(dask_worker: object) -> bool:
+    return "profile" in dask_worker.periodic_callbacks  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("profile", [False, True])
+def test_embedded_cluster_workers_profile_only_when_asked(profile: bool) -> None:
+    config = Config().replace("cluster", n_workers=1, worker_profile=profile)
+    with connect(config) as client:
+        assert list(client.run(_worker_profiles).values()) == [profile]
