@@ -23,7 +23,15 @@ from ckptnas.config import Config, load_config
 from ckptnas.records import CandidateResult, CandidateSpec, TrainingSettings
 from ckptnas.space import Architecture, Op, SearchSpace
 from ckptnas.store import CheckpointStore
-from ckptnas.training import DeviceData, data_key, evaluate, get_data, train_candidate, train_epoch
+from ckptnas.training import (
+    DeviceData,
+    data_key,
+    evaluate,
+    get_data,
+    seed_weights,
+    train_candidate,
+    train_epoch,
+)
 from ckptnas.transfer import SCRATCH, TransferPlan, apply_plan
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "experiments" / "quickstart.toml"
@@ -190,7 +198,7 @@ def race(
         Freeze the copied tensors.
     """
     tic = time.perf_counter()
-    torch.manual_seed(seed)
+    seed_weights(seed)
     model = problem.space.build(arch)
     if donor is not None:
         store, plan, digest = donor

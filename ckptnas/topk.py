@@ -42,6 +42,7 @@ from ckptnas.training import (
     choose_device,
     data_key,
     evaluate,
+    seed_weights,
     train_epoch,
     worker_name,
 )
@@ -139,7 +140,7 @@ def full_train(spec: FullTrainSpec) -> FullTrainResult:
     tic = time.perf_counter()
     device = choose_device(spec.device)
     data = DeviceData.of(spec.data_key, device)
-    torch.manual_seed(spec.seed)
+    seed_weights(spec.seed)
     model = SearchSpace.from_dict(spec.space).build(spec.arch).to(device)
     base = FullTrainResult(
         spec.run_id,
