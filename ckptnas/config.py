@@ -248,7 +248,8 @@ def config_from_dict(values: Mapping[str, Any]) -> Config:
     for name in values:
         if name not in tables:
             raise ConfigError(
-                f"unknown table [{name}]; known tables: {', '.join(f'[{t}]' for t in tables)}"
+                f"unknown table [{name if name.isprintable() else repr(name)}]; "
+                f"known tables: {', '.join(f'[{t}]' for t in tables)}"
             )
     built = {
         name: _table_from_dict(factory, name, values.get(name, {}))  # type: ignore[arg-type]

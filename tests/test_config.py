@@ -31,6 +31,8 @@ def test_resolved_toml_round_trips(tmp_path: Path) -> None:
     ("values", "message"),
     [
         ({"spaec": {}}, r"unknown table \[spaec\]"),
+        ({"a\nb": {}}, r"unknown table \['a\\nb'\]"),  # one line, even for a name like that
+        ({"cluster": {"worker_profile": "yes"}}, r"\[cluster\] worker_profile = 'yes'"),
         ({"space": {"nodes": 3}}, r"\[space\] unknown key 'nodes'"),
         ({"space": {"num_nodes": "3"}}, r"\[space\] num_nodes = '3' must be an integer"),
         ({"space": {"num_nodes": 0}}, r"num_nodes = 0 must be > 0"),
