@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save
+from safetensors.torch import save_file
 
 from ckptnas.errors import CheckpointError
 
@@ -34,6 +35,21 @@ def tensor_sha256(tensor: torch.Tensor) -> str:
 def digest_of(hashes: Mapping[str, str]) -> str:
     """One hash over a checkpoint's per-tensor hashes, independent of their order."""
     return hashlib.sha256(json.dumps(dict(sorted(hashes.items()))).encode()).hexdigest()
+
+
+def _as_os_error(exc: Exception) -> Exception:
+    """An I/O failure of safetensors as the OSError it wraps, so its errno can be acted on.
+
+    safetensors reports a failed write as ``SafetensorError("... (os error 28)")``; the runner
+    tells a full disk or quota (ENOSPC, EDQUOT, EFBIG) from other failures by ``errno``.
+    """
+    if isinstance(exc, OSError):
+        return exc
+    match = re.search(r"\(os error (\d+)\)", str(exc))
+    if match is None:
+        return exc
+    code = int(match.group(1))
+    return OSError(code, f"{os.strerror(code)} (writing a checkpoint)")
 
 
 class CheckpointStore:
@@ -74,17 +90,18 @@ class CheckpointStore:
         metadata = {f"{_HASH_PREFIX}{name}": h for name, h in hashes.items()}
         final = self.path(candidate_id)
         tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-        # Serialised in memory and written with plain file I/O, so that a full disk surfaces
-        # as an OSError carrying its errno (ENOSPC, EDQUOT, EFBIG) that the runner can act on.
-        payload = save(cpu, metadata=metadata)
         try:
-            with tmp.open("wb") as f:
-                f.write(payload)
-                f.flush()
-                os.fsync(f.fileno())
-        except OSError:
+            # Written straight from the tensors' memory: serialising to bytes first would hold
+            # two more copies of the model at once.
+            save_file(cpu, tmp, metadata=metadata)
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except (OSError, SafetensorError) as exc:
             tmp.unlink(missing_ok=True)
-            raise
+            raise _as_os_error(exc) from None
         tmp.replace(final)
         return digest_of(hashes)
 

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import errno
+import resource
+import signal
 from pathlib import Path
 
 import pytest
@@ -111,3 +114,20 @@ def test_save_replaces_atomically(tmp_path: Path, tensors: dict[str, torch.Tenso
     store.save(5, {"x": torch.ones(2)})
     assert list(store.load(5)) == ["x"]
     assert [p.name for p in store.root.iterdir()] == ["000005.safetensors"]
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs RLIMIT_FSIZE")
+def test_full_disk_raises_its_errno_and_leaves_no_file(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path)
+    big = {"w": torch.zeros(200_000)}  # 800 kB, over the limit below
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, hard))
+    try:
+        with pytest.raises(OSError) as info:
+            store.save(1, big)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    assert info.value.errno == errno.EFBIG
+    assert list((tmp_path / "checkpoints").iterdir()) == []
