@@ -39,8 +39,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ckptnas.cluster import connect
 from ckptnas.lineage import LineageRegistry
-from ckptnas.runner import Experiment, candidate_seed, connect
+from ckptnas.runner import Experiment, candidate_seed
 from ckptnas.training import evaluate, seed_weights, train_epoch
 
 from ._common import Problem, quickstart

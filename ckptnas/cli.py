@@ -18,7 +18,8 @@ from ckptnas.config import Config, load_config
 from ckptnas.errors import CkptnasError
 from ckptnas.lineage import LineageRegistry
 from ckptnas.results import load_results, summarize, top_candidates
-from ckptnas.runner import Experiment, recorded_config
+from ckptnas.rundir import recorded_config
+from ckptnas.runner import Experiment
 
 
 def _apply_flags(config: Config, args: argparse.Namespace) -> Config:

@@ -9,36 +9,33 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import math
 import os
 import sys
-import tomllib
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import dask
 import numpy as np
 import torch
 import xarray as xr
-from distributed import Client, Future, LocalCluster, as_completed
+from distributed import Client, Future, as_completed
 from tqdm.auto import tqdm
 
-from ckptnas.config import Config, config_from_dict, load_config
+from ckptnas.cluster import connect
+from ckptnas.config import Config
 from ckptnas.data import TabularData, load_data
 from ckptnas.errors import ConfigError, RunDirectoryError
 from ckptnas.lineage import LineageRegistry
 from ckptnas.records import CandidateResult, CandidateSpec, TrainingSettings
 from ckptnas.results import RESULTS_FILE, ResultsWriter
+from ckptnas.rundir import CONFIG_FILE, recorded_config, run_lock, write_atomically
 from ckptnas.space import Architecture, SearchSpace
 from ckptnas.strategies import Strategy, make_strategy
 from ckptnas.training import DataPlugin, data_key, train_candidate
 from ckptnas.transfer import SCRATCH, TransferPlan, plan_transfer
-
-CONFIG_FILE = "config.toml"
 
 #: Errors writing a checkpoint that no retry can cure: the run stops and can be resumed later.
 _STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES}
@@ -47,69 +44,6 @@ _STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.E
 def candidate_seed(seed: int, candidate_id: int) -> int:
     """The seed of one candidate's initialisation and batch order, derived from the run's."""
     return int(np.random.SeedSequence([seed, candidate_id]).generate_state(1)[0])
-
-
-def default_workers() -> tuple[int, bool]:
-    """Workers for a LocalCluster: one per GPU when CUDA is visible, else one per core."""
-    if torch.cuda.is_available():
-        return torch.cuda.device_count(), True
-    return os.cpu_count() or 1, False
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write a text file so that readers see the old file or the whole new one, never a part."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
-@contextlib.contextmanager
-def run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold an exclusive lock on a run directory, or refuse if another process holds it."""
-    path = run_dir / ".lock"
-    with path.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunDirectoryError(
-                f"run directory {str(run_dir)!r} is in use by another ckptnas process"
-            ) from None
-        except OSError as exc:  # e.g. a parallel file system mounted without flock support
-            raise RunDirectoryError(
-                f"cannot lock run directory {str(run_dir)!r}: {exc}; "
-                "put it on a file system that supports flock"
-            ) from None
-        yield
-
-
-@contextlib.contextmanager
-def connect(config: Config) -> Iterator[Client]:
-    """A client for ``[cluster] scheduler``, or for a new LocalCluster on localhost."""
-    if config.cluster.scheduler:
-        with Client(config.cluster.scheduler) as client:
-            yield client
-        return
-    n_gpus_or_cores, gpu = default_workers()
-    n_workers = config.cluster.n_workers or n_gpus_or_cores
-    # The scheduler and the workers take the Dask configuration in force when the cluster is
-    # created (workers keep it when they restart). Each Dask server checks its event loop's
-    # health on a timer, every 20 ms by default: about 3% of a core per process when idle, taken
-    # from training. A candidate lasts seconds, so once a second is plenty.
-    settings = {
-        "distributed.worker.profile.enabled": config.cluster.worker_profile,
-        "distributed.admin.tick.interval": "1s",
-    }
-    with dask.config.set(settings):
-        cluster = LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-            resources={"GPU": 1} if gpu else None,
-        )
-    with cluster, Client(cluster) as client:
-        yield client
 
 
 @dataclass
@@ -445,31 +379,6 @@ class _Loop:
         self.registry.record(result)
         self.strategy.tell(spec.arch, result.objective)
         return result
-
-
-def recorded_config(run_dir: str | Path) -> Config:
-    """The configuration a run was started with.
-
-    The registry's copy is read first (it is written in a transaction, so it is never partial);
-    ``config.toml`` is the fallback for a run stopped before its registry was described.
-
-    Raises
-    ------
-    RunDirectoryError
-        If the directory holds neither.
-    """
-    run_dir = Path(run_dir)
-    if (run_dir / "lineage.sqlite").is_file():
-        with LineageRegistry(run_dir, readonly=True) as registry:
-            text = registry.get_meta("config")
-        if text is not None:
-            return config_from_dict(tomllib.loads(text))
-    if (run_dir / CONFIG_FILE).is_file():
-        return load_config(run_dir / CONFIG_FILE)
-    raise RunDirectoryError(
-        f"{str(run_dir)!r} holds no recorded run (no lineage.sqlite or config.toml): "
-        "nothing to resume or train"
-    )
 
 
 def resume_experiment(

@@ -27,11 +27,13 @@ import xarray as xr
 from distributed import Client, as_completed
 from tqdm.auto import tqdm
 
+from ckptnas.cluster import connect
 from ckptnas.config import Config, load_config
 from ckptnas.errors import CheckpointError, ConfigError, RunDirectoryError
 from ckptnas.lineage import LineageRegistry
 from ckptnas.results import write_dataset
-from ckptnas.runner import CONFIG_FILE, candidate_seed, connect, run_lock
+from ckptnas.rundir import CONFIG_FILE, run_lock
+from ckptnas.runner import candidate_seed
 from ckptnas.space import Architecture, SearchSpace
 from ckptnas.store import CheckpointStore
 from ckptnas.topk_registry import INITS, TopKRegistry

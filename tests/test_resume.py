@@ -13,7 +13,7 @@ import pytest
 import xarray as xr
 
 from ckptnas import LineageRegistry, load_results
-from ckptnas.runner import run_lock
+from ckptnas.rundir import run_lock
 
 CONFIG = """
 [experiment]

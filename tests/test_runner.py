@@ -11,11 +11,12 @@ from distributed import Client
 from helpers import shared_layers_by_hand
 
 from ckptnas import LineageRegistry, load_model, load_results
+from ckptnas.cluster import connect
 from ckptnas.config import Config
 from ckptnas.errors import RunDirectoryError
 from ckptnas.models import run_space
 from ckptnas.results import build_dataset, summarize
-from ckptnas.runner import Experiment, connect
+from ckptnas.runner import Experiment
 from ckptnas.training import DeviceData, data_key, evaluate
 
 
