@@ -39,13 +39,12 @@ from ckptnas.store import CheckpointStore
 from ckptnas.topk_registry import INITS, TopKRegistry
 from ckptnas.topk_results import TOPK_FILE, build_topk_dataset
 from ckptnas.training import (
+    Curves,
     DataPlugin,
     DeviceData,
     choose_device,
     data_key,
-    evaluate,
     seed_weights,
-    train_epoch,
     worker_name,
 )
 
@@ -174,34 +173,25 @@ def full_train(spec: FullTrainSpec) -> FullTrainResult:
         status=status,
         error="" if best is not None else "diverged: the validation loss was never finite",
         best_epoch=best[0] if best else 0,
-        final_metric=curves["val_metric"][best[0] - 1] if best else math.nan,
+        final_metric=curves.val_metric[best[0] - 1] if best else math.nan,
         setup_time=setup_time,
         checkpoint_digest=digest,
         end_time=time.time(),
-        train_loss=tuple(curves["train_loss"]),
-        val_loss=tuple(curves["val_loss"]),
-        val_metric=tuple(curves["val_metric"]),
-        epoch_time=tuple(curves["epoch_time"]),
+        **curves.as_tuples(),
     )
 
 
 def _fit(
     model: torch.nn.Module, data: DeviceData, spec: FullTrainSpec
-) -> tuple[dict[str, list[float]], tuple[int, dict[str, torch.Tensor]] | None]:
+) -> tuple[Curves, tuple[int, dict[str, torch.Tensor]] | None]:
     """The early-stopped fit loop: per-epoch curves and (best epoch, its weights)."""
     optimizer = torch.optim.Adam(model.parameters(), lr=spec.learning_rate)
     generator = torch.Generator(device=data.train_y.device).manual_seed(spec.seed)
-    names = ("train_loss", "val_loss", "val_metric", "epoch_time")
-    curves: dict[str, list[float]] = {name: [] for name in names}
+    curves = Curves()
     best: tuple[int, dict[str, torch.Tensor]] | None = None
     best_loss, waited = math.inf, 0
     for epoch in range(1, spec.max_epochs + 1):
-        tic = time.perf_counter()
-        train_loss = train_epoch(model, data, optimizer, spec.batch_size, generator)
-        val_loss, val_metric = evaluate(model, data)
-        values = (train_loss, val_loss, val_metric, time.perf_counter() - tic)
-        for name, value in zip(names, values, strict=True):
-            curves[name].append(value)
+        _, val_loss, _ = curves.fit_epoch(model, data, optimizer, spec.batch_size, generator)
         if not math.isfinite(val_loss):
             break
         if val_loss < best_loss - spec.min_delta:

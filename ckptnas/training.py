@@ -12,7 +12,8 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
+from typing import TypedDict
 
 import numpy as np
 import torch
@@ -184,6 +185,53 @@ def train_epoch(
     return float(total) / n
 
 
+class CurveTuples(TypedDict):
+    """The per-epoch curves as result records hold them."""
+
+    train_loss: tuple[float, ...]
+    val_loss: tuple[float, ...]
+    val_metric: tuple[float, ...]
+    epoch_time: tuple[float, ...]
+
+
+@dataclass
+class Curves:
+    """What each epoch of one training run measured, in order."""
+
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_metric: list[float] = field(default_factory=list)
+    #: Seconds of the epoch's training pass and validation together.
+    epoch_time: list[float] = field(default_factory=list)
+
+    def fit_epoch(
+        self,
+        model: nn.Module,
+        data: DeviceData,
+        optimizer: torch.optim.Optimizer | None,
+        batch_size: int,
+        generator: torch.Generator,
+    ) -> tuple[float, float, float]:
+        """Train one epoch, validate, record both; returns the three losses and metric."""
+        tic = time.perf_counter()
+        train_loss = train_epoch(model, data, optimizer, batch_size, generator)
+        val_loss, val_metric = evaluate(model, data)
+        self.train_loss.append(train_loss)
+        self.val_loss.append(val_loss)
+        self.val_metric.append(val_metric)
+        self.epoch_time.append(time.perf_counter() - tic)
+        return train_loss, val_loss, val_metric
+
+    def as_tuples(self) -> CurveTuples:
+        """The curves as the tuples that result records hold, by name."""
+        return CurveTuples(
+            train_loss=tuple(self.train_loss),
+            val_loss=tuple(self.val_loss),
+            val_metric=tuple(self.val_metric),
+            epoch_time=tuple(self.epoch_time),
+        )
+
+
 def train_candidate(spec: CandidateSpec) -> CandidateResult:
     """Train one candidate; the function Dask runs on a worker.
 
@@ -225,22 +273,11 @@ def train_candidate(spec: CandidateSpec) -> CandidateResult:
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trainable, lr=spec.settings.learning_rate) if trainable else None
     generator = torch.Generator(device=device).manual_seed(spec.seed)
-    curves: dict[str, list[float]] = {
-        "train_loss": [],
-        "val_loss": [],
-        "val_metric": [],
-        "epoch_time": [],
-    }
+    curves = Curves()
     status, error = "ok", ""
     for epoch in range(1, spec.settings.epochs + 1):
-        tic = time.perf_counter()
-        train_loss = train_epoch(model, data, optimizer, spec.settings.batch_size, generator)
-        val_loss, val_metric = evaluate(model, data)
-        for name, value in zip(
-            curves, (train_loss, val_loss, val_metric, time.perf_counter() - tic), strict=True
-        ):
-            curves[name].append(value)
-        if not all(math.isfinite(v) for v in (train_loss, val_loss, val_metric)):
+        measured = curves.fit_epoch(model, data, optimizer, spec.settings.batch_size, generator)
+        if not all(math.isfinite(v) for v in measured):
             status, error = "failed", f"diverged: loss is not finite at epoch {epoch}"
             break
     digest = store.save(spec.candidate_id, model.state_dict()) if status == "ok" else None
@@ -251,8 +288,5 @@ def train_candidate(spec: CandidateSpec) -> CandidateResult:
         plan=spec.plan if spec.plan.is_warm else SCRATCH,
         checkpoint_digest=digest,
         end_time=time.time(),
-        train_loss=tuple(curves["train_loss"]),
-        val_loss=tuple(curves["val_loss"]),
-        val_metric=tuple(curves["val_metric"]),
-        epoch_time=tuple(curves["epoch_time"]),
+        **curves.as_tuples(),
     )
