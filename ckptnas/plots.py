@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ckptnas.compare import MannWhitney, speedup_summary
+from ckptnas.compare_stats import MannWhitney, speedup_summary
 from ckptnas.lineage import CandidateRecord
 
 _DPI = 90

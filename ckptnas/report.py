@@ -9,7 +9,8 @@ from pathlib import Path
 import xarray as xr
 
 from ckptnas import plots
-from ckptnas.compare import format_table, gather, mann_whitney, write_comparison
+from ckptnas.compare import gather, write_comparison
+from ckptnas.compare_stats import format_table, mann_whitney
 from ckptnas.lineage import LineageRegistry
 from ckptnas.results import load_results
 from ckptnas.topk_results import TOPK_FILE, load_topk

@@ -16,13 +16,8 @@ from distributed import Client
 from scipy.stats import mannwhitneyu
 
 from ckptnas.cli import main
-from ckptnas.compare import (
-    COMPARISON_FILE,
-    gather,
-    mann_whitney,
-    policy_label,
-    speedup_summary,
-)
+from ckptnas.compare import COMPARISON_FILE, gather, policy_label
+from ckptnas.compare_stats import mann_whitney, speedup_summary
 from ckptnas.errors import ComparisonError
 from ckptnas.results import load_results
 
