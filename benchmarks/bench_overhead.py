@@ -42,7 +42,7 @@ import torch
 from ckptnas.cluster import connect
 from ckptnas.lineage import LineageRegistry
 from ckptnas.runner import Experiment, candidate_seed
-from ckptnas.training import evaluate, seed_weights, train_epoch
+from ckptnas.training import Curves, seed_weights
 
 from ._common import Problem, quickstart
 
@@ -80,13 +80,12 @@ def bare_loop(problem: Problem, run_dir: Path) -> BareRun:
         trainable = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.Adam(trainable, lr=config.training.learning_rate)
         generator = torch.Generator().manual_seed(seed)
+        curves = Curves()  # an epoch timed exactly as train_candidate times it
         for _ in range(config.training.epochs):
-            epoch_tic = time.perf_counter()  # an epoch is its training pass and validation
-            train_epoch(model, problem.data, optimizer, config.training.batch_size, generator)
-            metric = evaluate(model, problem.data)[1]
-            epoch_seconds += time.perf_counter() - epoch_tic
+            curves.fit_epoch(model, problem.data, optimizer, config.training.batch_size, generator)
+        epoch_seconds += sum(curves.epoch_time)
         states[record.id] = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        objectives.append(metric)
+        objectives.append(curves.val_metric[-1])
     return BareRun(time.perf_counter() - tic, epoch_seconds, objectives)
 
 
