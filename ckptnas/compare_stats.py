@@ -64,7 +64,7 @@ def mann_whitney(
     Parameters
     ----------
     ds : xarray.Dataset
-        From :func:`gather`.
+        From :func:`ckptnas.compare.gather`.
     treatment, control : str
         Policy labels.
     seed : int, optional
@@ -142,7 +142,7 @@ def speedup_summary(ds: xr.Dataset, policy: str, tolerance: float = 0.0) -> Spee
     Parameters
     ----------
     ds : xarray.Dataset
-        From :func:`gather`.
+        From :func:`ckptnas.compare.gather`.
     policy : str
     tolerance : float
         Lower each target by this much (in metric units) before timing both inits; 0 is the
