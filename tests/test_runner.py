@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -133,6 +134,19 @@ def test_results_file_is_rewritten_during_the_run(
     with LineageRegistry(tmp_path, readonly=True) as reg:
         xr.testing.assert_identical(build_dataset(reg, 2), ds)
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def _malloc_trim_threshold() -> str | None:
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_")
+
+
+def test_embedded_cluster_workers_keep_glibc_malloc_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Dask's default would make every tensor above 128 KiB a fresh mmap in training workers.
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    with connect(Config().replace("cluster", n_workers=1)) as client:
+        assert list(client.run(_malloc_trim_threshold).values()) == [None]
 
 
 def _worker_profiles(dask_worker: object) -> bool:
