@@ -13,6 +13,7 @@ import json
 import math
 import os
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ from ckptnas.space import Architecture, SearchSpace
 from ckptnas.strategies import Strategy, make_strategy
 from ckptnas.training import DataPlugin, data_key, train_candidate
 from ckptnas.transfer import SCRATCH, TransferPlan, plan_transfer
+
+#: Seconds between two looks at the cluster's workers (see :meth:`_Loop.look_at_cluster`).
+_CLUSTER_LOOK_INTERVAL = 1.0
 
 #: Errors writing a checkpoint that no retry can cure: the run stops and can be resumed later.
 _STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES}
@@ -220,6 +224,7 @@ class _Loop:
         )
         self.strategy: Strategy = make_strategy(self.config, space)
         self.futures: dict[Future[CandidateResult], _InFlight] = {}
+        self._looked_at = -math.inf
         self.queue = as_completed()
         self.settings = TrainingSettings(
             epochs=self.config.training.epochs,
@@ -232,9 +237,15 @@ class _Loop:
     def look_at_cluster(self) -> None:
         """Size the in-flight window and the resource request from the workers there now.
 
-        Called once per batch of submissions, not per candidate: asking the scheduler costs a
-        round trip, and an adaptive cluster may have grown or shrunk since the last batch.
+        An adaptive cluster may grow or shrink during a search, so this is asked again, but at
+        most every :data:`_CLUSTER_LOOK_INTERVAL` seconds: each answer is a round trip to the
+        scheduler that lists every worker. Asked after every candidate, it took the client as
+        long as submitting the candidate did (3 ms each on the quickstart).
         """
+        now = time.monotonic()
+        if now - self._looked_at < _CLUSTER_LOOK_INTERVAL:
+            return
+        self._looked_at = now
         workers = list(self.client.scheduler_info()["workers"].values())
         gpu = any("GPU" in w.get("resources", {}) for w in workers)
         self.resources: dict[str, float] | None = {"GPU": 1} if gpu else None
