@@ -339,10 +339,11 @@ class _Loop:
         try:
             for future in self.queue:
                 result = self._collect(future)
+                self.fill()  # the workers get their next candidates before results.nc is written
                 if result is not None:
                     progress.update(result)
-                    self.writer.maybe_flush()
-                self.fill()
+                    if self.futures:  # the last result is written once, just below
+                        self.writer.maybe_flush()
         except BaseException:
             # Stopped early: keep what was recorded; what is still running trains on resume.
             if self.futures:
