@@ -36,7 +36,7 @@ def connect(config: Config) -> Iterator[Client]:
     # Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536 so that dataframe workloads hand
     # freed memory back to the OS. Setting it also pins glibc's mmap threshold at 128 KiB: every
     # larger tensor of every batch is then a fresh mmap, page-faulted in and unmapped again: on
-    # the quickstart the worker took 7x the page faults and its epochs 8% longer. Training
+    # the quickstart the worker took 7x the page faults and its epochs 5-9% longer. Training
     # workers keep glibc's defaults (a MALLOC_TRIM_THRESHOLD_ set in the environment still wins).
     settings = {
         "distributed.worker.profile.enabled": config.cluster.worker_profile,
