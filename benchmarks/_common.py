@@ -3,7 +3,7 @@
 Nothing here is a benchmark (asv collects only names starting with ``time_``, ``peakmem_``,
 ``track_`` ...). Every helper goes through ckptnas's own code path: the quickstart
 configuration and dataset, :class:`~ckptnas.space.SearchSpace`, the training loop of
-:mod:`ckptnas.training`, the checkpoint store and the transfer functions.
+:mod:`ckptnas.runtime`, the checkpoint store and the transfer functions.
 
 Torch is limited to one thread, as on a Dask worker (which starts with ``OMP_NUM_THREADS=1``),
 so in-process and on-worker figures are comparable and two benchmarks on a two-core machine do
@@ -20,11 +20,11 @@ import numpy as np
 import torch
 
 from ckptnas.config import Config, load_config
-from ckptnas.records import CandidateResult, CandidateSpec, TrainingSettings
-from ckptnas.space import Architecture, Op, SearchSpace
-from ckptnas.store import CheckpointStore
-from ckptnas.training import (
+from ckptnas.runtime import (
+    CandidateResult,
+    CandidateSpec,
     DeviceData,
+    TrainingSettings,
     data_key,
     evaluate,
     get_data,
@@ -32,7 +32,9 @@ from ckptnas.training import (
     train_candidate,
     train_epoch,
 )
-from ckptnas.transfer import SCRATCH, TransferPlan, apply_plan
+from ckptnas.search import SCRATCH, TransferPlan, apply_plan
+from ckptnas.space import Architecture, Op, SearchSpace
+from ckptnas.storage import CheckpointStore
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "experiments" / "quickstart.toml"
 

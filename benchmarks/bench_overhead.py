@@ -39,10 +39,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ckptnas.cluster import connect
-from ckptnas.lineage import LineageRegistry
-from ckptnas.runner import Experiment, candidate_seed
-from ckptnas.training import Curves, seed_weights
+from ckptnas.runtime import Curves, Experiment, candidate_seed, connect, seed_weights
+from ckptnas.storage import LineageRegistry
 
 from ._common import Problem, quickstart
 
@@ -101,7 +99,7 @@ class FrameworkOverhead:
         mismatch = 0.0
         # The LocalCluster that ``ckptnas run`` starts, with one single-threaded worker.
         with connect(problem.config.replace("cluster", n_workers=1)) as client:
-            client.run(importlib.import_module, "ckptnas.training")
+            client.run(importlib.import_module, "ckptnas.runtime")
             for rep in range(1 + ROUNDS):
                 run_dir = Path(f"overhead-run-{rep}").resolve()
                 tic = time.perf_counter()

@@ -14,7 +14,7 @@ import tempfile
 import torch
 
 from ckptnas.space import SearchSpace
-from ckptnas.store import CheckpointStore
+from ckptnas.storage import CheckpointStore
 
 SIZES = (100_000, 10_000_000, 100_000_000)
 LAYERS = 6

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import torch
 
-from ckptnas.lineage import LineageRegistry
-from ckptnas.store import CheckpointStore
-from ckptnas.training import evaluate, train_epoch
-from ckptnas.transfer import SCRATCH, apply_plan, plan_transfer
+from ckptnas.runtime import evaluate, train_epoch
+from ckptnas.search import SCRATCH, apply_plan, plan_transfer
+from ckptnas.storage import CheckpointStore, LineageRegistry
 
 from ._common import POSITIONS, mutate_node, node_at, parent_arch, quickstart, train_in_process
 

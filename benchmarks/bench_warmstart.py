@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ckptnas.store import CheckpointStore
-from ckptnas.transfer import plan_transfer
+from ckptnas.search import plan_transfer
+from ckptnas.storage import CheckpointStore
 
 from ._common import (
     MAX_EPOCHS,

@@ -2,24 +2,26 @@
 
 Errors a user can cause (a bad config, a busy run directory, ...) print one line naming the
 problem and exit with status 2; nothing in an existing run directory is changed by them.
+Commands that only read a run (``summary``, ``lineage``) import neither torch nor Dask, so
+they answer at once on a login node.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-
-import xarray as xr
+from typing import TYPE_CHECKING
 
 from ckptnas.config import Config, load_config
 from ckptnas.errors import CkptnasError
-from ckptnas.lineage import LineageRegistry
-from ckptnas.results import load_results, summarize, top_candidates
-from ckptnas.rundir import recorded_config
-from ckptnas.runner import Experiment
+from ckptnas.storage import INITS, CandidateStatus, LineageRegistry, RunDir
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 
 def _apply_flags(config: Config, args: argparse.Namespace) -> Config:
@@ -39,6 +41,8 @@ def default_run_dir(config: Config) -> Path:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from ckptnas.runtime import Experiment
+
     config = _apply_flags(load_config(args.config), args)
     run_dir = Path(args.out) if args.out else default_run_dir(config)
     ds = Experiment(config, run_dir, progress=not args.no_progress).run()
@@ -47,8 +51,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    from ckptnas.runtime import Experiment
+
     run_dir = Path(args.run_dir)
-    config = _apply_flags(recorded_config(run_dir), args)
+    config = _apply_flags(RunDir(run_dir).recorded_config(), args)
     ds = Experiment(config, run_dir, progress=not args.no_progress, resume=True).run()
     print_summary(ds, run_dir)
     return 0
@@ -56,6 +62,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def print_summary(ds: xr.Dataset, run_dir: Path, k: int = 5) -> None:
     """Print a run's headline numbers and its best candidates."""
+    from ckptnas.analysis import summarize, top_candidates
+
     s = summarize(ds)
     metric = ds.attrs.get("metric", "metric")
     print(f"run directory: {run_dir}")
@@ -82,8 +90,7 @@ def print_summary(ds: xr.Dataset, run_dir: Path, k: int = 5) -> None:
 
 def cmd_lineage(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
-    if not (run_dir / "lineage.sqlite").is_file():
-        raise CkptnasError(f"{str(run_dir)!r} holds no lineage.sqlite")
+    RunDir(run_dir).require_search()
     with LineageRegistry(run_dir, readonly=True) as registry:
         records = {r.id: r for r in registry.candidates()}
         if args.candidate is not None:
@@ -92,52 +99,48 @@ def cmd_lineage(args: argparse.Namespace) -> int:
             chain = [args.candidate, *registry.ancestors(args.candidate)]
             print(" <- ".join(str(c) for c in chain))
             return 0
-        children: dict[int | None, list[int]] = {}
-        for r in records.values():
-            children.setdefault(r.parent, []).append(r.id)
-
-        def show(cid: int, depth: int) -> None:
-            r = records[cid]
-            score = (
-                "failed"
-                if r.status == "failed"
-                else ("pending" if r.status == "pending" else f"{r.objective:.4f}")
-            )
-            took = f" took {len(r.transferred)} tensors" if r.parent is not None else ""
-            print(f"{'  ' * depth}{cid} [{score}]{took}")
-            for child in children.get(cid, []):
-                show(child, depth + 1)
-
-        sys.setrecursionlimit(max(1000, 10 * len(records)))
-        for root in children.get(None, []):
-            show(root, 0)
+    children: dict[int | None, list[int]] = {}
+    for r in records.values():
+        children.setdefault(r.parent, []).append(r.id)
+    # Depth-first with an explicit stack: a lineage can be thousands of generations deep.
+    stack = [(root, 0) for root in reversed(children.get(None, []))]
+    while stack:
+        cid, depth = stack.pop()
+        r = records[cid]
+        score = f"{r.objective:.4f}" if r.status == CandidateStatus.OK else str(r.status)
+        took = f" took {len(r.transferred)} tensors" if r.parent is not None else ""
+        print(f"{'  ' * depth}{cid} [{score}]{took}")
+        stack.extend((child, depth + 1) for child in reversed(children.get(cid, [])))
     return 0
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
+    from ckptnas.storage import load_results
+
     ds = load_results(args.run_dir)
     print_summary(ds, Path(args.run_dir), k=args.k)
     return 0
 
 
 def cmd_train_topk(args: argparse.Namespace) -> int:
+    from ckptnas.storage import MISSING, Init
     from ckptnas.topk import TopKSettings, train_topk
-    from ckptnas.topk_registry import INITS
 
     run_dir = Path(args.run_dir)
-    config = _apply_flags(recorded_config(run_dir), args)
+    files = RunDir(run_dir)
+    config = _apply_flags(files.recorded_config(), args)
     settings = TopKSettings(
         k=args.k, max_epochs=args.epochs, patience=args.patience, min_delta=args.min_delta
     )
-    inits = INITS if args.init == "both" else (args.init,)
+    inits = INITS if args.init == "both" else (Init(args.init),)
     ds = train_topk(run_dir, settings, inits, config=config, progress=not args.no_progress)
     metric = ds.attrs.get("metric", "metric")
-    print(f"wrote {run_dir / 'topk.nc'}")
+    print(f"wrote {files.topk_results}")
     print(f"{'rank':>4} {'cand':>5} {'init':>10} {'epochs':>6} {metric:>8} {'t_target':>9}")
     for rank in ds["rank"].values:
         row = ds.sel(rank=rank)
         for init in ds.init.values:
-            if row.status.sel(init=init) == "missing":
+            if row.status.sel(init=init) == MISSING:
                 continue
             cell = row.sel(init=init)
             print(
@@ -148,7 +151,7 @@ def cmd_train_topk(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from ckptnas.report import compare_runs
+    from ckptnas.analysis import compare_runs
 
     comparison = compare_runs(args.run_dirs, args.out, control=args.control)
     print(comparison.table)
@@ -157,7 +160,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ckptnas.report import report_run
+    from ckptnas.analysis import report_run
+    from ckptnas.storage import load_results
 
     files = report_run(args.run_dir, args.out)
     print_summary(load_results(args.run_dir), Path(args.run_dir), k=args.k)
@@ -170,6 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ckptnas",
         description="Neural architecture search on Dask with warm-started candidates.",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also show what the run does (cluster changes), not only warnings",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -214,7 +224,7 @@ def _add_analysis_parsers(
     topk.add_argument("--epochs", type=int, default=50, help="epochs at most per run")
     topk.add_argument(
         "--init",
-        choices=("scratch", "checkpoint", "both"),
+        choices=(*INITS, "both"),
         default="both",
         help="random weights, the search's checkpoint weights, or both (paired)",
     )
@@ -238,9 +248,20 @@ def _add_analysis_parsers(
     report.set_defaults(func=cmd_report)
 
 
+def _show_logs(level: int) -> None:
+    """Print ckptnas's log records of ``level`` and above on stderr, one line each."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("ckptnas: %(levelname)s: %(message)s"))
+    package = logging.getLogger("ckptnas")
+    package.handlers = [handler]
+    package.setLevel(level)
+    package.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ckptnas`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
+    _show_logs(logging.INFO if args.verbose else logging.WARNING)
     func: Callable[[argparse.Namespace], int] = args.func
     for name in ("workers", "max_candidates"):
         value = getattr(args, name, None)

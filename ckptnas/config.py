@@ -14,6 +14,7 @@ import tomllib
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,49 @@ def _non_negative(x: float) -> bool:
     return x >= 0
 
 
-def _one_of(*allowed: str) -> Check:
-    return lambda x: x in allowed
+class DataKind(StrEnum):
+    """``[data] kind``: where the dataset comes from."""
+
+    SYNTHETIC_COMBO = "synthetic_combo"
+    SKLEARN = "sklearn"
+    NETCDF = "netcdf"
+
+
+class Task(StrEnum):
+    """``[data] task``: what the head predicts (``auto`` decides from the target)."""
+
+    AUTO = "auto"
+    REGRESSION = "regression"
+    CLASSIFICATION = "classification"
+
+
+class StrategyKind(StrEnum):
+    """``[search] strategy``: how architectures are proposed."""
+
+    EVOLUTION = "evolution"
+    RANDOM = "random"
+
+
+class Policy(StrEnum):
+    """``[transfer] policy``: how a new candidate inherits weights (see :mod:`ckptnas.search`)."""
+
+    LCP = "lcp"
+    NONE = "none"
+
+
+class Device(StrEnum):
+    """``[training] device``: where candidates train (``auto``: a GPU when the worker has one)."""
+
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+def _choice(default: StrEnum) -> Any:
+    """A field holding one value of a closed set (``default``'s enum), checked and named."""
+    values = [c.value for c in type(default)]
+    words = f"one of {', '.join(values)}" if len(values) > 2 else " or ".join(values)
+    return _opt(default.value, lambda x: x in values, words)
 
 
 def _all_positive(xs: list[int]) -> bool:
@@ -70,20 +112,12 @@ class ExperimentConfig:
 class DataConfig:
     """``[data]``: which dataset, and how it is split into training and validation rows."""
 
-    kind: str = _opt(
-        "synthetic_combo",
-        _one_of("synthetic_combo", "sklearn", "netcdf"),
-        "one of synthetic_combo, sklearn, netcdf",
-    )
+    kind: str = _choice(DataKind.SYNTHETIC_COMBO)
     name: str = _opt("", why="for kind = sklearn: diabetes, breast_cancer or digits")
     path: str = _opt("", why="for kind = netcdf: the file to read")
     inputs: list[str] = _opt([], why="for kind = netcdf: the input variables")
     target: str = _opt("", why="for kind = netcdf: the target variable")
-    task: str = _opt(
-        "auto",
-        _one_of("auto", "regression", "classification"),
-        "one of auto, regression, classification",
-    )
+    task: str = _choice(Task.AUTO)
     val_fraction: float = _opt(0.2, lambda x: 0 < x < 1, "strictly between 0 and 1")
     n_samples: int = _opt(6000, lambda x: x >= 10, ">= 10 (synthetic data only)")
     noise: float = _opt(0.1, _non_negative, ">= 0 (synthetic data only)")
@@ -110,7 +144,7 @@ class SpaceConfig:
 class SearchConfig:
     """``[search]``: the strategy that proposes architectures."""
 
-    strategy: str = _opt("evolution", _one_of("evolution", "random"), "evolution or random")
+    strategy: str = _choice(StrategyKind.EVOLUTION)
     population_size: int = _opt(10, lambda x: x >= 2, ">= 2")
     sample_size: int = _opt(3, _positive, "> 0")
     mutation_bias: float = _opt(0.0, _non_negative, ">= 0 (0: uniform over nodes)")
@@ -120,7 +154,7 @@ class SearchConfig:
 class TransferConfig:
     """``[transfer]``: how a new candidate inherits weights."""
 
-    policy: str = _opt("lcp", _one_of("lcp", "none"), "lcp or none")
+    policy: str = _choice(Policy.LCP)
     # Off by default: measured here (docs/results.md), trainable transferred layers keep
     # improving down a lineage, while frozen ones (the published setting) stay as good as the
     # donor's short training left them.
@@ -134,7 +168,7 @@ class TrainingConfig:
     epochs: int = _opt(2, _positive, "> 0")
     batch_size: int = _opt(64, _positive, "> 0")
     learning_rate: float = _opt(1e-3, _positive, "> 0")
-    device: str = _opt("auto", _one_of("auto", "cpu", "cuda"), "auto, cpu or cuda")
+    device: str = _choice(Device.AUTO)
 
 
 @dataclass(frozen=True)
@@ -262,12 +296,12 @@ def config_from_dict(values: Mapping[str, Any]) -> Config:
 
 def _check_across_tables(config: Config) -> None:
     data = config.data
-    if data.kind == "sklearn" and data.name not in ("diabetes", "breast_cancer", "digits"):
+    if data.kind == DataKind.SKLEARN and data.name not in ("diabetes", "breast_cancer", "digits"):
         raise ConfigError(
             f"[data] name = {data.name!r} must be diabetes, breast_cancer or digits "
             "when kind = 'sklearn'"
         )
-    if data.kind == "netcdf":
+    if data.kind == DataKind.NETCDF:
         if not data.path:
             raise ConfigError("[data] path must name a netCDF file when kind = 'netcdf'")
         if not data.inputs:
@@ -279,7 +313,7 @@ def _check_across_tables(config: Config) -> None:
             f"[search] sample_size = {config.search.sample_size} must not exceed "
             f"population_size = {config.search.population_size}"
         )
-    if config.training.batch_size > data.n_samples and data.kind == "synthetic_combo":
+    if config.training.batch_size > data.n_samples and data.kind == DataKind.SYNTHETIC_COMBO:
         raise ConfigError(
             f"[training] batch_size = {config.training.batch_size} exceeds "
             f"[data] n_samples = {data.n_samples}"

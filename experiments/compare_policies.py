@@ -25,13 +25,10 @@ from typing import Any
 
 from distributed import Client
 
-from ckptnas.cluster import connect
-from ckptnas.compare import policy_label
+from ckptnas.analysis import Comparison, compare_runs, policy_label
 from ckptnas.config import Config, config_from_dict
-from ckptnas.report import Comparison, compare_runs
-from ckptnas.runner import Experiment
+from ckptnas.runtime import Experiment, connect, data_key, get_data
 from ckptnas.topk import TopKSettings, train_topk
-from ckptnas.training import data_key, get_data
 
 HERE = Path(__file__).resolve().parent
 

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from ckptnas import CheckpointStore
 from ckptnas.cli import main
-from ckptnas.cluster import connect
 from ckptnas.config import Config, config_from_dict, to_dict
 from ckptnas.errors import CheckpointError, ConfigError
+from ckptnas.runtime import connect
 
 VALID = to_dict(Config())
 KEYS = [(table, key) for table, keys in VALID.items() for key in keys]

@@ -15,11 +15,10 @@ import xarray as xr
 from distributed import Client
 from scipy.stats import mannwhitneyu
 
+from ckptnas.analysis import COMPARISON_FILE, gather, mann_whitney, policy_label, speedup_summary
 from ckptnas.cli import main
-from ckptnas.compare import COMPARISON_FILE, gather, policy_label
-from ckptnas.compare_stats import mann_whitney, speedup_summary
 from ckptnas.errors import ComparisonError
-from ckptnas.results import load_results
+from ckptnas.storage import load_results
 
 SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "compare_policies.py"
 

@@ -22,9 +22,7 @@ from distributed import Client, LocalCluster
 
 from ckptnas import CheckpointStore, LineageRegistry
 from ckptnas.config import Config
-from ckptnas.records import CandidateResult, CandidateSpec
-from ckptnas.runner import Experiment
-from ckptnas.training import train_candidate
+from ckptnas.runtime import CandidateResult, CandidateSpec, Experiment, train_candidate
 
 # The trainers below run on worker processes, which cannot import this test module.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])

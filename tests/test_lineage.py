@@ -6,10 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from ckptnas._prefix_tree import PrefixTree
-from ckptnas.lineage import LineageRegistry
-from ckptnas.records import CandidateResult
-from ckptnas.transfer import SCRATCH, TransferPlan, common_prefix_length
+from ckptnas.runtime import CandidateResult
+from ckptnas.search import SCRATCH, DonorIndex, PrefixTree, TransferPlan, common_prefix_length
+from ckptnas.storage import LineageRegistry
+
+
+def donors(reg: LineageRegistry) -> DonorIndex:
+    """The donor index a run builds from its registry when it starts or resumes."""
+    return DonorIndex.from_records(reg.candidates("ok"))
 
 
 def finish(reg: LineageRegistry, cid: int, objective: float, plan: TransferPlan = SCRATCH) -> None:
@@ -60,10 +64,10 @@ def test_best_donor_is_longest_prefix_then_best_objective(tmp_path: Path) -> Non
         ]:
             ids[arch] = reg.add_candidate(arch, SCRATCH, 1)
             finish(reg, ids[arch], score)
-        assert reg.best_donor((1, 2, 9))[0] == ids[(1, 2, 4)]  # prefix 2, better of two
-        assert reg.best_donor((1, 2, 3))[:3:2] == (ids[(1, 2, 3)], 3)  # identical wins
-        assert reg.best_donor((7, 7, 7))[0] == ids[(1, 5, 5)]  # nothing shared: the best
-        assert reg.best_donor((2, 9, 9))[0] == ids[(2, 2, 2)]
+        assert donors(reg).best_donor((1, 2, 9))[0] == ids[(1, 2, 4)]  # prefix 2, better of two
+        assert donors(reg).best_donor((1, 2, 3))[:3:2] == (ids[(1, 2, 3)], 3)  # identical wins
+        assert donors(reg).best_donor((7, 7, 7))[0] == ids[(1, 5, 5)]  # nothing shared: the best
+        assert donors(reg).best_donor((2, 9, 9))[0] == ids[(2, 2, 2)]
 
 
 def test_failed_and_pending_candidates_are_never_donors(tmp_path: Path) -> None:
@@ -73,7 +77,7 @@ def test_failed_and_pending_candidates_are_never_donors(tmp_path: Path) -> None:
         bad = reg.add_candidate((1, 1, 1), SCRATCH, 1)
         finish(reg, bad, math.nan)
         reg.add_candidate((1, 1, 2), SCRATCH, 1)  # pending
-        assert reg.best_donor((1, 1, 1))[0] == good
+        assert donors(reg).best_donor((1, 1, 1))[0] == good
         assert reg.get(bad).status == "failed"
 
 
@@ -84,10 +88,10 @@ def test_unusable_donor_is_skipped_and_stays_skipped(tmp_path: Path) -> None:
         far = reg.add_candidate((1, 2, 2), SCRATCH, 1)
         finish(reg, far, 0.1)
         reg.mark_unusable(near, "checkpoint truncated")
-        assert reg.best_donor((1, 1, 1))[0] == far
+        assert donors(reg).best_donor((1, 1, 1))[0] == far
         assert "truncated" in reg.get(near).note
     with LineageRegistry(tmp_path) as reg:
-        assert reg.best_donor((1, 1, 1))[0] == far
+        assert donors(reg).best_donor((1, 1, 1))[0] == far
 
 
 def test_prefix_tree_matches_brute_force() -> None:
@@ -110,7 +114,7 @@ def test_prefix_tree_matches_brute_force() -> None:
 
 def test_empty_registry_has_no_donor(tmp_path: Path) -> None:
     with LineageRegistry(tmp_path) as reg:
-        assert reg.best_donor((0, 1)) is None
+        assert donors(reg).best_donor((0, 1)) is None
 
 
 def test_readonly_open_of_missing_registry(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 import xarray as xr
 
 from ckptnas import LineageRegistry, load_results
-from ckptnas.rundir import run_lock
+from ckptnas.storage import RunDir
 
 CONFIG = """
 [experiment]
@@ -105,7 +105,7 @@ def test_second_client_on_a_busy_run_directory_is_refused(tmp_path: Path) -> Non
     run_dir = tmp_path / "run"
     first = ckptnas("run", str(config), "--out", str(run_dir))
     assert first.wait(timeout=300) == 0
-    with run_lock(run_dir):  # as if a first client were still running
+    with RunDir(run_dir).lock():  # as if a first client were still running
         second = ckptnas("resume", str(run_dir), "--max-candidates", "4")
         _, err = second.communicate(timeout=120)
     assert second.returncode == 2

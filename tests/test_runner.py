@@ -12,13 +12,11 @@ from distributed import Client
 from helpers import shared_layers_by_hand
 
 from ckptnas import LineageRegistry, load_model, load_results
-from ckptnas.cluster import connect
+from ckptnas.analysis import summarize
 from ckptnas.config import Config
 from ckptnas.errors import RunDirectoryError
-from ckptnas.models import run_space
-from ckptnas.results import build_dataset, summarize
-from ckptnas.runner import Experiment
-from ckptnas.training import DeviceData, data_key, evaluate
+from ckptnas.runtime import DeviceData, Experiment, connect, data_key, evaluate, run_space
+from ckptnas.storage import build_dataset
 
 
 def run(config: Config, run_dir: Path, client: Client, resume: bool = False) -> xr.Dataset:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ckptnas.errors import CheckpointError
-from ckptnas.store import CheckpointStore
+from ckptnas.storage import CheckpointStore
 
 
 @pytest.fixture

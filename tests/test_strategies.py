@@ -5,8 +5,8 @@ import math
 import pytest
 
 from ckptnas.errors import SearchExhaustedError
+from ckptnas.search import RandomSearch, RegularizedEvolution
 from ckptnas.space import SearchSpace
-from ckptnas.strategies import RandomSearch, RegularizedEvolution
 
 
 def test_random_search_is_seeded_and_never_repeats(combo_space: SearchSpace) -> None:

@@ -14,13 +14,10 @@ from distributed import Client
 
 from ckptnas.cli import main
 from ckptnas.config import Config, config_from_dict
-from ckptnas.lineage import LineageRegistry
-from ckptnas.runner import Experiment
+from ckptnas.runtime import DeviceData, Experiment, choose_device, data_key, evaluate
 from ckptnas.space import SearchSpace
-from ckptnas.topk import FullTrainSpec, TopKSettings, full_train, json_space, topk_store, train_topk
-from ckptnas.topk_registry import TopKRegistry
-from ckptnas.topk_results import TOPK_FILE, time_to_target
-from ckptnas.training import DeviceData, choose_device, data_key, evaluate
+from ckptnas.storage import LineageRegistry, RunDir, TopKRegistry, time_to_target
+from ckptnas.topk import FullTrainSpec, TopKSettings, full_train, topk_store, train_topk
 
 SEARCH = {
     "experiment": {"name": "topk", "seed": 5, "max_candidates": 6, "max_in_flight": 2},
@@ -55,7 +52,7 @@ def search_run(
 def _spec(run_dir: Path, config: Config, init: str, **changes: object) -> FullTrainSpec:
     with LineageRegistry(run_dir, readonly=True) as lineage:
         best = max(lineage.candidates("ok"), key=lambda r: r.objective)
-        space = json_space(lineage)
+        space = lineage.recorded_space()
     spec = FullTrainSpec(
         run_id=1,
         candidate_id=best.id,
@@ -110,7 +107,7 @@ def test_full_train_keeps_best_epoch_weights(search_run: Path, search_config: Co
     # The saved weights are the best epoch's: evaluating them gives the recorded final metric.
     tensors = topk_store(search_run, "scratch").load(result.candidate_id, digest=None)
     with LineageRegistry(search_run, readonly=True) as lineage:
-        space = SearchSpace.from_dict(json_space(lineage))
+        space = SearchSpace.from_dict(lineage.recorded_space())
     model = space.build(_spec(search_run, search_config, "scratch").arch)
     model.load_state_dict(tensors)
     data = DeviceData.of(data_key(search_config.data, 5), choose_device("cpu"))
@@ -140,7 +137,7 @@ def test_train_topk_writes_dataset_and_lineage(tmp_path: Path, client: Client) -
     config = config_from_dict(SEARCH)
     Experiment(config, run_dir, progress=False).run(client)
     ds = train_topk(run_dir, TopKSettings(k=2, max_epochs=4, patience=2), client=client)
-    on_disk = xr.load_dataset(run_dir / TOPK_FILE)
+    on_disk = xr.load_dataset(RunDir(run_dir).topk_results)
     assert dict(on_disk.sizes) == {"rank": 2, "init": 2, "epoch": on_disk.sizes["epoch"]}
     assert list(on_disk.init.values) == ["scratch", "checkpoint"]
     with LineageRegistry(run_dir, readonly=True) as lineage:

@@ -8,11 +8,10 @@ import pytest
 import torch
 
 from ckptnas.config import Config
-from ckptnas.records import CandidateSpec, TrainingSettings
+from ckptnas.runtime import CandidateSpec, TrainingSettings, data_key, get_data, train_candidate
+from ckptnas.search import plan_transfer
 from ckptnas.space import SearchSpace
-from ckptnas.store import CheckpointStore
-from ckptnas.training import data_key, get_data, train_candidate
-from ckptnas.transfer import plan_transfer
+from ckptnas.storage import CheckpointStore
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from helpers import shared_layers_by_hand
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ckptnas.search import SCRATCH, apply_plan, common_prefix_length, plan_transfer
 from ckptnas.space import SearchSpace
-from ckptnas.transfer import SCRATCH, apply_plan, common_prefix_length, plan_transfer
 
 
 @given(seed=st.integers(0, 2**32 - 1), mutations=st.integers(0, 4), bias=st.floats(0, 3))

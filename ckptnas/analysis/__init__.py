@@ -1,0 +1,15 @@
+"""After the search: gathering runs, statistics, figures and reports.
+
+:func:`gather` puts several runs (policies x seeds) into one comparison dataset; the
+statistics (:func:`mann_whitney`, :func:`speedup_summary`, :func:`format_table`) and the figures
+read it. :func:`report_run` draws one run; :func:`summarize` and :func:`top_candidates` give a
+run's headline numbers.
+
+May import: :mod:`ckptnas.storage`, :mod:`ckptnas.errors` (never the runtime: analysis runs
+where the search's cluster and torch are not). matplotlib and scipy load with the figures and
+tests that need them.
+"""
+
+import lazy_loader as _lazy
+
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

@@ -1,0 +1,17 @@
+from ._gather import COMPARISON_FILE as COMPARISON_FILE
+from ._gather import gather as gather
+from ._gather import policy_label as policy_label
+from ._gather import write_comparison as write_comparison
+from ._report import Comparison as Comparison
+from ._report import compare_runs as compare_runs
+from ._report import report_run as report_run
+from ._stats import MannWhitney as MannWhitney
+from ._stats import SpeedupSummary as SpeedupSummary
+from ._stats import format_table as format_table
+from ._stats import mann_whitney as mann_whitney
+from ._stats import policy_objectives as policy_objectives
+from ._stats import policy_table as policy_table
+from ._stats import speedup_summary as speedup_summary
+from ._summary import successful as successful
+from ._summary import summarize as summarize
+from ._summary import top_candidates as top_candidates

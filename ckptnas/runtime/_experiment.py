@@ -1,0 +1,152 @@
+"""A search from its configuration to a finished run directory: :class:`Experiment`.
+
+The experiment checks its inputs and the run directory, writes the configuration, opens the
+registry and hands over to the loop (:mod:`ckptnas.runtime._loop`). Only this client writes the
+registry and ``results.nc``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import xarray as xr
+from distributed import Client
+
+from ckptnas.config import Config, Device
+from ckptnas.data import TabularData, load_data
+from ckptnas.errors import ConfigError, RunDirectoryError
+from ckptnas.runtime._cluster import connect
+from ckptnas.runtime._loop import Loop
+from ckptnas.runtime._records import CandidateResult, CandidateSpec
+from ckptnas.runtime._train import train_candidate
+from ckptnas.space import SearchSpace
+from ckptnas.storage import LineageRegistry, RunDir, RunKind
+
+
+class Experiment:
+    """One search, from its configuration to a finished run directory.
+
+    Parameters
+    ----------
+    config : Config
+    run_dir : str or Path
+    progress : bool
+        Show a progress bar (candidates done, best objective, warm-started count).
+    resume : bool
+        Continue the run already in ``run_dir`` instead of refusing to touch it.
+    trainer : callable, optional
+        The function workers run for each candidate, :func:`~ckptnas.training.train_candidate`
+        by default; a replacement (for instrumentation, or another training loop) takes a
+        :class:`~ckptnas.records.CandidateSpec` and returns a
+        :class:`~ckptnas.records.CandidateResult`.
+
+    Examples
+    --------
+    >>> from ckptnas import Config, Experiment
+    >>> config = Config().replace("experiment", max_candidates=8)    # doctest: +SKIP
+    >>> ds = Experiment(config, "runs/demo").run()                    # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        run_dir: str | Path,
+        progress: bool = True,
+        resume: bool = False,
+        trainer: Callable[[CandidateSpec], CandidateResult] = train_candidate,
+    ) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.files = RunDir(run_dir)
+        self.progress = progress
+        self.resume = resume
+        self.trainer = trainer
+
+    # -- set-up ----------------------------------------------------------------------------
+    def _refuse_unusable_run_dir(self) -> None:
+        """Stop before any work if the run directory cannot take this run (writes nothing)."""
+        kind, d = self.files.kind(), self.run_dir
+        if kind == RunKind.NOT_A_DIRECTORY:
+            raise RunDirectoryError(f"run directory {str(d)!r} exists and is not a directory")
+        if kind == RunKind.SEARCH and not self.resume:
+            raise RunDirectoryError(
+                f"run directory {str(d)!r} already holds a run; use 'ckptnas resume {d}' to "
+                "continue it, or choose another --out"
+            )
+        if self.resume and kind not in (RunKind.SEARCH, RunKind.STARTED):
+            raise RunDirectoryError(f"run directory {str(d)!r} holds no run to resume")
+
+    def _describe_run(
+        self, registry: LineageRegistry, data: TabularData, space: SearchSpace
+    ) -> None:
+        space_meta = space.to_dict() | {"node_names": [n.name for n in space.nodes]}
+        meta = {
+            "config": self.config.to_toml(),
+            "space": json.dumps(space_meta),
+            "dataset": data.name,
+            "task": data.task,
+            "metric": "accuracy" if data.task == "classification" else "r2",
+            "policy": self.config.transfer.policy,
+            "freeze": str(int(self.config.transfer.freeze)),
+            "seed": str(self.config.experiment.seed),
+        }
+        registry.set_meta_many(meta)
+
+    # -- the loop --------------------------------------------------------------------------
+    def run(self, client: Client | None = None) -> xr.Dataset:
+        """Run (or resume) the search and return its results dataset.
+
+        Parameters
+        ----------
+        client : distributed.Client, optional
+            Use this client's cluster; by default one is started as ``[cluster]`` says.
+        """
+        self._refuse_unusable_run_dir()
+        local = client is None and not self.config.cluster.scheduler
+        if self.config.training.device == Device.CUDA and local and not torch.cuda.is_available():
+            raise ConfigError("[training] device = 'cuda' but this machine has no CUDA device")
+        data = load_data(self.config.data, seed=self.config.experiment.seed)
+        try:
+            space = SearchSpace.from_config(self.config.space, data.input_sizes, data.output_size)
+        except ValueError as exc:
+            raise ConfigError(f"[space] {exc}") from None
+        self.files.create()
+        with self.files.lock():
+            # The configuration goes to disk before the registry exists, so that a run stopped
+            # at any moment afterwards can be resumed.
+            self.files.write_config(self.config)
+            return self._run_locked(data, space, client)
+
+    def _run_locked(
+        self, data: TabularData, space: SearchSpace, client: Client | None
+    ) -> xr.Dataset:
+        with LineageRegistry(self.run_dir) as registry:
+            self._describe_run(registry, data, space)
+            if client is not None:
+                return Loop(self, registry, space, client).run()
+            with connect(self.config) as own_client:
+                return Loop(self, registry, space, own_client).run()
+
+
+def resume_experiment(
+    run_dir: str | Path, progress: bool = True, max_candidates: int | None = None
+) -> xr.Dataset:
+    """Continue a stopped run from its directory, with its recorded configuration.
+
+    Finished candidates are kept, candidates that were in flight are trained again, and the
+    strategy relearns every finished candidate in the order they finished.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+    progress : bool
+    max_candidates : int, optional
+        A new total budget, to extend a finished run.
+    """
+    config = RunDir(run_dir).recorded_config()
+    if max_candidates:
+        config = config.replace("experiment", max_candidates=max_candidates)
+    return Experiment(config, run_dir, progress=progress, resume=True).run()

@@ -1,0 +1,117 @@
+"""The training loop's parts: one epoch, validation, and the per-epoch record of a run."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypedDict
+
+import torch
+from torch import nn
+
+from ckptnas.config import Task
+from ckptnas.runtime._worker import DeviceData
+
+#: Validation rows evaluated at once (bounds the activations' memory on large sets).
+_EVAL_CHUNK = 8192
+
+
+def _loss_fn(task: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    if task == Task.CLASSIFICATION:
+        return nn.functional.cross_entropy
+    return lambda out, y: nn.functional.mse_loss(out.squeeze(1), y)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: DeviceData) -> tuple[float, float]:
+    """Validation loss and metric: R² for regression, accuracy for classification."""
+    model.eval()
+    n = len(data.val_y)
+    outputs = torch.cat(
+        [
+            model({k: v[i : i + _EVAL_CHUNK] for k, v in data.val_x.items()})
+            for i in range(0, n, _EVAL_CHUNK)
+        ]
+    )
+    loss = float(_loss_fn(data.task)(outputs, data.val_y))
+    if data.task == Task.CLASSIFICATION:
+        metric = float((outputs.argmax(1) == data.val_y).float().mean())
+    else:
+        residual = ((outputs.squeeze(1) - data.val_y) ** 2).sum()
+        total = ((data.val_y - data.val_y.mean()) ** 2).sum()
+        metric = float(1.0 - residual / total)
+    return loss, metric
+
+
+def train_epoch(
+    model: nn.Module,
+    data: DeviceData,
+    optimizer: torch.optim.Optimizer | None,
+    batch_size: int,
+    generator: torch.Generator,
+) -> float:
+    """One pass over the training rows in a random order; returns the mean training loss."""
+    model.train()
+    loss_fn = _loss_fn(data.task)
+    n = len(data.train_y)
+    order = torch.randperm(n, device=data.train_y.device, generator=generator)
+    total = torch.zeros((), device=data.train_y.device)
+    for start in range(0, n, batch_size):
+        index = order[start : start + batch_size]
+        out = model({k: v[index] for k, v in data.train_x.items()})
+        loss = loss_fn(out, data.train_y[index])
+        if optimizer is not None:
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        # Accumulate on the device: one host synchronisation per epoch, not per batch.
+        total += loss.detach() * len(index)
+    return float(total) / n
+
+
+class CurveTuples(TypedDict):
+    """The per-epoch curves as result records hold them."""
+
+    train_loss: tuple[float, ...]
+    val_loss: tuple[float, ...]
+    val_metric: tuple[float, ...]
+    epoch_time: tuple[float, ...]
+
+
+@dataclass
+class Curves:
+    """What each epoch of one training run measured, in order."""
+
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_metric: list[float] = field(default_factory=list)
+    #: Seconds of the epoch's training pass and validation together.
+    epoch_time: list[float] = field(default_factory=list)
+
+    def fit_epoch(
+        self,
+        model: nn.Module,
+        data: DeviceData,
+        optimizer: torch.optim.Optimizer | None,
+        batch_size: int,
+        generator: torch.Generator,
+    ) -> tuple[float, float, float]:
+        """Train one epoch, validate, record both; returns the three losses and metric."""
+        tic = time.perf_counter()
+        train_loss = train_epoch(model, data, optimizer, batch_size, generator)
+        val_loss, val_metric = evaluate(model, data)
+        self.train_loss.append(train_loss)
+        self.val_loss.append(val_loss)
+        self.val_metric.append(val_metric)
+        self.epoch_time.append(time.perf_counter() - tic)
+        return train_loss, val_loss, val_metric
+
+    def as_tuples(self) -> CurveTuples:
+        """The curves as the tuples that result records hold, by name."""
+        return CurveTuples(
+            train_loss=tuple(self.train_loss),
+            val_loss=tuple(self.val_loss),
+            val_metric=tuple(self.val_metric),
+            epoch_time=tuple(self.epoch_time),
+        )

@@ -1,0 +1,161 @@
+"""What every task on a worker starts with: the dataset, the device, a seeded fresh network.
+
+The dataset is built once per worker process and kept, on the training device, for every later
+task (see :class:`DataPlugin`). :func:`prepare` is the set-up shared by candidate training
+(:func:`~ckptnas.runtime.train_candidate`) and top-K full training.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from distributed import WorkerPlugin
+from torch import nn
+
+from ckptnas.config import DataConfig, Device
+from ckptnas.data import TabularData, load_data
+from ckptnas.space import Architecture, SearchSpace
+
+#: Data built in this process, by :func:`data_key`.
+_DATA: dict[str, TabularData] = {}
+#: The same data as tensors on a device, by (key, device).
+_TENSORS: dict[tuple[str, str], DeviceData] = {}
+
+
+def data_key(config: DataConfig, seed: int) -> str:
+    """A key naming one dataset exactly: its configuration and its seed."""
+    return json.dumps({"config": asdict(config), "seed": seed}, sort_keys=True)
+
+
+def get_data(key: str) -> TabularData:
+    """The dataset of a key, built on first use in this process and then kept."""
+    if key not in _DATA:
+        spec = json.loads(key)
+        _DATA[key] = load_data(DataConfig(**spec["config"]), seed=spec["seed"])
+    return _DATA[key]
+
+
+class DataPlugin(WorkerPlugin):
+    """Build the run's dataset when a worker starts, so no task pays for it or ships it.
+
+    Dask re-applies plugins to a worker that restarts, so a replaced worker is ready too.
+    """
+
+    name = "ckptnas-data"
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def setup(self, worker: object) -> None:
+        get_data(self.key)
+
+
+def choose_device(setting: str) -> torch.device:
+    """``cuda`` when asked for or when ``auto`` finds a GPU, else ``cpu``.
+
+    Where a worker sees several GPUs (a LocalCluster on a multi-GPU node, whose workers are
+    named 0, 1, ...), worker ``i`` takes GPU ``i`` modulo their number, so each GPU is used.
+    Workers started by dask-cuda see one GPU each and take it.
+    """
+    if setting == Device.CUDA or (setting == Device.AUTO and torch.cuda.is_available()):
+        count = torch.cuda.device_count()
+        name = worker_name()
+        if count > 1 and name.isdigit():
+            return torch.device("cuda", int(name) % count)
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+@dataclass(frozen=True)
+class DeviceData:
+    """A dataset's splits as tensors on the training device."""
+
+    train_x: dict[str, torch.Tensor]
+    train_y: torch.Tensor
+    val_x: dict[str, torch.Tensor]
+    val_y: torch.Tensor
+    task: str
+
+    @classmethod
+    def of(cls, key: str, device: torch.device) -> DeviceData:
+        """The tensors of a dataset on a device, moved there once per process."""
+        cache_key = (key, str(device))
+        if cache_key not in _TENSORS:
+            data = get_data(key)
+            (tx, ty), (vx, vy) = data.split("train"), data.split("val")
+
+            def move(d: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+                return {k: torch.as_tensor(v).to(device) for k, v in d.items()}
+
+            _TENSORS[cache_key] = cls(
+                move(tx),
+                torch.as_tensor(ty).to(device),
+                move(vx),
+                torch.as_tensor(vy).to(device),
+                data.task,
+            )
+        return _TENSORS[cache_key]
+
+
+def seed_weights(seed: int) -> None:
+    """Seed the generator that initialises a network's weights.
+
+    Networks are built on the CPU and then moved, so only the CPU generator matters (the batch
+    order has a generator of its own). :func:`torch.manual_seed` would also queue a seed for
+    every accelerator backend not yet started, formatting a stack trace for each: most of a
+    millisecond per candidate on a Dask worker.
+    """
+    torch.default_generator.manual_seed(seed)
+
+
+def worker_name() -> str:
+    """The Dask worker running this code, or ``local`` outside a worker."""
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().name)
+    except ValueError:
+        return "local"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A task's starting point on a worker: where it runs, its data and its fresh network."""
+
+    device: torch.device
+    data: DeviceData
+    model: nn.Module
+    n_params: int
+    worker: str
+    #: When the task started (seconds since the epoch).
+    start_time: float
+
+
+def prepare(
+    space: dict[str, Any], arch: Architecture, data_key: str, seed: int, device: str
+) -> Prepared:
+    """Pick the device, fetch the dataset there and build a seeded network of ``arch``.
+
+    Parameters
+    ----------
+    space : dict
+        The search space as :meth:`SearchSpace.to_dict` describes it.
+    arch : Architecture
+    data_key : str
+        The dataset's key (:func:`data_key`), built on this worker at most once.
+    seed : int
+        Seeds the weights' initialisation.
+    device : {"auto", "cpu", "cuda"}
+    """
+    start = time.time()
+    where = choose_device(device)
+    data = DeviceData.of(data_key, where)
+    seed_weights(seed)
+    model = SearchSpace.from_dict(space).build(arch).to(where)
+    n_params = sum(p.numel() for p in model.parameters())
+    return Prepared(where, data, model, n_params, worker_name(), start)

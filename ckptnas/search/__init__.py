@@ -1,0 +1,14 @@
+"""The search: strategies that propose architectures, and the weight transfer between them.
+
+Strategies (:class:`Strategy` and its subclasses) propose architectures and learn their
+objectives through ``ask`` and ``tell``. The :class:`DonorIndex` finds, among the candidates
+trained so far, the one sharing the longest prefix with a new architecture;
+:func:`plan_transfer` says which of its tensors the new candidate takes (a
+:class:`TransferPlan`), and :func:`apply_plan` copies them into the built network.
+
+May import: :mod:`ckptnas.space`, :mod:`ckptnas.config`, :mod:`ckptnas.errors`.
+"""
+
+import lazy_loader as _lazy
+
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

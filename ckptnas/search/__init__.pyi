@@ -1,0 +1,11 @@
+from ._apply import apply_plan as apply_plan
+from ._base import Strategy as Strategy
+from ._donors import DonorIndex as DonorIndex
+from ._evolution import RegularizedEvolution as RegularizedEvolution
+from ._make import make_strategy as make_strategy
+from ._plan import SCRATCH as SCRATCH
+from ._plan import TransferPlan as TransferPlan
+from ._plan import common_prefix_length as common_prefix_length
+from ._plan import plan_transfer as plan_transfer
+from ._prefix_tree import PrefixTree as PrefixTree
+from ._random import RandomSearch as RandomSearch

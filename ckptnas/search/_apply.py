@@ -1,0 +1,47 @@
+"""Copying a transfer plan's tensors into a freshly built candidate (on the worker)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from ckptnas.search._plan import TransferPlan
+
+
+def apply_plan(
+    model: nn.Module, tensors: Mapping[str, torch.Tensor], plan: TransferPlan, freeze: bool
+) -> None:
+    """Copy a plan's tensors into a model, optionally freezing them.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A freshly built candidate.
+    tensors : mapping of str to torch.Tensor
+        The donor's tensors, at least those the plan names.
+    plan : TransferPlan
+    freeze : bool
+        Mark the copied parameters ``requires_grad = False`` so training leaves them as they are.
+
+    Raises
+    ------
+    KeyError
+        If the model lacks a tensor the plan names.
+    ValueError
+        If a tensor's shape differs from the model's.
+    """
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name in plan.tensors:
+            target = params[name]
+            source = tensors[name]
+            if source.shape != target.shape:
+                raise ValueError(
+                    f"tensor {name!r}: donor shape {tuple(source.shape)} "
+                    f"!= model shape {tuple(target.shape)}"
+                )
+            target.copy_(source.to(target.device, target.dtype))
+            if freeze:
+                target.requires_grad_(False)

@@ -1,0 +1,16 @@
+"""Everything a run keeps on disk, and the only code that touches those files.
+
+:class:`RunDir` names every file of a run, holds its lock and says what a folder holds. The
+SQLite registries (:class:`LineageRegistry` for the search, :class:`TopKRegistry` for full
+training) share one base with a schema version; :class:`CheckpointStore` keeps each candidate's
+tensors as a safetensors file with per-tensor hashes; ``results.nc`` and ``topk.nc`` are the
+labelled xarray views of the registries. Every file is replaced atomically, never rewritten in
+place.
+
+May import: :mod:`ckptnas.space` (for the architecture type), :mod:`ckptnas.config`,
+:mod:`ckptnas.errors`. torch is imported with the checkpoint store only.
+"""
+
+import lazy_loader as _lazy
+
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

@@ -1,0 +1,50 @@
+"""Writing a file so that readers see the old file or the whole new one, never a part of it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def replacing(path: Path, fsync: bool = False) -> Iterator[Path]:
+    """A temporary path beside ``path`` that is renamed onto it when the block succeeds.
+
+    The rename is atomic on POSIX file systems (also on shared ones such as NFS and Lustre
+    within one directory). If the block raises, the temporary file is removed and ``path`` is
+    left as it was.
+
+    Parameters
+    ----------
+    path : Path
+        The file to write.
+    fsync : bool
+        Flush the new file to disk before the rename, so that a power cut cannot leave an empty
+        file under the final name (checkpoints; rewritable summaries skip it).
+
+    Examples
+    --------
+    >>> with replacing(tmp_path / "notes.txt") as tmp:     # doctest: +SKIP
+    ...     tmp.write_text("done")
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        if fsync:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.replace(path)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Replace a text file atomically (see :func:`replacing`)."""
+    with replacing(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")

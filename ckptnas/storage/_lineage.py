@@ -1,0 +1,273 @@
+"""The lineage registry: every candidate, who it inherited from, and how it ended, in SQLite.
+
+``<run_dir>/lineage.sqlite`` is the durable record of a run. Only the client writes it; each
+change is one transaction, so the file is consistent at every moment and a killed client loses
+nothing it had recorded. A candidate's ``parent`` is the donor whose tensors it copied (``NULL``
+when it trained from scratch); a donor is always a candidate that finished before the child was
+submitted, so the parent links form a forest of trees. Finding a donor is the search's job
+(:class:`ckptnas.search.DonorIndex`, built from :meth:`LineageRegistry.candidates`).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ckptnas.errors import RunDirectoryError
+from ckptnas.space import Architecture
+from ckptnas.storage._sqlite import Curve, Database, record_from_row, to_sql
+from ckptnas.storage._states import CandidateStatus
+
+if TYPE_CHECKING:
+    # Records only: storage never imports the runtime or the search at run time.
+    from ckptnas.runtime import CandidateResult
+    from ckptnas.search import TransferPlan
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS candidates (
+    id INTEGER PRIMARY KEY,
+    arch TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'ok', 'failed')),
+    parent INTEGER REFERENCES candidates(id),
+    transferred TEXT NOT NULL DEFAULT '[]',
+    prefix_length INTEGER NOT NULL DEFAULT 0,
+    n_params INTEGER NOT NULL DEFAULT 0,
+    n_params_transferred INTEGER NOT NULL DEFAULT 0,
+    objective REAL,
+    checkpoint_digest TEXT,
+    donor_usable INTEGER NOT NULL DEFAULT 1,
+    worker TEXT NOT NULL DEFAULT '',
+    device TEXT NOT NULL DEFAULT '',
+    submit_time REAL,
+    start_time REAL,
+    end_time REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT NOT NULL DEFAULT '',
+    note TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS candidates_parent ON candidates(parent);
+CREATE TABLE IF NOT EXISTS epochs (
+    candidate INTEGER NOT NULL REFERENCES candidates(id),
+    epoch INTEGER NOT NULL,
+    train_loss REAL, val_loss REAL, val_metric REAL, epoch_time REAL,
+    PRIMARY KEY (candidate, epoch)
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class CandidateRecord:
+    """One row of the registry, as read back."""
+
+    id: int
+    arch: Architecture
+    status: CandidateStatus
+    parent: int | None
+    transferred: tuple[str, ...]
+    prefix_length: int
+    n_params: int
+    n_params_transferred: int
+    objective: float
+    checkpoint_digest: str | None
+    donor_usable: bool
+    worker: str
+    device: str
+    submit_time: float
+    start_time: float
+    end_time: float
+    attempts: int
+    error: str
+    note: str
+
+    @property
+    def frac_params_transferred(self) -> float:
+        """Share of the candidate's scalars copied from its parent."""
+        return self.n_params_transferred / self.n_params if self.n_params else 0.0
+
+
+class LineageRegistry(Database):
+    """The SQLite record of a run's candidates and their lineage.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The run directory; the database is ``lineage.sqlite`` inside it.
+    readonly : bool
+        Open without creating or changing anything.
+
+    Examples
+    --------
+    >>> reg = LineageRegistry(run_dir)               # doctest: +SKIP
+    >>> reg.parent(12), reg.ancestors(12), reg.children(3)  # doctest: +SKIP
+    """
+
+    FILE = "lineage.sqlite"
+    SCHEMA = _SCHEMA
+    VERSION = 1
+    CURVE_OWNER = "candidate"
+    DESCRIPTION = "lineage registry"
+
+    # -- metadata --------------------------------------------------------------------------
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a run-level value (the resolved config, the search space, ...)."""
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def set_meta_many(self, values: dict[str, str]) -> None:
+        """Store several run-level values in one transaction."""
+        with self._transaction():
+            self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", values.items())
+
+    def get_meta(self, key: str) -> str | None:
+        """A run-level value, or ``None``."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row["value"])
+
+    def recorded_space(self) -> dict[str, Any]:
+        """The search space the run recorded, as its ``to_dict`` wrote it.
+
+        Raises
+        ------
+        RunDirectoryError
+            If the run recorded none (it stopped before its first candidate).
+        """
+        meta: dict[str, Any] = json.loads(self.get_meta("space") or "{}")
+        meta.pop("node_names", None)
+        if not meta:
+            raise RunDirectoryError(f"{self.path} records no search space")
+        return meta
+
+    # -- writing (client only) -------------------------------------------------------------
+    def add_candidate(
+        self, arch: Sequence[int], plan: TransferPlan, n_params: int, note: str = ""
+    ) -> int:
+        """Record a candidate about to be submitted; returns its id."""
+        cur = self._db.execute(
+            "INSERT INTO candidates (arch, status, parent, transferred, prefix_length, n_params,"
+            " n_params_transferred, submit_time, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                json.dumps(list(arch)),
+                CandidateStatus.PENDING,
+                plan.donor if plan.is_warm else None,
+                json.dumps(list(plan.tensors)),
+                plan.prefix_length,
+                n_params,
+                plan.n_params,
+                time.time(),
+                note,
+            ),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def record(self, result: CandidateResult) -> None:
+        """Record a finished (or failed) candidate and its per-epoch curves in one transaction."""
+        plan = result.plan
+        with self._transaction():
+            self._replace_curves(result.candidate_id, result)
+            self._db.execute(
+                "UPDATE candidates SET status = ?, objective = ?, parent = ?, transferred = ?,"
+                " prefix_length = ?, n_params_transferred = ?, n_params = ?,"
+                " checkpoint_digest = ?, worker = ?, device = ?, start_time = ?, end_time = ?,"
+                " attempts = attempts + 1, error = ? WHERE id = ?",
+                (
+                    result.status,
+                    to_sql(result.objective),
+                    plan.donor if plan.is_warm else None,
+                    json.dumps(list(plan.tensors)),
+                    plan.prefix_length,
+                    plan.n_params,
+                    result.n_params,
+                    result.checkpoint_digest,
+                    result.worker,
+                    result.device,
+                    to_sql(result.start_time),
+                    to_sql(result.end_time),
+                    result.error,
+                    result.candidate_id,
+                ),
+            )
+
+    def add_note(self, candidate_id: int, note: str) -> None:
+        """Append a line to a candidate's note (why it fell back to another donor, say)."""
+        self._db.execute(
+            "UPDATE candidates SET note = ltrim(note || char(10) || ?, char(10)) WHERE id = ?",
+            (note, candidate_id),
+        )
+
+    def count_failed_attempt(self, candidate_id: int, reason: str) -> None:
+        """Count an attempt that ended without a result (a killed worker) and note why."""
+        self._db.execute(
+            "UPDATE candidates SET attempts = attempts + 1 WHERE id = ?", (candidate_id,)
+        )
+        self.add_note(candidate_id, reason)
+
+    def mark_unusable(self, candidate_id: int, reason: str) -> None:
+        """Record that a candidate must never again serve as a donor (its checkpoint is broken)."""
+        self._db.execute("UPDATE candidates SET donor_usable = 0 WHERE id = ?", (candidate_id,))
+        self.add_note(candidate_id, f"not a donor: {reason}")
+
+    # -- reading ---------------------------------------------------------------------------
+    def _record(self, row: sqlite3.Row) -> CandidateRecord:
+        return record_from_row(
+            CandidateRecord,
+            row,
+            arch=tuple(json.loads(row["arch"])),
+            status=CandidateStatus(row["status"]),
+            transferred=tuple(json.loads(row["transferred"])),
+            donor_usable=bool(row["donor_usable"]),
+        )
+
+    def get(self, candidate_id: int) -> CandidateRecord:
+        """One candidate's record; ``KeyError`` if there is none."""
+        row = self._db.execute("SELECT * FROM candidates WHERE id = ?", (candidate_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no candidate {candidate_id} in {self.path}")
+        return self._record(row)
+
+    def candidates(self, status: CandidateStatus | None = None) -> list[CandidateRecord]:
+        """All candidates in id order, or those with one status."""
+        if status is None:
+            rows = self._db.execute("SELECT * FROM candidates ORDER BY id")
+        else:
+            rows = self._db.execute(
+                "SELECT * FROM candidates WHERE status = ? ORDER BY id", (status,)
+            )
+        return [self._record(r) for r in rows]
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM candidates").fetchone()[0])
+
+    def __iter__(self) -> Iterator[CandidateRecord]:
+        return iter(self.candidates())
+
+    def curves(self) -> dict[int, list[Curve]]:
+        """Candidate id to its per-epoch ``(train_loss, val_loss, val_metric, epoch_time)``."""
+        return self._curves()
+
+    # -- lineage ---------------------------------------------------------------------------
+    def parent(self, candidate_id: int) -> int | None:
+        """The donor a candidate inherited from, or ``None`` if it trained from scratch."""
+        return self.get(candidate_id).parent
+
+    def ancestors(self, candidate_id: int) -> list[int]:
+        """Parent, grandparent, ... up to a candidate trained from scratch."""
+        rows = self._db.execute(
+            "WITH RECURSIVE up(id, depth) AS ("
+            " SELECT parent, 1 FROM candidates WHERE id = ? AND parent IS NOT NULL"
+            " UNION ALL SELECT c.parent, up.depth + 1 FROM candidates c JOIN up ON c.id = up.id"
+            " WHERE c.parent IS NOT NULL) SELECT id FROM up ORDER BY depth",
+            (candidate_id,),
+        )
+        return [r["id"] for r in rows]
+
+    def children(self, candidate_id: int) -> list[int]:
+        """Candidates that inherited from this one, in id order."""
+        rows = self._db.execute(
+            "SELECT id FROM candidates WHERE parent = ? ORDER BY id", (candidate_id,)
+        )
+        return [r["id"] for r in rows]

@@ -1,0 +1,201 @@
+"""What the run's SQLite files (lineage and top-K) share: opening, versions, transactions, curves.
+
+:class:`Database` is the base of both registries. A subclass names its file, its schema and the
+schema's version; the base opens the file (WAL, one writer), checks the version stored in
+``PRAGMA user_version`` against the one this code reads, and writes and reads the per-epoch
+curves that both keep in an ``epochs`` table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import logging
+import math
+import sqlite3
+import typing
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, Self, TypeVar
+
+from ckptnas.errors import RunDirectoryError
+
+logger = logging.getLogger(__name__)
+
+#: The four per-epoch measurements, in the column order of every ``epochs`` table.
+CURVE_NAMES = ("train_loss", "val_loss", "val_metric", "epoch_time")
+
+Curve = tuple[float, float, float, float]
+
+R = TypeVar("R")
+
+
+class HasCurves(Protocol):
+    """A result carrying one value per epoch for each of :data:`CURVE_NAMES`."""
+
+    @property
+    def train_loss(self) -> tuple[float, ...]: ...
+    @property
+    def val_loss(self) -> tuple[float, ...]: ...
+    @property
+    def val_metric(self) -> tuple[float, ...]: ...
+    @property
+    def epoch_time(self) -> tuple[float, ...]: ...
+
+
+def from_sql(x: Any) -> float:
+    """A REAL column as a float, NULL as NaN."""
+    return math.nan if x is None else float(x)
+
+
+def to_sql(x: float | None) -> float | None:
+    """A float for a REAL column, NaN and infinities as NULL (SQLite has no NaN)."""
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+@functools.cache
+def _float_fields(cls: type[Any]) -> frozenset[str]:
+    hints = typing.get_type_hints(cls)
+    return frozenset(f.name for f in dataclasses.fields(cls) if hints[f.name] is float)
+
+
+def record_from_row(cls: type[R], row: sqlite3.Row, **values: Any) -> R:
+    """A frozen record from a row: fields by column name, float columns' NULL as NaN.
+
+    ``values`` give the fields that need decoding (JSON text, enums) or are not columns.
+    """
+    floats = _float_fields(cls)  # type: ignore[arg-type]  # a class is hashable
+    kwargs = {
+        f.name: from_sql(row[f.name]) if f.name in floats else row[f.name]
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        if f.name not in values
+    }
+    return cls(**kwargs, **values)
+
+
+class Database:
+    """Base class of a run's SQLite records.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The run directory; the database is :attr:`FILE` inside it.
+    readonly : bool
+        Open without creating or changing anything.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``readonly`` and the file does not exist.
+    RunDirectoryError
+        If the file is not an SQLite database, or was written by an incompatible version.
+
+    Notes
+    -----
+    Writers use WAL mode: readers in other processes never block the writer and always see the
+    last committed state. ``synchronous=NORMAL`` under WAL loses no committed transaction when
+    a process dies (only a power cut can drop the last ones) and spares an fsync per commit.
+    """
+
+    #: The file's name inside the run directory.
+    FILE: ClassVar[str]
+    #: The ``CREATE TABLE`` statements of a new file.
+    SCHEMA: ClassVar[str]
+    #: The schema version this code writes and reads (``PRAGMA user_version``).
+    VERSION: ClassVar[int]
+    #: The column of the ``epochs`` table naming whose curve a row belongs to.
+    CURVE_OWNER: ClassVar[str]
+    #: What the file is, in messages.
+    DESCRIPTION: ClassVar[str]
+
+    def __init__(self, run_dir: str | Path, readonly: bool = False) -> None:
+        self.path = Path(run_dir) / self.FILE
+        if readonly and not self.path.is_file():
+            raise FileNotFoundError(f"no {self.DESCRIPTION} at {self.path}")
+        try:
+            self._db = self._connect(readonly)
+        except sqlite3.DatabaseError as exc:
+            raise RunDirectoryError(f"{self.path} is not a readable database: {exc}") from None
+
+    def _connect(self, readonly: bool) -> sqlite3.Connection:
+        if readonly:
+            db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        try:
+            version = self._checked_version(db)
+            if not readonly:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                if version < self.VERSION:
+                    db.executescript(self.SCHEMA)
+                    db.execute(f"PRAGMA user_version = {int(self.VERSION)}")
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _checked_version(self, db: sqlite3.Connection) -> int:
+        """The file's schema version, refusing one this code cannot read.
+
+        Files written before schema versions were recorded (ckptnas 0.1) have version 0 and
+        the same tables as version 1; they are read as version 1 and stamped on first write.
+        """
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version > self.VERSION:
+            raise RunDirectoryError(
+                f"{self.path} has schema version {version}, written by a newer ckptnas; this "
+                f"version reads up to {self.VERSION}: upgrade ckptnas to open this run"
+            )
+        return version
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """All statements inside commit together or not at all."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- per-epoch curves ------------------------------------------------------------------
+    def _replace_curves(self, owner: int, result: HasCurves) -> None:
+        """Store a result's curves as the owner's (inside the caller's transaction)."""
+        rows = zip(*(getattr(result, name) for name in CURVE_NAMES), strict=True)
+        self._db.execute(f"DELETE FROM epochs WHERE {self.CURVE_OWNER} = ?", (owner,))
+        self._db.executemany(
+            "INSERT INTO epochs VALUES (?, ?, ?, ?, ?, ?)",
+            [(owner, e + 1, *map(to_sql, r)) for e, r in enumerate(rows)],
+        )
+
+    def _curves(self, owner: int | None = None) -> dict[int, list[Curve]]:
+        """Owner id to its per-epoch :data:`CURVE_NAMES`, for one owner or all of them."""
+        where, args = (f"WHERE {self.CURVE_OWNER} = ?", (owner,)) if owner is not None else ("", ())
+        out: dict[int, list[Curve]] = {}
+        rows = self._db.execute(
+            f"SELECT * FROM epochs {where} ORDER BY {self.CURVE_OWNER}, epoch", args
+        )
+        for row in rows:
+            curve: Curve = (
+                from_sql(row["train_loss"]),
+                from_sql(row["val_loss"]),
+                from_sql(row["val_metric"]),
+                from_sql(row["epoch_time"]),
+            )
+            out.setdefault(row[self.CURVE_OWNER], []).append(curve)
+        return out

@@ -1,0 +1,38 @@
+"""The closed sets of states a run records: a candidate's status, a full-training run's init."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class CandidateStatus(StrEnum):
+    """Where a candidate (or a full-training run) stands.
+
+    Only ``pending``, ``ok`` and ``failed`` are ever stored; ``running`` and ``donor_failed``
+    are what a worker reports before the client decides what to record.
+    """
+
+    #: Registered and submitted; no result recorded yet (it trains again on resume).
+    PENDING = "pending"
+    #: Trained to the end; its objective is final and its checkpoint can serve as a donor.
+    OK = "ok"
+    #: Ended without a usable model: diverged, raised, or killed its workers too often.
+    FAILED = "failed"
+    #: Being trained on a worker (a result under construction, never stored).
+    RUNNING = "running"
+    #: The donor's checkpoint could not be read or verified, so nothing was trained; the client
+    #: retries with another donor (never stored).
+    DONOR_FAILED = "donor_failed"
+
+
+class Init(StrEnum):
+    """How a full-training run of a search candidate starts."""
+
+    #: From random weights.
+    SCRATCH = "scratch"
+    #: From the weights the search left in the candidate's checkpoint.
+    CHECKPOINT = "checkpoint"
+
+
+#: Both inits, in the order datasets and tables list them.
+INITS = tuple(Init)

@@ -1,0 +1,222 @@
+"""The lineage of full-training runs: which search candidate each one trained, and from what.
+
+``<run_dir>/topk.sqlite`` holds one row per full-training run of a search candidate, keyed by
+``(candidate, init)``: the candidate's id in the search (its parent in this lineage), how it was
+initialised (``scratch``: random weights; ``checkpoint``: the weights the search left in the
+candidate's checkpoint, whose digest is recorded), the candidate's own ancestry in the search,
+and the run's per-epoch curves. Like :class:`~ckptnas.storage.LineageRegistry`, only the client
+writes it and each change is one transaction. A finished run is never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ckptnas.storage._sqlite import Curve, Database, record_from_row, to_sql
+from ckptnas.storage._states import CandidateStatus, Init
+
+if TYPE_CHECKING:
+    # A record only: storage never imports the top-K training at run time.
+    from ckptnas.topk import FullTrainResult
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    candidate INTEGER NOT NULL,
+    init TEXT NOT NULL CHECK (init IN ('scratch', 'checkpoint')),
+    status TEXT NOT NULL CHECK (status IN ('pending', 'ok', 'failed')),
+    search_objective REAL,
+    source_digest TEXT,
+    ancestors TEXT NOT NULL DEFAULT '[]',
+    seed INTEGER NOT NULL,
+    max_epochs INTEGER NOT NULL,
+    patience INTEGER NOT NULL,
+    best_epoch INTEGER,
+    final_metric REAL,
+    setup_time REAL,
+    n_params INTEGER NOT NULL DEFAULT 0,
+    checkpoint_digest TEXT,
+    worker TEXT NOT NULL DEFAULT '',
+    device TEXT NOT NULL DEFAULT '',
+    submit_time REAL,
+    start_time REAL,
+    end_time REAL,
+    error TEXT NOT NULL DEFAULT '',
+    UNIQUE (candidate, init)
+);
+CREATE TABLE IF NOT EXISTS epochs (
+    run INTEGER NOT NULL REFERENCES runs(id),
+    epoch INTEGER NOT NULL,
+    train_loss REAL, val_loss REAL, val_metric REAL, epoch_time REAL,
+    PRIMARY KEY (run, epoch)
+);
+"""
+
+
+@dataclass(frozen=True)
+class TopKRecord:
+    """One full-training run, as read back from ``topk.sqlite``.
+
+    Attributes
+    ----------
+    id : int
+        The run's id in ``topk.sqlite``.
+    candidate : int
+        The search candidate it trained (its parent in the lineage).
+    init : {"scratch", "checkpoint"}
+    status : {"pending", "ok", "failed"}
+    search_objective : float
+        The candidate's objective in the search.
+    source_digest : str or None
+        Digest of the search checkpoint the weights came from (``checkpoint`` init only).
+    ancestors : tuple of int
+        The candidate's ancestry in the search: parent, grandparent, ...
+    curves : tuple of (train_loss, val_loss, val_metric, epoch_time)
+        One tuple per epoch trained.
+    """
+
+    id: int
+    candidate: int
+    init: Init
+    status: CandidateStatus
+    search_objective: float
+    source_digest: str | None
+    ancestors: tuple[int, ...]
+    seed: int
+    max_epochs: int
+    patience: int
+    best_epoch: int
+    final_metric: float
+    setup_time: float
+    n_params: int
+    checkpoint_digest: str | None
+    worker: str
+    device: str
+    submit_time: float
+    start_time: float
+    end_time: float
+    error: str
+    curves: tuple[Curve, ...] = ()
+
+
+class TopKRegistry(Database):
+    """The SQLite record of a search's full-training runs.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The search's run directory; the database is ``topk.sqlite`` inside it.
+    readonly : bool
+        Open without creating or changing anything.
+    """
+
+    FILE = "topk.sqlite"
+    SCHEMA = _SCHEMA
+    VERSION = 1
+    CURVE_OWNER = "run"
+    DESCRIPTION = "full-training record"
+
+    def start(
+        self,
+        candidate: int,
+        init: Init,
+        *,
+        search_objective: float,
+        source_digest: str | None,
+        ancestors: Sequence[int],
+        seed: int,
+        max_epochs: int,
+        patience: int,
+    ) -> int:
+        """Record a run about to be submitted and return its id.
+
+        A failed or interrupted (``pending``) run of the same ``(candidate, init)`` is replaced;
+        a finished one is not.
+
+        Raises
+        ------
+        ValueError
+            If that candidate already has a finished run with this init.
+        """
+        existing = self.find(candidate, init)
+        if existing is not None and existing.status == CandidateStatus.OK:
+            raise ValueError(f"candidate {candidate} already has a finished {init} run")
+        values = (
+            candidate,
+            init,
+            CandidateStatus.PENDING,
+            to_sql(search_objective),
+            source_digest,
+            json.dumps(list(ancestors)),
+            seed,
+            max_epochs,
+            patience,
+            time.time(),
+        )
+        with self._transaction():
+            if existing is not None:
+                self._db.execute("DELETE FROM epochs WHERE run = ?", (existing.id,))
+                self._db.execute("DELETE FROM runs WHERE id = ?", (existing.id,))
+            cur = self._db.execute(
+                "INSERT INTO runs (candidate, init, status, search_objective, source_digest,"
+                " ancestors, seed, max_epochs, patience, submit_time)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                values,
+            )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def finish(self, run_id: int, result: FullTrainResult) -> None:
+        """Record what a full-training run produced, curves included, in one transaction."""
+        with self._transaction():
+            self._replace_curves(run_id, result)
+            self._db.execute(
+                "UPDATE runs SET status = ?, best_epoch = ?, final_metric = ?, setup_time = ?,"
+                " n_params = ?, checkpoint_digest = ?, worker = ?, device = ?, start_time = ?,"
+                " end_time = ?, error = ? WHERE id = ?",
+                (
+                    result.status,
+                    result.best_epoch,
+                    to_sql(result.final_metric),
+                    to_sql(result.setup_time),
+                    result.n_params,
+                    result.checkpoint_digest,
+                    result.worker,
+                    result.device,
+                    to_sql(result.start_time),
+                    to_sql(result.end_time),
+                    result.error,
+                    run_id,
+                ),
+            )
+
+    def _record(self, row: sqlite3.Row) -> TopKRecord:
+        return record_from_row(
+            TopKRecord,
+            row,
+            init=Init(row["init"]),
+            status=CandidateStatus(row["status"]),
+            ancestors=tuple(json.loads(row["ancestors"])),
+            best_epoch=row["best_epoch"] or 0,
+            curves=tuple(self._curves(row["id"]).get(row["id"], ())),
+        )
+
+    def find(self, candidate: int, init: Init) -> TopKRecord | None:
+        """The run of one candidate with one init, or ``None``."""
+        row = self._db.execute(
+            "SELECT * FROM runs WHERE candidate = ? AND init = ?", (candidate, init)
+        ).fetchone()
+        return None if row is None else self._record(row)
+
+    def runs(self, status: CandidateStatus | None = None) -> list[TopKRecord]:
+        """Every run (or those with one status), in id order."""
+        if status is None:
+            rows = self._db.execute("SELECT * FROM runs ORDER BY id")
+        else:
+            rows = self._db.execute("SELECT * FROM runs WHERE status = ? ORDER BY id", (status,))
+        return [self._record(r) for r in rows.fetchall()]

@@ -1,0 +1,183 @@
+"""Full training of a search's best candidates, from random weights or from their checkpoints.
+
+:func:`train_topk` takes the ``k`` candidates of a finished search with the highest objective
+and trains each to convergence (early stopping on the validation loss) on the Dask cluster,
+either from random weights (``scratch``) or from the weights the search left in the candidate's
+checkpoint (``checkpoint``). Each run is recorded in ``topk.sqlite``
+(:class:`~ckptnas.storage.TopKRegistry`), its best weights are saved under
+``topk/<init>/checkpoints/``, and ``topk.nc`` (:func:`ckptnas.storage.build_topk_dataset`) is
+rewritten from the record with the per-epoch curves, the time each run took to reach the target
+(the scratch run's final validation metric of the same candidate) and the speed-up.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import xarray as xr
+from distributed import Client
+from tqdm.auto import tqdm
+
+from ckptnas.config import Config
+from ckptnas.errors import ConfigError, RunDirectoryError
+from ckptnas.runtime import DataPlugin, Submitter, candidate_seed, connect, data_key
+from ckptnas.storage import (
+    INITS,
+    CandidateStatus,
+    Init,
+    LineageRegistry,
+    RunDir,
+    TopKRegistry,
+    build_topk_dataset,
+    write_dataset,
+)
+from ckptnas.topk._records import FullTrainResult, FullTrainSpec, TopKSettings
+from ckptnas.topk._train import full_train
+
+
+def _specs(
+    run_dir: Path,
+    config: Config,
+    registry: TopKRegistry,
+    lineage: LineageRegistry,
+    settings: TopKSettings,
+    inits: Sequence[Init],
+) -> list[FullTrainSpec]:
+    """Register and describe the runs still to do: the best ``k`` candidates times ``inits``."""
+    ok = [r for r in lineage.candidates(CandidateStatus.OK) if math.isfinite(r.objective)]
+    best = sorted(ok, key=lambda r: (-r.objective, r.id))[: settings.k]
+    space = lineage.recorded_space()
+    key = data_key(config.data, config.experiment.seed)
+    specs = []
+    for record in best:
+        seed = candidate_seed(config.experiment.seed + 1_000_003, record.id)
+        for init in inits:
+            done = registry.find(record.id, init)
+            if done is not None and done.status == CandidateStatus.OK:
+                continue
+            digest = record.checkpoint_digest if init == Init.CHECKPOINT else None
+            run_id = registry.start(
+                record.id,
+                init,
+                search_objective=record.objective,
+                source_digest=digest,
+                ancestors=lineage.ancestors(record.id),
+                seed=seed,
+                max_epochs=settings.max_epochs,
+                patience=settings.patience,
+            )
+            specs.append(
+                FullTrainSpec(
+                    run_id=run_id,
+                    candidate_id=record.id,
+                    init=init,
+                    arch=record.arch,
+                    space=space,
+                    run_dir=str(run_dir.resolve()),
+                    data_key=key,
+                    source_digest=digest,
+                    seed=seed,
+                    max_epochs=settings.max_epochs,
+                    patience=settings.patience,
+                    min_delta=settings.min_delta,
+                    batch_size=config.training.batch_size,
+                    learning_rate=config.training.learning_rate,
+                    device=config.training.device,
+                )
+            )
+    return specs
+
+
+def train_topk(
+    run_dir: str | Path,
+    settings: TopKSettings,
+    inits: Sequence[Init] = INITS,
+    client: Client | None = None,
+    config: Config | None = None,
+    progress: bool = True,
+) -> xr.Dataset:
+    """Fully train a search's best candidates and write ``topk.nc``.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A finished (or stopped) search's run directory.
+    settings : TopKSettings
+    inits : sequence of {"scratch", "checkpoint"}
+        Which initialisations to run; runs already finished are not repeated.
+    client : distributed.Client, optional
+        Use this cluster; by default one is started as the run's ``[cluster]`` table says.
+    config : Config, optional
+        Overrides the run's recorded configuration (its ``[cluster]`` table, say).
+    progress : bool
+
+    Returns
+    -------
+    xarray.Dataset
+        The content of ``topk.nc`` (see :func:`~ckptnas.storage.build_topk_dataset`).
+
+    Raises
+    ------
+    RunDirectoryError
+        If the directory holds no search, or another ckptnas process is using it.
+    """
+    run_dir = Path(run_dir)
+    files = RunDir(run_dir)
+    unknown = [i for i in inits if i not in INITS]
+    if unknown:
+        raise ConfigError(f"unknown init {unknown[0]!r}; known: {', '.join(INITS)}")
+    files.require_search()
+    config = config or files.recorded_config()
+    with (
+        files.lock(),
+        LineageRegistry(run_dir, readonly=True) as lineage,
+        TopKRegistry(run_dir) as registry,
+    ):
+        if not lineage.candidates(CandidateStatus.OK):
+            raise RunDirectoryError(f"{str(run_dir)!r} has no successfully trained candidate")
+        specs = _specs(run_dir, config, registry, lineage, settings, inits)
+        if specs and client is None:
+            with connect(config) as own:
+                _run_all(own, specs, registry, progress)
+        elif specs:
+            assert client is not None
+            _run_all(client, specs, registry, progress)
+        ds = build_topk_dataset(run_dir, registry, lineage)
+    write_dataset(ds, files.topk_results)
+    return ds
+
+
+def _run_all(
+    client: Client, specs: list[FullTrainSpec], registry: TopKRegistry, progress: bool
+) -> None:
+    """Run the specs on the cluster, at most two per worker at a time, recording each result."""
+    client.register_plugin(DataPlugin(specs[0].data_key))
+    tasks: Submitter[FullTrainSpec, FullTrainResult] = Submitter(
+        client, full_train, _task_name, retries=1
+    )
+    todo = list(reversed(specs))
+    bar = tqdm(total=len(specs), desc="full training", disable=not progress, file=sys.stderr)
+    while todo and tasks.has_room():
+        tasks.submit(todo.pop())
+    for outcome in tasks.outcomes():
+        spec, result = outcome.spec, outcome.result
+        if result is None:
+            result = FullTrainResult(
+                spec.run_id,
+                spec.candidate_id,
+                spec.init,
+                CandidateStatus.FAILED,
+                error=outcome.error_text,
+            )
+        registry.finish(spec.run_id, result)
+        bar.update(1)
+        while todo and tasks.has_room():
+            tasks.submit(todo.pop())
+    bar.close()
+
+
+def _task_name(spec: FullTrainSpec) -> str:
+    return f"topk-{spec.candidate_id}-{spec.init}"

@@ -1,0 +1,96 @@
+"""Training one of the best candidates to convergence: what a Dask worker runs."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from ckptnas.errors import CheckpointError
+from ckptnas.runtime import Curves, DeviceData, prepare
+from ckptnas.storage import CandidateStatus, CheckpointStore, Init, RunDir
+from ckptnas.topk._records import FullTrainResult, FullTrainSpec
+
+
+def topk_store(run_dir: str | Path, init: Init) -> CheckpointStore:
+    """Where the fully trained weights of one init go: ``topk/<init>/checkpoints/``."""
+    return CheckpointStore(RunDir(run_dir).topk_dir(init))
+
+
+def full_train(spec: FullTrainSpec) -> FullTrainResult:
+    """Train one candidate to convergence; the function Dask runs on a worker.
+
+    The validation loss is checked after every epoch; training stops after ``patience`` epochs
+    without improvement (or at ``max_epochs``), and the weights of the best epoch are kept,
+    saved and scored: ``final_metric`` is the validation metric of that epoch. ``setup_time``
+    (building the model and, for ``checkpoint``, reading and verifying the checkpoint) counts
+    towards the run's wall time.
+    """
+    tic = time.perf_counter()
+    ready = prepare(spec.space, spec.arch, spec.data_key, spec.seed, spec.device)
+    model = ready.model
+    base = FullTrainResult(
+        spec.run_id,
+        spec.candidate_id,
+        spec.init,
+        CandidateStatus.RUNNING,
+        n_params=ready.n_params,
+        worker=ready.worker,
+        device=str(ready.device),
+        start_time=ready.start_time,
+    )
+    if spec.init == Init.CHECKPOINT:
+        try:
+            tensors = CheckpointStore(spec.run_dir).load(
+                spec.candidate_id, digest=spec.source_digest, device=ready.device
+            )
+            model.load_state_dict(tensors)
+        except (CheckpointError, RuntimeError) as exc:
+            return replace(
+                base, status=CandidateStatus.FAILED, error=str(exc)[:2000], end_time=time.time()
+            )
+    setup_time = time.perf_counter() - tic
+    curves, best = _fit(model, ready.data, spec)
+    status = CandidateStatus.OK if best is not None else CandidateStatus.FAILED
+    digest = None
+    if best is not None:
+        model.load_state_dict(best[1])
+        digest = topk_store(spec.run_dir, spec.init).save(spec.candidate_id, model.state_dict())
+    return replace(
+        base,
+        status=status,
+        error="" if best is not None else "diverged: the validation loss was never finite",
+        best_epoch=best[0] if best else 0,
+        final_metric=curves.val_metric[best[0] - 1] if best else math.nan,
+        setup_time=setup_time,
+        checkpoint_digest=digest,
+        end_time=time.time(),
+        **curves.as_tuples(),
+    )
+
+
+def _fit(
+    model: torch.nn.Module, data: DeviceData, spec: FullTrainSpec
+) -> tuple[Curves, tuple[int, dict[str, torch.Tensor]] | None]:
+    """The early-stopped fit loop: per-epoch curves and (best epoch, its weights)."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=spec.learning_rate)
+    generator = torch.Generator(device=data.train_y.device).manual_seed(spec.seed)
+    curves = Curves()
+    best: tuple[int, dict[str, torch.Tensor]] | None = None
+    best_loss, waited = math.inf, 0
+    for epoch in range(1, spec.max_epochs + 1):
+        _, val_loss, _ = curves.fit_epoch(model, data, optimizer, spec.batch_size, generator)
+        if not math.isfinite(val_loss):
+            break
+        if val_loss < best_loss - spec.min_delta:
+            best_loss, waited = val_loss, 0
+            best = (epoch, copy.deepcopy(model.state_dict()))
+        else:
+            waited += 1
+            if waited >= spec.patience:
+                break
+    return curves, best
