@@ -15,10 +15,8 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
-from ckptnas.config import DataConfig
+from ckptnas.config import DataConfig, DataKind, Task
 from ckptnas.errors import DataError
-
-Task = Literal["regression", "classification"]
 
 #: Feature counts of the synthetic Combo-like inputs: one cell line and two drugs.
 SYNTHETIC_SIZES = {"cell": 48, "drug1": 32, "drug2": 32}
@@ -59,7 +57,7 @@ class TabularData:
     @property
     def output_size(self) -> int:
         """Width of the model's last layer: 1 for regression, the class count otherwise."""
-        return self.n_classes if self.task == "classification" else 1
+        return self.n_classes if self.task == Task.CLASSIFICATION else 1
 
     def split(self, which: Literal["train", "val"]) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """The inputs and target of the training or the validation rows."""
@@ -86,10 +84,10 @@ def load_data(config: DataConfig, seed: int = 0) -> TabularData:
     DataError
         If a file or variable is missing, sample counts differ, or the data are empty.
     """
-    if config.kind == "synthetic_combo":
+    if config.kind == DataKind.SYNTHETIC_COMBO:
         inputs, target = synthetic_combo(config.n_samples, seed=seed, noise=config.noise)
-        name, task = "synthetic_combo", _resolve_task(config.task, target)
-    elif config.kind == "sklearn":
+        name, task = str(DataKind.SYNTHETIC_COMBO), _resolve_task(config.task, target)
+    elif config.kind == DataKind.SKLEARN:
         inputs, target = _sklearn(config.name)
         name, task = config.name, _resolve_task(config.task, target)
     else:
@@ -193,12 +191,11 @@ def _netcdf(path: str, inputs: list[str], target: str) -> tuple[dict[str, np.nda
 
 
 def _resolve_task(task: str, target: np.ndarray) -> Task:
-    if task == "regression":
-        return "regression"
-    if task == "classification":
-        return "classification"
+    """The configured task, or for ``auto`` classification of integer or boolean targets."""
+    if task != Task.AUTO:
+        return Task(task)
     integral = np.issubdtype(target.dtype, np.integer) or np.issubdtype(target.dtype, np.bool_)
-    return "classification" if integral else "regression"
+    return Task.CLASSIFICATION if integral else Task.REGRESSION
 
 
 def _finish(
@@ -226,7 +223,7 @@ def _finish(
     order = np.random.default_rng(seed).permutation(n)
     val_index, train_index = np.sort(order[:n_val]), np.sort(order[n_val:])
     standardized = {k: _standardize(v, train_index) for k, v in inputs.items()}
-    if task == "classification":
+    if task == Task.CLASSIFICATION:
         classes, labels = np.unique(target, return_inverse=True)
         if len(classes) < 2:
             raise DataError(f"{name}: a classification target needs at least two classes")

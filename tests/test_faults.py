@@ -7,6 +7,7 @@ no warm start used a broken donor.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sys
@@ -122,11 +123,15 @@ def test_killed_worker_costs_only_that_attempt(
 
 
 def test_candidate_that_always_kills_is_failed_after_bounded_retries(
-    tiny_config: Config, tmp_path: Path, strict_client: Client
+    tiny_config: Config, tmp_path: Path, strict_client: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
-    ds = Experiment(evolving(tiny_config), tmp_path, progress=False, trainer=always_kill_on_3).run(
-        strict_client
-    )
+    with caplog.at_level(logging.WARNING, logger="ckptnas"):
+        ds = Experiment(
+            evolving(tiny_config), tmp_path, progress=False, trainer=always_kill_on_3
+        ).run(strict_client)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert any("candidate 3: attempt 1 failed" in w and "retrying" in w for w in warnings)
+    assert any("candidate 3 failed: KilledWorker" in w for w in warnings)
     check_exactly_once(ds, tmp_path, 10)
     assert str(ds.status.sel(candidate=3).values) == "failed"
     assert "KilledWorker" in str(ds.error.sel(candidate=3).values)
@@ -139,15 +144,21 @@ def test_candidate_that_always_kills_is_failed_after_bounded_retries(
 
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
 def test_broken_donor_is_never_used(
-    tiny_config: Config, tmp_path: Path, client: Client, damage: str
+    tiny_config: Config,
+    tmp_path: Path,
+    client: Client,
+    damage: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     (tmp_path / "damage").write_text(damage)
     # With one candidate in flight and a population of two, candidate 3 is a one-node
     # mutation of 1 or 2, whose broken checkpoints are then its closest donors.
     config = evolving(tiny_config).replace("experiment", max_in_flight=1)
-    ds = Experiment(config, tmp_path, progress=False, trainer=corrupt_checkpoints_of_1_and_2).run(
-        client
-    )
+    with caplog.at_level(logging.WARNING, logger="ckptnas"):
+        ds = Experiment(
+            config, tmp_path, progress=False, trainer=corrupt_checkpoints_of_1_and_2
+        ).run(client)
+    assert any("rejected" in r.getMessage() for r in caplog.records)
     check_exactly_once(ds, tmp_path, 10)
     with LineageRegistry(tmp_path, readonly=True) as reg:
         rejected = [r for r in reg.candidates() if "rejected" in r.note]

@@ -10,7 +10,9 @@ from ._models import load_model as load_model
 from ._models import run_space as run_space
 from ._records import CandidateResult as CandidateResult
 from ._records import CandidateSpec as CandidateSpec
+from ._records import TaskResult as TaskResult
 from ._records import TrainingSettings as TrainingSettings
+from ._records import WorkerTask as WorkerTask
 from ._submit import Outcome as Outcome
 from ._submit import Submitter as Submitter
 from ._train import train_candidate as train_candidate

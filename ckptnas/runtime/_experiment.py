@@ -15,7 +15,7 @@ import torch
 import xarray as xr
 from distributed import Client
 
-from ckptnas.config import Config, Device
+from ckptnas.config import Config, Device, Task
 from ckptnas.data import TabularData, load_data
 from ckptnas.errors import ConfigError, RunDirectoryError
 from ckptnas.runtime._cluster import connect
@@ -88,7 +88,7 @@ class Experiment:
             "space": json.dumps(space_meta),
             "dataset": data.name,
             "task": data.task,
-            "metric": "accuracy" if data.task == "classification" else "r2",
+            "metric": "accuracy" if data.task == Task.CLASSIFICATION else "r2",
             "policy": self.config.transfer.policy,
             "freeze": str(int(self.config.transfer.freeze)),
             "seed": str(self.config.experiment.seed),

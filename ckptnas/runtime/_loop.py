@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import xarray as xr
 from distributed import Client
-from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ckptnas.config import Policy
 from ckptnas.errors import RunDirectoryError
@@ -152,7 +151,7 @@ class Loop:
             self.tasks.submit(self.spec(candidate_id, self.registry.get(candidate_id).arch))
         self.fill()
         try:
-            with logging_redirect_tqdm():
+            with progress.routing_logs():
                 self._collect_all(progress)
         except BaseException:
             # Stopped early: keep what was recorded; what is still running trains on resume.

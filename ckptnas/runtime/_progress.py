@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import sys
 
 from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ckptnas.runtime._records import CandidateResult
 from ckptnas.storage import CandidateStatus, LineageRegistry
@@ -39,5 +42,20 @@ class Progress:
         self.bar.update(1)
         self.bar.set_postfix(best=f"{self.best:.4f}", warm=self.warm, failed=self.failed)
 
+    def routing_logs(self) -> contextlib.AbstractContextManager[None]:
+        """While the bar is shown, write terminal log lines above it instead of through it."""
+        if self.bar.disable:
+            return contextlib.nullcontext()
+        loggers = [
+            logger
+            for logger in (logging.getLogger(), logging.getLogger("ckptnas"))
+            if any(_is_terminal(h) for h in logger.handlers)
+        ]
+        return logging_redirect_tqdm(loggers) if loggers else contextlib.nullcontext()
+
     def close(self) -> None:
         self.bar.close()
+
+
+def _is_terminal(handler: logging.Handler) -> bool:
+    return isinstance(handler, logging.StreamHandler) and handler.stream in (sys.stdout, sys.stderr)

@@ -35,7 +35,7 @@ def train_candidate(spec: CandidateSpec) -> CandidateResult:
         are kept); ``donor_failed`` when the donor's checkpoint could not be read or verified,
         in which case nothing was trained and the client picks another donor.
     """
-    ready = prepare(spec.space, spec.arch, spec.data_key, spec.seed, spec.settings.device)
+    ready = prepare(spec, spec.settings.device)
     model, device = ready.model, ready.device
     started = CandidateResult(
         candidate_id=spec.candidate_id,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -19,7 +18,8 @@ from torch import nn
 
 from ckptnas.config import DataConfig, Device
 from ckptnas.data import TabularData, load_data
-from ckptnas.space import Architecture, SearchSpace
+from ckptnas.runtime._records import WorkerTask
+from ckptnas.space import SearchSpace
 
 #: Data built in this process, by :func:`data_key`.
 _DATA: dict[str, TabularData] = {}
@@ -136,26 +136,19 @@ class Prepared:
     start_time: float
 
 
-def prepare(
-    space: dict[str, Any], arch: Architecture, data_key: str, seed: int, device: str
-) -> Prepared:
-    """Pick the device, fetch the dataset there and build a seeded network of ``arch``.
+def prepare(task: WorkerTask, device: str) -> Prepared:
+    """Pick the device, fetch the dataset there and build the task's network, seeded.
 
     Parameters
     ----------
-    space : dict
-        The search space as :meth:`SearchSpace.to_dict` describes it.
-    arch : Architecture
-    data_key : str
-        The dataset's key (:func:`data_key`), built on this worker at most once.
-    seed : int
-        Seeds the weights' initialisation.
+    task : WorkerTask
+        Its dataset (built on this worker at most once), architecture, space and seed.
     device : {"auto", "cpu", "cuda"}
     """
     start = time.time()
     where = choose_device(device)
-    data = DeviceData.of(data_key, where)
-    seed_weights(seed)
-    model = SearchSpace.from_dict(space).build(arch).to(where)
+    data = DeviceData.of(task.data_key, where)
+    seed_weights(task.seed)
+    model = SearchSpace.from_dict(task.space).build(task.arch).to(where)
     n_params = sum(p.numel() for p in model.parameters())
     return Prepared(where, data, model, n_params, worker_name(), start)

@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from ckptnas.errors import RunDirectoryError
 from ckptnas.space import Architecture
-from ckptnas.storage._sqlite import Curve, Database, record_from_row, to_sql
+from ckptnas.storage._sqlite import (
+    RUN_COLUMNS_SQL,
+    Curve,
+    Database,
+    record_from_row,
+    run_columns,
+    to_sql,
+)
 from ckptnas.storage._states import CandidateStatus
 
 if TYPE_CHECKING:
@@ -171,9 +178,8 @@ class LineageRegistry(Database):
             self._replace_curves(result.candidate_id, result)
             self._db.execute(
                 "UPDATE candidates SET status = ?, objective = ?, parent = ?, transferred = ?,"
-                " prefix_length = ?, n_params_transferred = ?, n_params = ?,"
-                " checkpoint_digest = ?, worker = ?, device = ?, start_time = ?, end_time = ?,"
-                " attempts = attempts + 1, error = ? WHERE id = ?",
+                " prefix_length = ?, n_params_transferred = ?, attempts = attempts + 1, "
+                f"{RUN_COLUMNS_SQL} WHERE id = ?",
                 (
                     result.status,
                     to_sql(result.objective),
@@ -181,13 +187,7 @@ class LineageRegistry(Database):
                     json.dumps(list(plan.tensors)),
                     plan.prefix_length,
                     plan.n_params,
-                    result.n_params,
-                    result.checkpoint_digest,
-                    result.worker,
-                    result.device,
-                    to_sql(result.start_time),
-                    to_sql(result.end_time),
-                    result.error,
+                    *run_columns(result),
                     result.candidate_id,
                 ),
             )

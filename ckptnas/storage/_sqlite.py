@@ -44,6 +44,46 @@ class HasCurves(Protocol):
     def epoch_time(self) -> tuple[float, ...]: ...
 
 
+class HasRunColumns(Protocol):
+    """A finished task's result: how big, which checkpoint, where and when it ran, what failed."""
+
+    @property
+    def n_params(self) -> int: ...
+    @property
+    def checkpoint_digest(self) -> str | None: ...
+    @property
+    def worker(self) -> str: ...
+    @property
+    def device(self) -> str: ...
+    @property
+    def start_time(self) -> float: ...
+    @property
+    def end_time(self) -> float: ...
+    @property
+    def error(self) -> str: ...
+
+
+#: The ``UPDATE`` assignments of the columns both registries keep of a finished task, in the
+#: order :func:`run_columns` gives their values.
+RUN_COLUMNS_SQL = (
+    "n_params = ?, checkpoint_digest = ?, worker = ?, device = ?, start_time = ?, end_time = ?,"
+    " error = ?"
+)
+
+
+def run_columns(result: HasRunColumns) -> tuple[Any, ...]:
+    """The values of :data:`RUN_COLUMNS_SQL` for one result."""
+    return (
+        result.n_params,
+        result.checkpoint_digest,
+        result.worker,
+        result.device,
+        to_sql(result.start_time),
+        to_sql(result.end_time),
+        result.error,
+    )
+
+
 def from_sql(x: Any) -> float:
     """A REAL column as a float, NULL as NaN."""
     return math.nan if x is None else float(x)

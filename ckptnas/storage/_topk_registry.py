@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ckptnas.storage._sqlite import Curve, Database, record_from_row, to_sql
+from ckptnas.storage import _sqlite as sql
 from ckptnas.storage._states import CandidateStatus, Init
 
 if TYPE_CHECKING:
@@ -101,10 +101,10 @@ class TopKRecord:
     start_time: float
     end_time: float
     error: str
-    curves: tuple[Curve, ...] = ()
+    curves: tuple[sql.Curve, ...] = ()
 
 
-class TopKRegistry(Database):
+class TopKRegistry(sql.Database):
     """The SQLite record of a search's full-training runs.
 
     Parameters
@@ -150,7 +150,7 @@ class TopKRegistry(Database):
             candidate,
             init,
             CandidateStatus.PENDING,
-            to_sql(search_objective),
+            sql.to_sql(search_objective),
             source_digest,
             json.dumps(list(ancestors)),
             seed,
@@ -176,27 +176,20 @@ class TopKRegistry(Database):
         with self._transaction():
             self._replace_curves(run_id, result)
             self._db.execute(
-                "UPDATE runs SET status = ?, best_epoch = ?, final_metric = ?, setup_time = ?,"
-                " n_params = ?, checkpoint_digest = ?, worker = ?, device = ?, start_time = ?,"
-                " end_time = ?, error = ? WHERE id = ?",
+                "UPDATE runs SET status = ?, best_epoch = ?, final_metric = ?, setup_time = ?, "
+                f"{sql.RUN_COLUMNS_SQL} WHERE id = ?",
                 (
                     result.status,
                     result.best_epoch,
-                    to_sql(result.final_metric),
-                    to_sql(result.setup_time),
-                    result.n_params,
-                    result.checkpoint_digest,
-                    result.worker,
-                    result.device,
-                    to_sql(result.start_time),
-                    to_sql(result.end_time),
-                    result.error,
+                    sql.to_sql(result.final_metric),
+                    sql.to_sql(result.setup_time),
+                    *sql.run_columns(result),
                     run_id,
                 ),
             )
 
     def _record(self, row: sqlite3.Row) -> TopKRecord:
-        return record_from_row(
+        return sql.record_from_row(
             TopKRecord,
             row,
             init=Init(row["init"]),

@@ -6,8 +6,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ckptnas.config import Device
 from ckptnas.errors import ConfigError
-from ckptnas.space import Architecture
+from ckptnas.runtime import TaskResult, WorkerTask
 from ckptnas.storage import CandidateStatus, Init
 
 
@@ -40,46 +41,41 @@ class TopKSettings:
             raise ConfigError(f"top-K min_delta = {self.min_delta} must be >= 0")
 
 
-@dataclass(frozen=True)
-class FullTrainSpec:
-    """Everything a worker needs for one full-training run."""
+@dataclass(frozen=True, kw_only=True)
+class FullTrainSpec(WorkerTask):
+    """Everything a worker needs for one full-training run of a search candidate."""
 
     run_id: int
-    candidate_id: int
     init: Init
-    arch: Architecture
-    space: dict[str, Any]
-    run_dir: str
-    data_key: str
+    #: Digest of the search checkpoint to start from (``checkpoint`` init only).
     source_digest: str | None
-    seed: int
     max_epochs: int
     patience: int
     min_delta: float
     batch_size: int
     learning_rate: float
-    device: str = "auto"
+    device: str = Device.AUTO
+
+    def result(self, status: CandidateStatus, **fields: Any) -> FullTrainResult:
+        """This run's result record with ``status`` and the given fields."""
+        return FullTrainResult(
+            run_id=self.run_id,
+            candidate_id=self.candidate_id,
+            init=self.init,
+            status=status,
+            **fields,
+        )
 
 
-@dataclass(frozen=True)
-class FullTrainResult:
+@dataclass(frozen=True, kw_only=True)
+class FullTrainResult(TaskResult):
     """What one full-training run produced; curves hold one value per epoch trained."""
 
     run_id: int
-    candidate_id: int
     init: Init
-    status: CandidateStatus
-    train_loss: tuple[float, ...] = ()
-    val_loss: tuple[float, ...] = ()
-    val_metric: tuple[float, ...] = ()
-    epoch_time: tuple[float, ...] = ()
+    #: The epoch whose weights early stopping kept (1-based; 0 when none was finite).
     best_epoch: int = 0
+    #: The validation metric of that epoch.
     final_metric: float = math.nan
+    #: Seconds to build the model and, for ``checkpoint``, read and verify the checkpoint.
     setup_time: float = math.nan
-    n_params: int = 0
-    checkpoint_digest: str | None = None
-    worker: str = ""
-    device: str = ""
-    start_time: float = math.nan
-    end_time: float = math.nan
-    error: str = ""

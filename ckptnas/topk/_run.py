@@ -165,13 +165,7 @@ def _run_all(
     for outcome in tasks.outcomes():
         spec, result = outcome.spec, outcome.result
         if result is None:
-            result = FullTrainResult(
-                spec.run_id,
-                spec.candidate_id,
-                spec.init,
-                CandidateStatus.FAILED,
-                error=outcome.error_text,
-            )
+            result = spec.result(CandidateStatus.FAILED, error=outcome.error_text)
         registry.finish(spec.run_id, result)
         bar.update(1)
         while todo and tasks.has_room():

@@ -31,12 +31,9 @@ def full_train(spec: FullTrainSpec) -> FullTrainResult:
     towards the run's wall time.
     """
     tic = time.perf_counter()
-    ready = prepare(spec.space, spec.arch, spec.data_key, spec.seed, spec.device)
+    ready = prepare(spec, spec.device)
     model = ready.model
-    base = FullTrainResult(
-        spec.run_id,
-        spec.candidate_id,
-        spec.init,
+    base = spec.result(
         CandidateStatus.RUNNING,
         n_params=ready.n_params,
         worker=ready.worker,

@@ -1,0 +1,101 @@
+"""The package's layout as users and other subpackages rely on it: light imports, clear layers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import ckptnas
+
+HEAVY = ("torch", "sklearn", "matplotlib", "distributed", "scipy")
+
+#: What each subpackage may import of ckptnas (besides itself), as its docstring says.
+ALLOWED = {
+    "space": {"errors"},
+    "search": {"space", "config", "errors"},
+    "storage": {"space", "config", "errors"},
+    "runtime": {"space", "search", "storage", "data", "config", "errors"},
+    "topk": {"runtime", "space", "search", "storage", "data", "config", "errors"},
+    "analysis": {"storage", "space", "config", "errors"},
+}
+
+
+def loaded_after(code: str) -> set[str]:
+    """The modules a fresh interpreter has loaded after running ``code``."""
+    script = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout
+    return set(json.loads(out.splitlines()[-1]))
+
+
+def top_level(modules: set[str]) -> set[str]:
+    return {m.split(".")[0] for m in modules}
+
+
+def test_import_ckptnas_loads_no_heavy_library() -> None:
+    loaded = top_level(loaded_after("import ckptnas"))
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)
+
+
+@pytest.mark.parametrize("subpackage", sorted(ALLOWED))
+def test_subpackage_imports_only_its_layers(subpackage: str) -> None:
+    # Every public name resolved, so every module of the subpackage is imported.
+    code = f"import ckptnas.{subpackage} as p\nfor name in p.__all__:\n    getattr(p, name)"
+    parts = {m.split(".")[1] for m in loaded_after(code) if m.startswith("ckptnas.")}
+    assert parts - {subpackage} <= ALLOWED[subpackage]
+
+
+def test_every_public_name_resolves() -> None:
+    for name in ckptnas.__all__:
+        module = getattr(ckptnas, name)
+        for sub in getattr(module, "__all__", ()):
+            assert getattr(module, sub) is not None, f"ckptnas.{name}.{sub}"
+
+
+def test_reading_a_run_needs_no_torch(tmp_path: Path) -> None:
+    """``ckptnas summary`` and ``ckptnas lineage`` work on a login node without torch."""
+    run = _recorded_run(tmp_path)
+    code = (
+        "import sys\n"
+        "sys.modules['torch'] = None  # as if torch were not installed\n"
+        "from ckptnas.cli import main\n"
+        f"assert main(['lineage', {str(run)!r}]) == 0\n"
+        f"assert main(['lineage', {str(run)!r}, '--candidate', '2']) == 0\n"
+        f"assert main(['summary', {str(run)!r}]) == 0"
+    )
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "2 <- 1" in done.stdout
+    assert "top 2 candidates" in done.stdout
+
+
+def _recorded_run(run_dir: Path) -> Path:
+    """A run directory with two finished candidates, the second warm-started from the first."""
+    from ckptnas.runtime import CandidateResult
+    from ckptnas.search import TransferPlan
+    from ckptnas.storage import LineageRegistry, ResultsWriter
+
+    plan = TransferPlan(donor=1, tensors=("head.weight",), prefix_length=1, n_params=3)
+    with LineageRegistry(run_dir) as registry:
+        registry.set_meta_many({"space": json.dumps({"node_names": ["a", "b"]}), "metric": "r2"})
+        for cid, p in ((1, TransferPlan()), (2, plan)):
+            registry.add_candidate((0, cid), p, 10)
+            registry.record(
+                CandidateResult(
+                    candidate_id=cid,
+                    status="ok",
+                    train_loss=(1.0,),
+                    val_loss=(1.0,),
+                    val_metric=(0.5 * cid,),
+                    epoch_time=(0.1,),
+                    n_params=10,
+                    plan=p,
+                )
+            )
+        ResultsWriter(run_dir, registry, 1).flush()
+    return run_dir

@@ -1,0 +1,87 @@
+"""The run directory and the registries' shared base: what a folder holds, schema versions."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from ckptnas.cli import main
+from ckptnas.errors import RunDirectoryError
+from ckptnas.storage import LineageRegistry, RunDir, RunKind, TopKRegistry
+
+
+def test_kind_of_each_state(tmp_path: Path) -> None:
+    run = RunDir(tmp_path / "run")
+    assert run.kind() == RunKind.ABSENT
+    run.create()
+    assert run.kind() == RunKind.EMPTY
+    run.config.write_text("")
+    assert run.kind() == RunKind.STARTED
+    LineageRegistry(run.root).close()
+    assert run.kind() == RunKind.SEARCH
+    (tmp_path / "file").write_text("x")
+    assert RunDir(tmp_path / "file").kind() == RunKind.NOT_A_DIRECTORY
+
+
+def test_every_file_lives_in_the_run_directory(tmp_path: Path) -> None:
+    run = RunDir(tmp_path)
+    files = [run.config, run.lineage, run.results, run.checkpoints, run.topk_db]
+    files += [run.topk_results, run.figures, run.topk_dir("scratch")]
+    assert all(f.is_relative_to(tmp_path) for f in files)
+    assert len(set(files)) == len(files)
+
+
+def test_lock_refuses_a_second_holder(tmp_path: Path) -> None:
+    run = RunDir(tmp_path)
+    with run.lock(), pytest.raises(RunDirectoryError, match="in use by another"), run.lock():
+        pass
+
+
+@pytest.mark.parametrize("registry", [LineageRegistry, TopKRegistry])
+def test_new_database_records_its_schema_version(
+    tmp_path: Path, registry: type[LineageRegistry | TopKRegistry]
+) -> None:
+    registry(tmp_path).close()
+    with sqlite3.connect(tmp_path / registry.FILE) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == registry.VERSION >= 1
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_database_of_a_newer_version_is_refused(tmp_path: Path, readonly: bool) -> None:
+    LineageRegistry(tmp_path).close()
+    with sqlite3.connect(tmp_path / "lineage.sqlite") as db:
+        db.execute(f"PRAGMA user_version = {LineageRegistry.VERSION + 1}")
+    with pytest.raises(RunDirectoryError, match=r"schema version 2.*newer ckptnas.*upgrade"):
+        LineageRegistry(tmp_path, readonly=readonly)
+
+
+def test_cli_names_the_file_of_a_newer_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    LineageRegistry(tmp_path).close()
+    with sqlite3.connect(tmp_path / "lineage.sqlite") as db:
+        db.execute("PRAGMA user_version = 99")
+    assert main(["lineage", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "lineage.sqlite" in err[0] and "99" in err[0]
+
+
+def test_database_without_a_version_is_read_and_stamped(tmp_path: Path) -> None:
+    """Runs written before schema versions existed (version 0, the same tables) still open."""
+    LineageRegistry(tmp_path).close()
+    with sqlite3.connect(tmp_path / "lineage.sqlite") as db:
+        db.execute("PRAGMA user_version = 0")
+        db.execute("INSERT INTO candidates (arch, status) VALUES ('[1, 2]', 'pending')")
+    with LineageRegistry(tmp_path, readonly=True) as reg:
+        assert reg.get(1).arch == (1, 2)
+    LineageRegistry(tmp_path).close()
+    with sqlite3.connect(tmp_path / "lineage.sqlite") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == LineageRegistry.VERSION
+
+
+def test_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "lineage.sqlite").write_bytes(b"not a database, just some bytes" * 100)
+    with pytest.raises(RunDirectoryError, match=r"lineage\.sqlite is not a readable database"):
+        LineageRegistry(tmp_path)
