@@ -23,6 +23,8 @@ from ckptnas.storage import INITS, CandidateStatus, LineageRegistry, RunDir
 if TYPE_CHECKING:
     import xarray as xr
 
+    from ckptnas.analysis import RunSummary
+
 
 def _apply_flags(config: Config, args: argparse.Namespace) -> Config:
     """The configuration with the command line's --max-candidates, --scheduler, --workers."""
@@ -61,11 +63,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def print_summary(ds: xr.Dataset, run_dir: Path, k: int = 5) -> None:
-    """Print a run's headline numbers and its best candidates."""
-    from ckptnas.analysis import summarize, top_candidates
+    """Print a run's headline numbers and its best candidates, from its results dataset."""
+    from ckptnas.analysis import RunSummary
 
-    s = summarize(ds)
-    metric = ds.attrs.get("metric", "metric")
+    _print_summary(RunSummary.from_dataset(ds), ds.attrs.get("metric", "metric"), run_dir, k)
+
+
+def _print_summary(summary: RunSummary, metric: str, run_dir: Path, k: int) -> None:
+    s = summary.headline()
     print(f"run directory: {run_dir}")
     print(
         f"candidates: {s['n_candidates']} ({s['n_ok']} ok), warm-started: "
@@ -76,15 +81,15 @@ def print_summary(ds: xr.Dataset, run_dir: Path, k: int = 5) -> None:
         f"mean first-epoch validation {metric}: warm {s['first_epoch_metric_warm']:.4f}, "
         f"scratch {s['first_epoch_metric_scratch']:.4f}"
     )
-    top = top_candidates(ds, k)
-    print(f"\ntop {top.sizes['candidate']} candidates by validation {metric}:")
+    top = summary.top(k)
+    print(f"\ntop {len(top)} candidates by validation {metric}:")
     print(f"{'id':>5} {'objective':>10} {'parent':>6} {'transferred':>11} {'params':>9}")
-    for c in top.candidate.values:
-        row = top.sel(candidate=c)
-        parent = int(row.parent)
+    for i in top:
+        parent = int(summary.parent[i])
         print(
-            f"{int(c):>5} {float(row.objective):>10.4f} {parent if parent >= 0 else '-':>6} "
-            f"{float(row.frac_params_transferred):>10.0%} {int(row.n_params):>9}"
+            f"{int(summary.id[i]):>5} {float(summary.objective[i]):>10.4f} "
+            f"{parent if parent >= 0 else '-':>6} "
+            f"{float(summary.frac_params_transferred[i]):>10.0%} {int(summary.n_params[i]):>9}"
         )
 
 
@@ -115,10 +120,19 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from ckptnas.storage import load_results
+    from ckptnas.analysis import RunSummary
 
-    ds = load_results(args.run_dir)
-    print_summary(ds, Path(args.run_dir), k=args.k)
+    run_dir = Path(args.run_dir)
+    if not RunDir(run_dir).lineage.is_file():  # results copied without their registry
+        from ckptnas.storage import load_results
+
+        print_summary(load_results(run_dir), run_dir, k=args.k)
+        return 0
+    # The registry answers without xarray, and is never behind results.nc during a run.
+    with LineageRegistry(run_dir, readonly=True) as registry:
+        summary = RunSummary.from_registry(registry)
+        metric = registry.get_meta("metric") or "metric"
+    _print_summary(summary, metric, run_dir, args.k)
     return 0
 
 

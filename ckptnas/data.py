@@ -93,7 +93,7 @@ def load_data(config: DataConfig, seed: int = 0) -> TabularData:
     else:
         inputs, target = _netcdf(config.path, config.inputs, config.target)
         name, task = Path(config.path).stem, _resolve_task(config.task, target)
-    return _finish(name, task, inputs, target, config.val_fraction, seed)
+    return _finish(name, task, (inputs, target), config.val_fraction, seed)
 
 
 def synthetic_combo(
@@ -201,11 +201,12 @@ def _resolve_task(task: str, target: np.ndarray) -> Task:
 def _finish(
     name: str,
     task: Task,
-    inputs: dict[str, np.ndarray],
-    target: np.ndarray,
+    arrays: tuple[dict[str, np.ndarray], np.ndarray],
     val_fraction: float,
     seed: int,
 ) -> TabularData:
+    """Check a loader's ``(inputs, target)``, split the rows, standardise, encode classes."""
+    inputs, target = arrays
     n = len(target)
     for var, x in inputs.items():
         if len(x) != n:

@@ -43,6 +43,9 @@ def test_run_lineage_and_summary(
     assert main(["run", str(config_file), "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "top 5 candidates" in printed and "warm-started" in printed
+    # summary reads the registry, run printed from results.nc: the same numbers
+    assert main(["summary", str(out)]) == 0
+    assert capsys.readouterr().out == printed
     assert load_results(out).sizes["candidate"] == 6
     assert (out / "config.toml").is_file()
     assert main(["lineage", str(out)]) == 0

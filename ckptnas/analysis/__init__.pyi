@@ -12,6 +12,7 @@ from ._stats import mann_whitney as mann_whitney
 from ._stats import policy_objectives as policy_objectives
 from ._stats import policy_table as policy_table
 from ._stats import speedup_summary as speedup_summary
+from ._summary import RunSummary as RunSummary
 from ._summary import successful as successful
 from ._summary import summarize as summarize
 from ._summary import top_candidates as top_candidates

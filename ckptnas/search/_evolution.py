@@ -27,7 +27,8 @@ class RegularizedEvolution(Strategy):
     allow_duplicates : bool
     """
 
-    def __init__(
+    # The algorithm's published parameters, one keyword each as [search] names them.
+    def __init__(  # noqa: PLR0913
         self,
         space: SearchSpace,
         population_size: int = 10,

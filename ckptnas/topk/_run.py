@@ -39,7 +39,6 @@ from ckptnas.topk._train import full_train
 
 
 def _specs(
-    run_dir: Path,
     config: Config,
     registry: TopKRegistry,
     lineage: LineageRegistry,
@@ -76,7 +75,7 @@ def _specs(
                     init=init,
                     arch=record.arch,
                     space=space,
-                    run_dir=str(run_dir.resolve()),
+                    run_dir=str(lineage.path.parent.resolve()),
                     data_key=key,
                     source_digest=digest,
                     seed=seed,
@@ -91,7 +90,9 @@ def _specs(
     return specs
 
 
-def train_topk(
+# One keyword per choice a caller makes (which run, how, which inits, on which cluster, with
+# which configuration, shown or quiet), each with a default but the first two.
+def train_topk(  # noqa: PLR0913
     run_dir: str | Path,
     settings: TopKSettings,
     inits: Sequence[Init] = INITS,
@@ -138,7 +139,7 @@ def train_topk(
     ):
         if not lineage.candidates(CandidateStatus.OK):
             raise RunDirectoryError(f"{str(run_dir)!r} has no successfully trained candidate")
-        specs = _specs(run_dir, config, registry, lineage, settings, inits)
+        specs = _specs(config, registry, lineage, settings, inits)
         if specs and client is None:
             with connect(config) as own:
                 _run_all(own, specs, registry, progress)
