@@ -9,10 +9,11 @@ they answer at once on a login node.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sqlite3
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -262,20 +263,25 @@ def _add_analysis_parsers(
     report.set_defaults(func=cmd_report)
 
 
-def _show_logs(level: int) -> None:
-    """Print ckptnas's log records of ``level`` and above on stderr, one line each."""
+@contextlib.contextmanager
+def _showing_logs(level: int) -> Iterator[None]:
+    """Print ckptnas's log records of ``level`` and above on stderr while the command runs."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("ckptnas: %(levelname)s: %(message)s"))
     package = logging.getLogger("ckptnas")
-    package.handlers = [handler]
+    previous = package.level
+    package.addHandler(handler)
     package.setLevel(level)
-    package.propagate = False
+    try:
+        yield
+    finally:
+        package.removeHandler(handler)
+        package.setLevel(previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ckptnas`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
-    _show_logs(logging.INFO if args.verbose else logging.WARNING)
     func: Callable[[argparse.Namespace], int] = args.func
     for name in ("workers", "max_candidates"):
         value = getattr(args, name, None)
@@ -283,7 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"ckptnas: error: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
             return 2
     try:
-        return func(args)
+        with _showing_logs(logging.INFO if args.verbose else logging.WARNING):
+            return func(args)
     except CkptnasError as exc:
         print(f"ckptnas: error: {exc}", file=sys.stderr)
         return 2

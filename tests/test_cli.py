@@ -102,3 +102,24 @@ def test_unwritable_run_directory_is_one_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is not writable" in err[0]
     assert blocker.read_text() == "not a directory"
+
+
+def test_warnings_are_shown_and_info_only_with_verbose(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logging
+
+    import ckptnas.cli
+
+    def logs(args: object) -> int:
+        logging.getLogger("ckptnas.runtime._loop").warning("candidate 3: retrying")
+        logging.getLogger("ckptnas.runtime._submit").info("the cluster has 4 workers")
+        return 0
+
+    monkeypatch.setattr(ckptnas.cli, "cmd_summary", logs)
+    assert main(["summary", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "ckptnas: WARNING: candidate 3: retrying" in err and "cluster" not in err
+    assert main(["-v", "summary", str(tmp_path)]) == 0
+    assert "ckptnas: INFO: the cluster has 4 workers" in capsys.readouterr().err
+    assert not logging.getLogger("ckptnas").handlers  # nothing left configured afterwards

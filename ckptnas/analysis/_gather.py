@@ -36,7 +36,7 @@ COMPARISON_FILE = "comparison.nc"
 
 def policy_label(policy: str, freeze: bool) -> str:
     """The label of a transfer setting: ``none``, or the policy with ``+freeze`` when frozen."""
-    return Policy.NONE if policy == Policy.NONE else f"{policy}+freeze" if freeze else policy
+    return str(Policy.NONE) if policy == Policy.NONE else f"{policy}+freeze" if freeze else policy
 
 
 @dataclass(frozen=True)
