@@ -98,7 +98,12 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "elu", "silu")
 class ExperimentConfig:
     """``[experiment]``: what the run is called, where it is written, how many candidates."""
 
-    name: str = _opt("quickstart", bool, "a non-empty string")
+    name: str = _opt(
+        "quickstart",
+        lambda x: bool(x) and x.isprintable() and x not in (".", "..") and not {"/", "\\"} & set(x),
+        "a plain name: the folder under runs/ (no '/', not '.' or '..'; [experiment] out "
+        "takes a path)",
+    )
     out: str = _opt("", why="a directory path; empty means runs/<name>")
     seed: int = _opt(0, _non_negative, ">= 0")
     max_candidates: int = _opt(30, _positive, "> 0")

@@ -24,6 +24,7 @@ from distributed import Client, LocalCluster
 from ckptnas import CheckpointStore, LineageRegistry
 from ckptnas.config import Config
 from ckptnas.runtime import CandidateResult, CandidateSpec, Experiment, train_candidate
+from ckptnas.storage import RunDir
 
 # The trainers below run on worker processes, which cannot import this test module.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -150,6 +151,7 @@ def test_broken_donor_is_never_used(
     damage: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    RunDir(tmp_path).create()  # the trainer reads its orders from the run directory
     (tmp_path / "damage").write_text(damage)
     # With one candidate in flight and a population of two, candidate 3 is a one-node
     # mutation of 1 or 2, whose broken checkpoints are then its closest donors.

@@ -15,10 +15,15 @@ from ckptnas.storage import LineageRegistry, RunDir, RunKind, TopKRegistry
 def test_kind_of_each_state(tmp_path: Path) -> None:
     run = RunDir(tmp_path / "run")
     assert run.kind() == RunKind.ABSENT
-    run.create()
+    run.root.mkdir()
     assert run.kind() == RunKind.EMPTY
-    run.config.write_text("")
+    run.config.write_text("")  # somebody's own config.toml: not a run
+    assert run.kind() == RunKind.FOREIGN
+    run.config.unlink()
+    run.create()
     assert run.kind() == RunKind.STARTED
+    run.results.write_text("")
+    assert run.kind() == RunKind.INCOMPLETE  # results without their registry
     LineageRegistry(run.root).close()
     assert run.kind() == RunKind.SEARCH
     (tmp_path / "file").write_text("x")

@@ -68,9 +68,8 @@ class Experiment:
     # -- set-up ----------------------------------------------------------------------------
     def _refuse_unusable_run_dir(self) -> None:
         """Stop before any work if the run directory cannot take this run (writes nothing)."""
+        self.files.refuse_foreign()
         kind, d = self.files.kind(), self.run_dir
-        if kind == RunKind.NOT_A_DIRECTORY:
-            raise RunDirectoryError(f"run directory {str(d)!r} exists and is not a directory")
         if kind == RunKind.SEARCH and not self.resume:
             raise RunDirectoryError(
                 f"run directory {str(d)!r} already holds a run; use 'ckptnas resume {d}' to "
@@ -114,6 +113,7 @@ class Experiment:
         except ValueError as exc:
             raise ConfigError(f"[space] {exc}") from None
         self.files.create()
+        self.files.require_writable()
         with self.files.lock():
             # The configuration goes to disk before the registry exists, so that a run stopped
             # at any moment afterwards can be resumed.

@@ -30,11 +30,16 @@ class RunKind(StrEnum):
     ABSENT = "absent"
     #: Something that is not a directory.
     NOT_A_DIRECTORY = "not a directory"
-    #: A directory without a run's registry, results or configuration.
+    #: A directory with nothing in it.
     EMPTY = "empty"
-    #: Only a run's configuration: it stopped before its registry was written.
+    #: A directory with files of its own and no sign of a ckptnas run: never written to.
+    FOREIGN = "foreign"
+    #: A run that stopped before its registry was written (its marker, perhaps its config).
     STARTED = "started"
-    #: A search: its registry or its results.
+    #: A run whose registry is gone while its results or checkpoints remain: resuming it
+    #: would start over and overwrite them.
+    INCOMPLETE = "incomplete"
+    #: A search: its registry.
     SEARCH = "search"
 
 
@@ -62,6 +67,11 @@ class RunDir:
         object.__setattr__(self, "root", Path(root))
 
     # -- the files -------------------------------------------------------------------------
+    @property
+    def marker(self) -> Path:
+        """``.ckptnas-run``: proof that ckptnas made this directory, so it may write in it."""
+        return self.root / ".ckptnas-run"
+
     @property
     def config(self) -> Path:
         """``config.toml``: the configuration, every key resolved."""
@@ -108,11 +118,39 @@ class RunDir:
             return RunKind.ABSENT
         if not self.root.is_dir():
             return RunKind.NOT_A_DIRECTORY
-        if self.lineage.exists() or self.results.exists():
+        if self.lineage.exists():
             return RunKind.SEARCH
-        if self.config.exists():
-            return RunKind.STARTED
-        return RunKind.EMPTY
+        if not self.marker.is_file():
+            # Runs of ckptnas 0.1 had no marker but always a registry once they had results.
+            return RunKind.EMPTY if not any(self.root.iterdir()) else RunKind.FOREIGN
+        if self.results.exists() or any(self.checkpoints.glob("*.safetensors")):
+            return RunKind.INCOMPLETE
+        return RunKind.STARTED
+
+    def refuse_foreign(self) -> None:
+        """Refuse a path ckptnas must not write into: not a directory, or someone else's.
+
+        Raises
+        ------
+        RunDirectoryError
+            Naming the path and what to do instead.
+        """
+        kind = self.kind()
+        if kind == RunKind.NOT_A_DIRECTORY:
+            raise RunDirectoryError(
+                f"run directory {str(self.root)!r} exists and is not a directory"
+            )
+        if kind == RunKind.FOREIGN:
+            raise RunDirectoryError(
+                f"{str(self.root)!r} is not empty and holds no ckptnas run (no "
+                f"{self.marker.name}); ckptnas writes only into a new or empty directory, "
+                "or into its own run: choose another --out"
+            )
+        if kind == RunKind.INCOMPLETE:
+            raise RunDirectoryError(
+                f"run directory {str(self.root)!r} has lost its registry ({self.lineage.name}) "
+                f"but still holds {self.results.name} or checkpoints; nothing was changed"
+            )
 
     def require_search(self) -> None:
         """Refuse a directory that holds no search's registry.
@@ -151,22 +189,38 @@ class RunDir:
 
     # -- writing ---------------------------------------------------------------------------
     def create(self) -> None:
-        """Make the directory (and its parents) and check that files can be written in it.
+        """Make the directory (and its parents) and mark it as a ckptnas run.
+
+        The marker is written first, so that a later command knows the directory is a run's
+        even when nothing else has been written yet.
 
         Raises
         ------
         RunDirectoryError
-            If it cannot be created or written.
+            If it cannot be created or written, or is not ckptnas's to write into.
         """
+        self.refuse_foreign()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            probe = self.root / f".write-probe-{os.getpid()}"
-            probe.write_bytes(b"")
-            probe.unlink()
+            if not self.marker.is_file():
+                _atomic.write_text(self.marker, "a ckptnas run directory\n")
         except OSError as exc:
             raise RunDirectoryError(
                 f"run directory {str(self.root)!r} is not writable: {exc}"
             ) from None
+
+    def require_writable(self) -> None:
+        """Refuse before any change when a file the run must rewrite is read-only.
+
+        Raises
+        ------
+        RunDirectoryError
+            Naming the first such file.
+        """
+        sidecars = [self.lineage.with_name(self.lineage.name + s) for s in ("-wal", "-shm")]
+        for path in (self.root, self.config, self.lineage, *sidecars, self.results):
+            if path.exists() and not os.access(path, os.W_OK):
+                raise RunDirectoryError(f"{path} is not writable; nothing was changed")
 
     def write_config(self, config: Config) -> None:
         """Write ``config.toml`` atomically."""
