@@ -10,6 +10,7 @@ from .data import TabularData as TabularData
 from .data import load_data as load_data
 from .errors import CheckpointError as CheckpointError
 from .errors import CkptnasError as CkptnasError
+from .errors import ClusterError as ClusterError
 from .errors import ConfigError as ConfigError
 from .errors import DataError as DataError
 from .errors import RunDirectoryError as RunDirectoryError

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import shlex
+import signal
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -18,8 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ckptnas.config import Config, load_config
-from ckptnas.errors import CkptnasError
-from ckptnas.storage import INITS, CandidateStatus, LineageRegistry, RunDir
+from ckptnas.errors import CkptnasError, ClusterError
+from ckptnas.runtime._signals import Terminated, sigterm_as_interrupt
+from ckptnas.storage import INITS, CandidateStatus, LineageRegistry, RunDir, RunKind
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -31,7 +34,9 @@ def _apply_flags(config: Config, args: argparse.Namespace) -> Config:
     """The configuration with the command line's --max-candidates, --scheduler, --workers."""
     if getattr(args, "max_candidates", None):  # train-topk has no such flag
         config = config.replace("experiment", max_candidates=args.max_candidates)
-    if args.scheduler:
+    if getattr(args, "local", False):
+        config = config.replace("cluster", scheduler="")
+    elif args.scheduler is not None:  # "" returns to the embedded cluster too
         config = config.replace("cluster", scheduler=args.scheduler)
     if args.workers:
         config = config.replace("cluster", n_workers=args.workers)
@@ -48,6 +53,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = _apply_flags(load_config(args.config), args)
     run_dir = Path(args.out) if args.out else default_run_dir(config)
+    args.stopping_run = run_dir  # named in the message if the run is interrupted
     ds = Experiment(config, run_dir, progress=not args.no_progress).run()
     print_summary(ds, run_dir)
     return 0
@@ -58,6 +64,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     run_dir = Path(args.run_dir)
     config = _apply_flags(RunDir(run_dir).recorded_config(), args)
+    args.stopping_run = run_dir
     ds = Experiment(config, run_dir, progress=not args.no_progress, resume=True).run()
     print_summary(ds, run_dir)
     return 0
@@ -199,7 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def cluster_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--scheduler", help="address of an existing Dask scheduler")
+        where = p.add_mutually_exclusive_group()
+        where.add_argument("--scheduler", help="address of an existing Dask scheduler")
+        where.add_argument(
+            "--local",
+            action="store_true",
+            help="use the embedded LocalCluster, whatever scheduler the run recorded",
+        )
         p.add_argument("--workers", type=int, help="workers of the embedded LocalCluster")
         p.add_argument("--max-candidates", type=int, help="total candidates of the search")
         p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -289,14 +302,36 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"ckptnas: error: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
             return 2
     try:
-        with _showing_logs(logging.INFO if args.verbose else logging.WARNING):
+        with (
+            sigterm_as_interrupt(),
+            _showing_logs(logging.INFO if args.verbose else logging.WARNING),
+        ):
             return func(args)
+    except ClusterError as exc:  # the run stopped part-way: say how to go on
+        where = " --local (or --scheduler ADDR)"
+        print(f"ckptnas: error: {exc}; {_what_remains(args, where)}", file=sys.stderr)
+        return 2
     except CkptnasError as exc:
         print(f"ckptnas: error: {exc}", file=sys.stderr)
         return 2
     except (OSError, sqlite3.Error) as exc:  # the file system: a full disk, a missing file
         print(f"ckptnas: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("ckptnas: interrupted; 'ckptnas resume' continues the run", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        what = "terminated (SIGTERM)" if terminated else "interrupted"
+        print(f"ckptnas: {what}; {_what_remains(args)}", file=sys.stderr)
+        return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
+
+
+def _what_remains(args: argparse.Namespace, flags: str = "") -> str:
+    """After an interruption: how to continue the run (with ``flags``), or that it never began."""
+    run_dir: Path | None = getattr(args, "stopping_run", None)
+    if run_dir is None:
+        return "stopped"
+    if RunDir(run_dir).kind() not in (RunKind.SEARCH, RunKind.STARTED):
+        return "stopped before the run began; nothing was written"
+    return (
+        "what was recorded is kept; continue with: "
+        f"ckptnas resume {shlex.quote(str(run_dir))}{flags}"
+    )

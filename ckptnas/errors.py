@@ -35,6 +35,10 @@ class SearchExhaustedError(CkptnasError):
     """The strategy cannot propose an architecture that has not been trained already."""
 
 
+class ClusterError(CkptnasError):
+    """The Dask cluster cannot be reached, or was lost during a run."""
+
+
 class CkptnasWarning(UserWarning):
     """Warnings emitted by ckptnas itself."""
 

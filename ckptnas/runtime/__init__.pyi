@@ -13,6 +13,8 @@ from ._records import CandidateSpec as CandidateSpec
 from ._records import TaskResult as TaskResult
 from ._records import TrainingSettings as TrainingSettings
 from ._records import WorkerTask as WorkerTask
+from ._signals import Terminated as Terminated
+from ._signals import sigterm_as_interrupt as sigterm_as_interrupt
 from ._submit import Outcome as Outcome
 from ._submit import Submitter as Submitter
 from ._train import train_candidate as train_candidate

@@ -5,15 +5,48 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+import threading
 from collections.abc import Iterator
+from multiprocessing import resource_tracker
 
 import dask
 import torch
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, WorkerPlugin
 
 from ckptnas.config import Config
+from ckptnas.errors import ClusterError
 
 logger = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _client_of(address: str) -> Iterator[Client]:
+    """A client of an existing scheduler, or :class:`ClusterError` naming the address.
+
+    It waits for the scheduler as long as Dask's ``distributed.comm.timeouts.connect`` says
+    (30 s by default). Losing the scheduler later is reported by the run itself, once: Dask's
+    own "Failed to reconnect" log line is held back meanwhile.
+    """
+    logger.info("connecting to the Dask scheduler at %s", address)
+    try:
+        client = Client(address)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ClusterError(
+            f"cannot reach the Dask scheduler at {address!r} ({type(exc).__name__}: {exc}); "
+            "check the address, or use the embedded cluster (--local)"
+        ) from None
+    dask_client_log = logging.getLogger("distributed.client")
+    dask_client_log.addFilter(_not_a_lost_scheduler)
+    try:
+        with client:
+            yield client
+    finally:
+        dask_client_log.removeFilter(_not_a_lost_scheduler)
+
+
+def _not_a_lost_scheduler(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("Failed to reconnect to scheduler")
 
 
 def default_workers() -> tuple[int, bool]:
@@ -27,8 +60,7 @@ def default_workers() -> tuple[int, bool]:
 def connect(config: Config) -> Iterator[Client]:
     """A client for ``[cluster] scheduler``, or for a new LocalCluster on localhost."""
     if config.cluster.scheduler:
-        logger.info("connecting to the Dask scheduler at %s", config.cluster.scheduler)
-        with Client(config.cluster.scheduler) as client:
+        with _client_of(config.cluster.scheduler) as client:
             yield client
         return
     n_gpus_or_cores, gpu = default_workers()
@@ -47,7 +79,7 @@ def connect(config: Config) -> Iterator[Client]:
         "distributed.admin.tick.interval": "1s",
         "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
     }
-    with dask.config.set(settings):
+    with dask.config.set(settings), _stop_signals_reach_only_this_thread():
         cluster = LocalCluster(
             n_workers=n_workers,
             threads_per_worker=1,
@@ -58,4 +90,53 @@ def connect(config: Config) -> Iterator[Client]:
         )
     logger.info("started a LocalCluster of %d %s workers", n_workers, "GPU" if gpu else "CPU")
     with cluster, Client(cluster) as client:
+        client.register_plugin(QuietCancellation())
         yield client
+
+
+#: Signals that stop a run: Ctrl-C, and what batch schedulers send at the end of a job.
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def _stop_signals_reach_only_this_thread() -> Iterator[None]:
+    """Block SIGINT and SIGTERM while the embedded cluster's threads and workers are created.
+
+    A terminal's Ctrl-C goes to every process of its process group, and Slurm's SIGTERM to
+    every process of the job: the cluster's workers included. Each worker printed a screenful
+    of tracebacks on Ctrl-C (69 lines for two workers) before the client's one-line message,
+    and on SIGTERM the nannies restarted them while the client was stopping. Threads and
+    processes inherit the signal mask of the thread that creates them: the cluster's
+    event-loop thread is created here with both blocked, so the workers it starts (and
+    restarts) never see them, while this thread unblocks them on leaving and receives any that
+    arrived meanwhile. The client alone stops the run, and closes the cluster.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    # multiprocessing starts its resource tracker on first use and unblocks SIGINT in the
+    # calling thread afterwards, which would undo the block below: start it first.
+    resource_tracker.ensure_running()
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
+class QuietCancellation(WorkerPlugin):
+    """Workers of the embedded cluster say nothing of tasks cancelled by a stopping run.
+
+    A run stopped by Ctrl-C or SIGTERM cancels its candidates in flight; each worker then
+    logged a warning of three lines per task ("Async instruction ... ended with
+    CancelledError") under the client's one-line message. Nothing else is filtered.
+    """
+
+    name = "ckptnas-quiet-cancellation"
+
+    def setup(self, worker: object) -> None:
+        logging.getLogger("distributed.worker.state_machine").addFilter(_not_a_cancellation)
+
+
+def _not_a_cancellation(record: logging.LogRecord) -> bool:
+    return "ended with CancelledError" not in record.getMessage()

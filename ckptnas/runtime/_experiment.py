@@ -112,23 +112,22 @@ class Experiment:
             space = SearchSpace.from_config(self.config.space, data.input_sizes, data.output_size)
         except ValueError as exc:
             raise ConfigError(f"[space] {exc}") from None
+        if client is not None:
+            return self._run_on(client, data, space)
+        # The cluster first: a scheduler that cannot be reached leaves nothing behind.
+        with connect(self.config) as own_client:
+            return self._run_on(own_client, data, space)
+
+    def _run_on(self, client: Client, data: TabularData, space: SearchSpace) -> xr.Dataset:
         self.files.create()
         self.files.require_writable()
         with self.files.lock():
             # The configuration goes to disk before the registry exists, so that a run stopped
             # at any moment afterwards can be resumed.
             self.files.write_config(self.config)
-            return self._run_locked(data, space, client)
-
-    def _run_locked(
-        self, data: TabularData, space: SearchSpace, client: Client | None
-    ) -> xr.Dataset:
-        with LineageRegistry(self.run_dir) as registry:
-            self._describe_run(registry, data, space)
-            if client is not None:
+            with LineageRegistry(self.run_dir) as registry:
+                self._describe_run(registry, data, space)
                 return Loop(self, registry, space, client).run()
-            with connect(self.config) as own_client:
-                return Loop(self, registry, space, own_client).run()
 
 
 def resume_experiment(

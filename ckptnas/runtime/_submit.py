@@ -20,6 +20,8 @@ from typing import Generic, TypeVar
 
 from distributed import Client, Future, as_completed
 
+from ckptnas.errors import ClusterError
+
 logger = logging.getLogger(__name__)
 
 S = TypeVar("S")
@@ -129,6 +131,11 @@ class Submitter(Generic[S, R]):
         for future in self.queue:
             spec, attempt = self.in_flight.pop(future)
             outcome: Outcome[S, R]
+            if future.status == "cancelled":  # only the stop path cancels: the cluster is gone
+                raise ClusterError(
+                    f"lost the Dask cluster: it cancelled task {future.key!r} (the scheduler "
+                    "stopped, restarted or became unreachable)"
+                )
             if future.status == "error":
                 outcome = Outcome(spec, attempt, None, future.exception())
             else:
@@ -141,3 +148,4 @@ class Submitter(Generic[S, R]):
         if self.in_flight:
             self.client.cancel(list(self.in_flight))
             self.in_flight.clear()
+
