@@ -122,6 +122,11 @@ class DataConfig:
     path: str = _opt("", why="for kind = netcdf: the file to read")
     inputs: list[str] = _opt([], why="for kind = netcdf: the input variables")
     target: str = _opt("", why="for kind = netcdf: the target variable")
+    sample_dim: str = _opt(
+        "",
+        why="for kind = netcdf: the dimension that indexes samples in inputs and target; "
+        "empty means the target's only dimension",
+    )
     task: str = _choice(Task.AUTO)
     val_fraction: float = _opt(0.2, lambda x: 0 < x < 1, "strictly between 0 and 1")
     n_samples: int = _opt(6000, lambda x: x >= 10, ">= 10 (synthetic data only)")

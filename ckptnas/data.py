@@ -18,6 +18,9 @@ import xarray as xr
 from ckptnas.config import DataConfig, DataKind, Task
 from ckptnas.errors import DataError
 
+#: Rows each split needs at least (R2 over fewer validation rows is undefined or meaningless).
+MIN_SPLIT_ROWS = 2
+
 #: Feature counts of the synthetic Combo-like inputs: one cell line and two drugs.
 SYNTHETIC_SIZES = {"cell": 48, "drug1": 32, "drug2": 32}
 
@@ -91,7 +94,7 @@ def load_data(config: DataConfig, seed: int = 0) -> TabularData:
         inputs, target = _sklearn(config.name)
         name, task = config.name, _resolve_task(config.task, target)
     else:
-        inputs, target = _netcdf(config.path, config.inputs, config.target)
+        inputs, target = _netcdf(config)
         name, task = Path(config.path).stem, _resolve_task(config.task, target)
     return _finish(name, task, (inputs, target), config.val_fraction, seed)
 
@@ -157,37 +160,48 @@ def _sklearn(name: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
     if name not in loaders:
         raise DataError(f"unknown scikit-learn dataset {name!r}; known: {', '.join(loaders)}")
     bunch = loaders[name]()
-    target = bunch.target
-    if name == "diabetes":
-        target = (target - target.mean()) / target.std()
-    return {"x": np.asarray(bunch.data, dtype=np.float64)}, np.asarray(target)
+    return {"x": np.asarray(bunch.data, dtype=np.float64)}, np.asarray(bunch.target)
 
 
-def _netcdf(path: str, inputs: list[str], target: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    file = Path(path)
+def _netcdf(config: DataConfig) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The inputs and target of a netCDF file, samples first, matched by dimension name."""
+    path, file = config.path, Path(config.path)
     if not file.is_file():
         raise DataError(f"data file {path!r} does not exist")
     try:
         ds = xr.load_dataset(file, engine="netcdf4")
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot read {path!r} as netCDF: {exc}") from None
-    for var in [*inputs, target]:
+    for var in [*config.inputs, config.target]:
         if var not in ds.variables:
             raise DataError(
                 f"{path!r} has no variable {var!r}; it holds: {', '.join(map(str, ds.data_vars))}"
             )
+    target = ds[config.target]
+    sample = config.sample_dim or (target.dims[0] if target.ndim == 1 else "")
+    if target.dims != (sample,):
+        raise DataError(
+            f"{path!r}: target {config.target!r} has dimensions {target.dims}; it must have "
+            f"one, the sample dimension{f' {sample!r}' if sample else ''} ([data] sample_dim)"
+        )
     arrays = {}
-    for var in inputs:
-        values = np.asarray(ds[var].values, dtype=np.float64)
+    for var in config.inputs:
+        x = ds[var]
+        if sample not in x.dims:
+            raise DataError(
+                f"{path!r}: input {var!r} has dimensions {x.dims} but not the sample dimension "
+                f"{sample!r} of target {config.target!r} ([data] sample_dim names it)"
+            )
+        values = np.asarray(x.transpose(sample, ...).values, dtype=np.float64)
         if values.ndim == 1:
             values = values[:, None]
         if values.ndim != 2:
-            raise DataError(f"{path!r}: input {var!r} must have 1 or 2 dimensions (sample first)")
+            raise DataError(
+                f"{path!r}: input {var!r} has dimensions {x.dims}; it must have the sample "
+                "dimension and at most one other"
+            )
         arrays[var] = values
-    y = np.asarray(ds[target].values)
-    if y.ndim != 1:
-        raise DataError(f"{path!r}: target {target!r} must have one dimension (sample)")
-    return arrays, y
+    return arrays, np.asarray(target.values)
 
 
 def _resolve_task(task: str, target: np.ndarray) -> Task:
@@ -214,13 +228,16 @@ def _finish(
         if x.shape[1] == 0:
             raise DataError(f"{name}: input {var!r} has no features")
     n_val = round(n * val_fraction)
-    if n_val < 1 or n - n_val < 1:
+    if min(n_val, n - n_val) < MIN_SPLIT_ROWS:
         raise DataError(
-            f"{name}: {n} samples cannot be split into training and validation rows "
-            f"with val_fraction = {val_fraction}"
+            f"{name}: {n} samples give {n - n_val} training and {n_val} validation rows with "
+            f"val_fraction = {val_fraction}; each split needs at least {MIN_SPLIT_ROWS}"
         )
     if any(not np.all(np.isfinite(x)) for x in inputs.values()):
         raise DataError(f"{name}: inputs hold NaN or infinite values")
+    if np.issubdtype(target.dtype, np.number) and not np.all(np.isfinite(target)):
+        bad = int(np.sum(~np.isfinite(target)))
+        raise DataError(f"{name}: the target holds NaN or infinite values ({bad} rows)")
     order = np.random.default_rng(seed).permutation(n)
     val_index, train_index = np.sort(order[:n_val]), np.sort(order[n_val:])
     standardized = {k: _standardize(v, train_index) for k, v in inputs.items()}
@@ -231,13 +248,24 @@ def _finish(
         return TabularData(
             name, task, standardized, labels.astype(np.int64), train_index, val_index, len(classes)
         )
-    y = np.asarray(target, dtype=np.float32)
-    if not np.all(np.isfinite(y)):
-        raise DataError(f"{name}: the target holds NaN or infinite values")
-    return TabularData(name, task, standardized, y, train_index, val_index, 0)
+    y = np.asarray(target, dtype=np.float64)
+    for split, index in (("training", train_index), ("validation", val_index)):
+        if np.ptp(y[index]) == 0:
+            raise DataError(
+                f"{name}: the target is constant over the {split} rows ({y[index][0]:g}); "
+                "a regression needs it to vary (R2 is undefined otherwise)"
+            )
+    return TabularData(
+        name, task, standardized, _standardize(y, train_index), train_index, val_index, 0
+    )
 
 
 def _standardize(x: np.ndarray, train_index: np.ndarray) -> np.ndarray:
+    """Zero mean and unit variance over the training rows (computed in float64), as float32.
+
+    Targets too: a target in the hundreds, or near 1e30 (whose squares overflow float32),
+    trains as well as one near 1, and R2 does not change with the target's scale.
+    """
     mean = x[train_index].mean(0)
     std = x[train_index].std(0)
     scaled: np.ndarray = ((x - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)

@@ -47,6 +47,9 @@ MEANINGS: dict[str, str] = {
     "data.inputs": "Input variables of the netCDF file; each becomes one named input, its "
     "first dimension being the samples.",
     "data.target": "Target variable of the netCDF file, one-dimensional.",
+    "data.sample_dim": "The dimension that indexes samples: the target's only dimension, and a "
+    "dimension of every input (inputs are transposed to put it first). Empty: the target's "
+    "dimension.",
     "data.task": "`auto` treats integer or boolean targets as classification, others as "
     "regression.",
     "data.val_fraction": "Share of rows held out for validation (seeded split).",

@@ -6,9 +6,19 @@ that nothing a user owns is changed and that one line says what went wrong.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ckptnas.cli import main
@@ -101,3 +111,279 @@ def test_resume_without_its_registry_refuses_and_keeps_everything(
     assert main(["resume", str(run), "--max-candidates", "8", "--no-progress"]) == 2
     one_error_line(capsys, "lineage.sqlite", "nothing was changed")
     assert digests(run) == before
+
+
+# -- stopping a run from outside ------------------------------------------------------------
+LONG = TINY.replace("max_candidates = 6", "max_candidates = 400")
+
+
+#: Runs its arguments with Ctrl-C restored to its default first, as an interactive shell does
+#: (a test runner started in the background may ignore SIGINT, and children inherit that).
+DEFAULT_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+)
+
+
+def start_run(config: Path, out: Path, *flags: str) -> subprocess.Popen[str]:
+    """``ckptnas run`` as a terminal or a batch job starts it: a process group of its own."""
+    run = ["-m", "ckptnas", "run", str(config), "--out", str(out), "--no-progress", *flags]
+    return subprocess.Popen(
+        [sys.executable, "-c", DEFAULT_SIGINT, *run],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+def finished(run: Path) -> int:
+    """Candidates the registry has recorded as finished (0 while it does not exist)."""
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"file:{run / 'lineage.sqlite'}?mode=ro", uri=True)
+        ) as db:
+            return int(
+                db.execute("SELECT count(*) FROM candidates WHERE status != 'pending'").fetchone()[
+                    0
+                ]
+            )
+    except sqlite3.Error:
+        return 0
+
+
+def has_children(pid: int) -> bool:
+    """Whether a process has started any process of its own (the cluster is starting)."""
+    tasks = Path(f"/proc/{pid}/task")
+    return any((t / "children").read_text().split() for t in tasks.iterdir())
+
+
+def results_count(run: Path) -> int:
+    import xarray as xr
+
+    return int(xr.load_dataset(run / "results.nc").sizes["candidate"])
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "word"),
+    [(signal.SIGTERM, 143, "terminated (SIGTERM)"), (signal.SIGINT, 130, "interrupted")],
+)
+def test_stop_signal_to_the_group_mid_run(
+    tmp_path: Path, signum: int, code: int, word: str
+) -> None:
+    """SIGTERM is how Slurm and PBS end a job; Ctrl-C reaches the whole foreground group."""
+    config = tmp_path / "long.toml"
+    config.write_text(LONG.format(name="long"))
+    run = tmp_path / "run"
+    proc = start_run(config, run)
+    wait_until(lambda: finished(run) >= 3)
+    os.killpg(proc.pid, signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"ckptnas: {word}") and f"ckptnas resume {run}" in lines[0]
+    # results.nc was written on the way out: it holds every candidate the registry finished
+    assert results_count(run) == finished(run) >= 3
+
+
+def test_ctrl_c_while_the_cluster_starts_writes_nothing(tmp_path: Path) -> None:
+    config = tmp_path / "long.toml"
+    config.write_text(LONG.format(name="long"))
+    run = tmp_path / "run"
+    proc = start_run(config, run)
+    wait_until(lambda: has_children(proc.pid), timeout=60)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "nothing was written" in lines[0] and "resume" not in lines[0]
+    assert not run.exists()
+
+
+# -- the scheduler ---------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def own_process(*command: str) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def test_lost_scheduler_is_one_line_and_resume_local_finishes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "long.toml"
+    config.write_text(
+        LONG.format(name="long").replace("max_candidates = 400", "max_candidates = 60")
+    )
+    run = tmp_path / "run"
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    dask = Path(sys.executable).with_name("dask")
+    with (
+        own_process(
+            str(dask), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"
+        ) as scheduler,
+        own_process(str(dask), "worker", address, "--nthreads", "1", "--no-dashboard"),
+    ):
+        proc = start_run(config, run, "--scheduler", address)
+        wait_until(lambda: finished(run) >= 3)
+        os.killpg(scheduler.pid, signal.SIGKILL)
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "lost the Dask cluster" in lines[0] and f"ckptnas resume {run} --local" in lines[0]
+    assert main(["resume", str(run), "--local", "--no-progress"]) == 0
+    assert results_count(run) == 60
+
+
+def test_unreachable_scheduler_leaves_nothing_behind(tmp_path: Path) -> None:
+    config = tmp_path / "exp.toml"
+    config.write_text(TINY.format(name="exp"))
+    run = tmp_path / "run"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ckptnas",
+            "run",
+            str(config),
+            "--out",
+            str(run),
+            "--scheduler",
+            f"tcp://127.0.0.1:{free_port()}",
+        ],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"},
+        check=False,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach the Dask scheduler" in lines[0], lines
+    assert not run.exists()
+
+
+# -- bad targets and inputs --------------------------------------------------------------------
+NETCDF = """
+[experiment]
+name = "nc"
+max_candidates = 2
+[data]
+kind = "netcdf"
+path = "{path}"
+inputs = ["x"]
+target = "y"
+task = "{task}"
+[space]
+num_nodes = 1
+units = [4]
+[training]
+epochs = 1
+[cluster]
+n_workers = 1
+"""
+
+
+def netcdf_run(
+    tmp_path: Path, variables: dict[str, tuple[tuple[str, ...], object]], task: str = "auto"
+) -> tuple[list[str], Path]:
+    """``ckptnas run`` on a netCDF file of these variables: exit code 2 expected."""
+    import xarray as xr
+
+    path = tmp_path / "data.nc"
+    xr.Dataset(variables).to_netcdf(path)
+    config = tmp_path / "nc.toml"
+    config.write_text(NETCDF.format(path=path, task=task))
+    out = tmp_path / "run"
+    return [str(config), "--out", str(out), "--no-progress"], out
+
+
+def features(n: int = 50, k: int = 3) -> np.ndarray:
+    return np.random.default_rng(0).normal(size=(n, k))
+
+
+@pytest.mark.parametrize(
+    ("target", "task", "needle"),
+    [
+        (np.r_[np.nan, np.arange(49) % 3].astype(float), "classification", "NaN or infinite"),
+        (np.full(50, 7.0), "regression", "target is constant"),
+        (np.r_[np.arange(49) % 2, np.inf], "auto", "NaN or infinite"),
+    ],
+)
+def test_bad_target_is_refused_before_training(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    target: np.ndarray,
+    task: str,
+    needle: str,
+) -> None:
+    args, out = netcdf_run(
+        tmp_path, {"x": (("sample", "feature"), features()), "y": (("sample",), target)}, task
+    )
+    assert main(["run", *args]) == 2
+    one_error_line(capsys, "data:", needle)
+    assert not out.exists()
+
+
+def test_too_few_rows_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args, out = netcdf_run(
+        tmp_path,
+        {"x": (("sample", "feature"), features(3)), "y": (("sample",), [1.0, 2.0, 3.0])},
+    )
+    assert main(["run", *args]) == 2
+    one_error_line(capsys, "3 samples", "each split needs at least 2")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("x_dims", "needle"),
+    [
+        (("row", "feature"), "not the sample dimension 'sample'"),
+        (("sample", "feature", "extra"), "at most one other"),
+    ],
+)
+def test_inputs_must_share_the_targets_sample_dimension(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], x_dims: tuple[str, ...], needle: str
+) -> None:
+    x = np.zeros((50, 3, 2)[: len(x_dims)])
+    args, out = netcdf_run(tmp_path, {"x": (x_dims, x), "y": (("sample",), np.arange(50.0))})
+    assert main(["run", *args]) == 2
+    one_error_line(capsys, "'x'", needle)
+    assert not out.exists()
+
+
+def test_huge_targets_and_transposed_inputs_train(tmp_path: Path) -> None:
+    """Samples found by name in ``x(feature, sample)``; a target near 1e30 is standardised."""
+    x = features(200)
+    y = 1e30 * (x @ np.array([1.0, -2.0, 0.5]) + 10.0)
+    args, out = netcdf_run(
+        tmp_path, {"x": (("feature", "sample"), x.T), "y": (("sample",), y)}, "regression"
+    )
+    assert main(["run", *args]) == 0
+    import xarray as xr
+
+    ds = xr.load_dataset(out / "results.nc")
+    assert set(ds.status.values) == {"ok"}
+    assert np.isfinite(ds.objective.values).all()

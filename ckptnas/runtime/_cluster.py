@@ -36,17 +36,31 @@ def _client_of(address: str) -> Iterator[Client]:
             f"cannot reach the Dask scheduler at {address!r} ({type(exc).__name__}: {exc}); "
             "check the address, or use the embedded cluster (--local)"
         ) from None
+    quiet = _QuietAboutALostScheduler()
     dask_client_log = logging.getLogger("distributed.client")
-    dask_client_log.addFilter(_not_a_lost_scheduler)
+    dask_client_log.addFilter(quiet)
     try:
         with client:
-            yield client
+            try:
+                yield client
+            except ClusterError:
+                quiet.lost = True  # closing the client now logs tracebacks of its reconnection
+                raise
     finally:
-        dask_client_log.removeFilter(_not_a_lost_scheduler)
+        dask_client_log.removeFilter(quiet)
 
 
-def _not_a_lost_scheduler(record: logging.LogRecord) -> bool:
-    return not record.getMessage().startswith("Failed to reconnect to scheduler")
+class _QuietAboutALostScheduler(logging.Filter):
+    """Holds back the Dask client's own log lines about a scheduler that the run reports."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lost = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith("Failed to reconnect to scheduler"):
+            return False
+        return not self.lost
 
 
 def default_workers() -> tuple[int, bool]:

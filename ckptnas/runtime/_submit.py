@@ -132,6 +132,7 @@ class Submitter(Generic[S, R]):
             spec, attempt = self.in_flight.pop(future)
             outcome: Outcome[S, R]
             if future.status == "cancelled":  # only the stop path cancels: the cluster is gone
+                self.in_flight.clear()  # nothing left there to cancel
                 raise ClusterError(
                     f"lost the Dask cluster: it cancelled task {future.key!r} (the scheduler "
                     "stopped, restarted or became unreachable)"
@@ -148,4 +149,3 @@ class Submitter(Generic[S, R]):
         if self.in_flight:
             self.client.cancel(list(self.in_flight))
             self.in_flight.clear()
-
