@@ -112,9 +112,7 @@ def cmd_lineage(args: argparse.Namespace) -> int:
             chain = [args.candidate, *registry.ancestors(args.candidate)]
             print(" <- ".join(str(c) for c in chain))
             return 0
-    children: dict[int | None, list[int]] = {}
-    for r in records.values():
-        children.setdefault(r.parent, []).append(r.id)
+        children = registry.forest()
     # Depth-first with an explicit stack: a lineage can be thousands of generations deep.
     stack = [(root, 0) for root in reversed(children.get(None, []))]
     while stack:

@@ -387,3 +387,68 @@ def test_huge_targets_and_transposed_inputs_train(tmp_path: Path) -> None:
     ds = xr.load_dataset(out / "results.nc")
     assert set(ds.status.values) == {"ok"}
     assert np.isfinite(ds.objective.values).all()
+
+
+# -- a damaged registry ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished six-candidate run, copied by the tests that damage it."""
+    folder = tmp_path_factory.mktemp("finished")
+    config = folder / "exp.toml"
+    config.write_text(TINY.format(name="exp").replace("max_in_flight = 2", "max_in_flight = 1"))
+    assert main(["run", str(config), "--out", str(folder / "run"), "--no-progress"]) == 0
+    return folder / "run"
+
+
+def damaged(finished_run: Path, tmp_path: Path, *statements: str) -> Path:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    with contextlib.closing(sqlite3.connect(run / "lineage.sqlite")) as db, db:
+        for statement in statements:
+            db.execute(statement)
+    return run
+
+
+def warm_child(run: Path) -> tuple[int, int]:
+    """A candidate with a parent, and that parent."""
+    with contextlib.closing(sqlite3.connect(run / "lineage.sqlite")) as db:
+        child, parent = db.execute(
+            "SELECT id, parent FROM candidates WHERE parent IS NOT NULL ORDER BY id"
+        ).fetchone()
+    return int(child), int(parent)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("args", [["--candidate", "{child}"], []])
+def test_lineage_cycle_is_reported_not_walked_forever(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    child, parent = warm_child(finished_run)
+    capsys.readouterr()
+    run = damaged(
+        finished_run, tmp_path, f"UPDATE candidates SET parent = {child} WHERE id = {parent}"
+    )
+    assert main(["lineage", str(run), *(a.format(child=child) for a in args)]) == 2
+    one_error_line(capsys, "lineage.sqlite is corrupt", "loop")
+
+
+@pytest.mark.parametrize(
+    ("statement", "command"),
+    [
+        ("UPDATE candidates SET arch = 'not json' WHERE id = 2", ["lineage"]),
+        ("UPDATE meta SET value = '[broken' WHERE key = 'config'", ["resume"]),
+    ],
+)
+def test_corrupt_rows_are_named(
+    finished_run: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    statement: str,
+    command: list[str],
+) -> None:
+    run = damaged(finished_run, tmp_path, statement)
+    capsys.readouterr()
+    assert main([*command, str(run)]) == 2
+    one_error_line(capsys, "lineage.sqlite is corrupt")

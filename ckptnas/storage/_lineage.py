@@ -213,12 +213,21 @@ class LineageRegistry(Database):
 
     # -- reading ---------------------------------------------------------------------------
     def _record(self, row: sqlite3.Row) -> CandidateRecord:
+        try:
+            arch = tuple(int(a) for a in json.loads(row["arch"]))
+            transferred = tuple(str(t) for t in json.loads(row["transferred"]))
+            status = CandidateStatus(row["status"])
+        except (ValueError, TypeError) as exc:
+            raise RunDirectoryError(
+                f"{self.path} is corrupt: the row of candidate {row['id']} cannot be read "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
         return record_from_row(
             CandidateRecord,
             row,
-            arch=tuple(json.loads(row["arch"])),
-            status=CandidateStatus(row["status"]),
-            transferred=tuple(json.loads(row["transferred"])),
+            arch=arch,
+            status=status,
+            transferred=transferred,
             donor_usable=bool(row["donor_usable"]),
         )
 
@@ -255,15 +264,53 @@ class LineageRegistry(Database):
         return self.get(candidate_id).parent
 
     def ancestors(self, candidate_id: int) -> list[int]:
-        """Parent, grandparent, ... up to a candidate trained from scratch."""
-        rows = self._db.execute(
-            "WITH RECURSIVE up(id, depth) AS ("
-            " SELECT parent, 1 FROM candidates WHERE id = ? AND parent IS NOT NULL"
-            " UNION ALL SELECT c.parent, up.depth + 1 FROM candidates c JOIN up ON c.id = up.id"
-            " WHERE c.parent IS NOT NULL) SELECT id FROM up ORDER BY depth",
-            (candidate_id,),
-        )
-        return [r["id"] for r in rows]
+        """Parent, grandparent, ... up to a candidate trained from scratch.
+
+        Raises
+        ------
+        RunDirectoryError
+            If the parent links loop (a registry edited or damaged by hand): a walk up a
+            lineage always ends.
+        """
+        parents = self._parents()
+        chain: list[int] = []
+        seen, node = {candidate_id}, parents.get(candidate_id)
+        while node is not None:
+            if node in seen:
+                loop = " <- ".join(map(str, [candidate_id, *chain, node]))
+                raise RunDirectoryError(f"{self.path} is corrupt: parent links loop ({loop})")
+            chain.append(node)
+            seen.add(node)
+            node = parents.get(node)
+        return chain
+
+    def forest(self) -> dict[int | None, list[int]]:
+        """Parent id (``None`` for the roots, trained from scratch) to its children, in id order.
+
+        Raises
+        ------
+        RunDirectoryError
+            If some candidates cannot be reached from a root: their parent links loop.
+        """
+        parents = self._parents()
+        children: dict[int | None, list[int]] = {}
+        for cid, parent in parents.items():
+            children.setdefault(parent if parent in parents else None, []).append(cid)
+        reached, todo = set(), list(children.get(None, []))
+        while todo:
+            cid = todo.pop()
+            reached.add(cid)
+            todo.extend(children.get(cid, []))
+        if lost := sorted(set(parents) - reached):
+            raise RunDirectoryError(
+                f"{self.path} is corrupt: the parent links of candidates "
+                f"{', '.join(map(str, lost))} loop and reach no candidate trained from scratch"
+            )
+        return children
+
+    def _parents(self) -> dict[int, int | None]:
+        rows = self._db.execute("SELECT id, parent FROM candidates ORDER BY id")
+        return {r["id"]: r["parent"] for r in rows}
 
     def children(self, candidate_id: int) -> list[int]:
         """Candidates that inherited from this one, in id order."""

@@ -16,7 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from ckptnas.config import Config, config_from_dict, load_config
-from ckptnas.errors import RunDirectoryError
+from ckptnas.errors import ConfigError, RunDirectoryError
 from ckptnas.storage import _atomic
 from ckptnas.storage._lineage import LineageRegistry
 from ckptnas.storage._states import Init
@@ -179,7 +179,13 @@ class RunDir:
             with LineageRegistry(self.root, readonly=True) as registry:
                 text = registry.get_meta("config")
             if text is not None:
-                return config_from_dict(tomllib.loads(text))
+                try:
+                    return config_from_dict(tomllib.loads(text))
+                except (tomllib.TOMLDecodeError, ConfigError) as exc:
+                    raise RunDirectoryError(
+                        f"{self.lineage} is corrupt: its recorded configuration cannot be "
+                        f"read ({exc})"
+                    ) from None
         if self.config.is_file():
             return load_config(self.config)
         raise RunDirectoryError(
