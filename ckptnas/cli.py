@@ -63,6 +63,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from ckptnas.runtime import Experiment
 
     run_dir = Path(args.run_dir)
+    RunDir(run_dir).require_writable()  # before reading: a read-only open leaves -shm files
     config = _apply_flags(RunDir(run_dir).recorded_config(), args)
     args.stopping_run = run_dir
     ds = Experiment(config, run_dir, progress=not args.no_progress, resume=True).run()

@@ -452,3 +452,26 @@ def test_corrupt_rows_are_named(
     capsys.readouterr()
     assert main([*command, str(run)]) == 2
     one_error_line(capsys, "lineage.sqlite is corrupt")
+
+
+@contextlib.contextmanager
+def immutable(path: Path) -> Iterator[None]:
+    """The file cannot be written, by root either (``chattr +i``), for the block."""
+    if subprocess.run(["chattr", "+i", str(path)], capture_output=True, check=False).returncode:
+        pytest.skip("chattr +i is not available here: cannot make a file read-only for root")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_read_only_registry_is_refused_before_any_change(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = damaged(finished_run, tmp_path)
+    before = digests(run)
+    capsys.readouterr()
+    with immutable(run / "lineage.sqlite"):
+        assert main(["resume", str(run), "--max-candidates", "12", "--no-progress"]) == 2
+    one_error_line(capsys, str(run / "lineage.sqlite"), "not writable")
+    assert digests(run) == before  # config.toml kept its max_candidates, no -shm was left

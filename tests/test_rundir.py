@@ -90,3 +90,30 @@ def test_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
     (tmp_path / "lineage.sqlite").write_bytes(b"not a database, just some bytes" * 100)
     with pytest.raises(RunDirectoryError, match=r"lineage\.sqlite is not a readable database"):
         LineageRegistry(tmp_path)
+
+
+def test_results_flush_leaves_the_registry_file_complete(tmp_path: Path) -> None:
+    """After each results.nc, lineage.sqlite alone (without its -wal) holds every candidate."""
+    from ckptnas.runtime import CandidateResult
+    from ckptnas.search import SCRATCH
+    from ckptnas.storage import ResultsWriter
+
+    run, copy = tmp_path / "run", tmp_path / "copy"
+    copy.mkdir()
+    with LineageRegistry(run) as registry:
+        for arch in ((0,), (1,), (2,)):
+            cid = registry.add_candidate(arch, SCRATCH, 4)
+            registry.record(
+                CandidateResult(
+                    candidate_id=cid,
+                    status="ok",
+                    train_loss=(1.0,),
+                    val_loss=(1.0,),
+                    val_metric=(0.5,),
+                    epoch_time=(0.1,),
+                )
+            )
+        ResultsWriter(run, registry, 1).flush()
+        (copy / "lineage.sqlite").write_bytes((run / "lineage.sqlite").read_bytes())
+    with LineageRegistry(copy, readonly=True) as copied:
+        assert [r.status for r in copied] == ["ok", "ok", "ok"]

@@ -145,7 +145,9 @@ def resume_experiment(
     max_candidates : int, optional
         A new total budget, to extend a finished run.
     """
-    config = RunDir(run_dir).recorded_config()
+    files = RunDir(run_dir)
+    files.require_writable()
+    config = files.recorded_config()
     if max_candidates:
         config = config.replace("experiment", max_candidates=max_candidates)
     return Experiment(config, run_dir, progress=progress, resume=True).run()

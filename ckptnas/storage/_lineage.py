@@ -122,7 +122,7 @@ class LineageRegistry(Database):
     # -- metadata --------------------------------------------------------------------------
     def set_meta(self, key: str, value: str) -> None:
         """Store a run-level value (the resolved config, the search space, ...)."""
-        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        self.set_meta_many({key: value})
 
     def set_meta_many(self, values: dict[str, str]) -> None:
         """Store several run-level values in one transaction."""
@@ -153,21 +153,23 @@ class LineageRegistry(Database):
         self, arch: Sequence[int], plan: TransferPlan, n_params: int, note: str = ""
     ) -> int:
         """Record a candidate about to be submitted; returns its id."""
-        cur = self._db.execute(
-            "INSERT INTO candidates (arch, status, parent, transferred, prefix_length, n_params,"
-            " n_params_transferred, submit_time, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                json.dumps(list(arch)),
-                CandidateStatus.PENDING,
-                plan.donor if plan.is_warm else None,
-                json.dumps(list(plan.tensors)),
-                plan.prefix_length,
-                n_params,
-                plan.n_params,
-                time.time(),
-                note,
-            ),
-        )
+        with self._transaction():
+            cur = self._db.execute(
+                "INSERT INTO candidates (arch, status, parent, transferred, prefix_length,"
+                " n_params, n_params_transferred, submit_time, note)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    json.dumps(list(arch)),
+                    CandidateStatus.PENDING,
+                    plan.donor if plan.is_warm else None,
+                    json.dumps(list(plan.tensors)),
+                    plan.prefix_length,
+                    n_params,
+                    plan.n_params,
+                    time.time(),
+                    note,
+                ),
+            )
         assert cur.lastrowid is not None
         return cur.lastrowid
 
@@ -194,22 +196,28 @@ class LineageRegistry(Database):
 
     def add_note(self, candidate_id: int, note: str) -> None:
         """Append a line to a candidate's note (why it fell back to another donor, say)."""
+        with self._transaction():
+            self._append_note(candidate_id, note)
+
+    def count_failed_attempt(self, candidate_id: int, reason: str) -> None:
+        """Count an attempt that ended without a result (a killed worker) and note why."""
+        with self._transaction():
+            self._db.execute(
+                "UPDATE candidates SET attempts = attempts + 1 WHERE id = ?", (candidate_id,)
+            )
+            self._append_note(candidate_id, reason)
+
+    def mark_unusable(self, candidate_id: int, reason: str) -> None:
+        """Record that a candidate must never again serve as a donor (its checkpoint is broken)."""
+        with self._transaction():
+            self._db.execute("UPDATE candidates SET donor_usable = 0 WHERE id = ?", (candidate_id,))
+            self._append_note(candidate_id, f"not a donor: {reason}")
+
+    def _append_note(self, candidate_id: int, note: str) -> None:
         self._db.execute(
             "UPDATE candidates SET note = ltrim(note || char(10) || ?, char(10)) WHERE id = ?",
             (note, candidate_id),
         )
-
-    def count_failed_attempt(self, candidate_id: int, reason: str) -> None:
-        """Count an attempt that ended without a result (a killed worker) and note why."""
-        self._db.execute(
-            "UPDATE candidates SET attempts = attempts + 1 WHERE id = ?", (candidate_id,)
-        )
-        self.add_note(candidate_id, reason)
-
-    def mark_unusable(self, candidate_id: int, reason: str) -> None:
-        """Record that a candidate must never again serve as a donor (its checkpoint is broken)."""
-        self._db.execute("UPDATE candidates SET donor_usable = 0 WHERE id = ?", (candidate_id,))
-        self.add_note(candidate_id, f"not a donor: {reason}")
 
     # -- reading ---------------------------------------------------------------------------
     def _record(self, row: sqlite3.Row) -> CandidateRecord:

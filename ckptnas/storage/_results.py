@@ -230,5 +230,8 @@ class ResultsWriter:
         """Write the dataset now, and return it."""
         ds = build_dataset(self.registry, self.n_epochs)
         write_dataset(ds, self.path)
+        # With each results.nc, the registry's file is brought up to date too: a run is never
+        # a 4 KiB lineage.sqlite with everything in its -wal file.
+        self.registry.checkpoint()
         self._last = time.monotonic()
         return ds

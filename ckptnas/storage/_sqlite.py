@@ -155,6 +155,8 @@ class Database:
             raise FileNotFoundError(f"no {self.DESCRIPTION} at {self.path}")
         try:
             self._db = self._connect(readonly)
+        except sqlite3.OperationalError as exc:  # the file system refused, not the content
+            raise RunDirectoryError(f"cannot open {self.path}: {exc}") from None
         except sqlite3.DatabaseError as exc:
             raise RunDirectoryError(f"{self.path} is not a readable database: {exc}") from None
 
@@ -204,14 +206,32 @@ class Database:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
-        """All statements inside commit together or not at all."""
-        self._db.execute("BEGIN IMMEDIATE")
+        """All statements inside commit together or not at all.
+
+        Every change to the file goes through here, so a failed write (a read-only or full
+        file system, a locked file) is reported once, naming the file.
+        """
         try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            raise RunDirectoryError(f"cannot write {self.path}: {exc}") from None
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database file, so the file alone holds the run.
+
+        Between checkpoints the newest changes live in ``<file>-wal``; a copy or a deletion
+        of the database file alone would lose them.
+        """
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.OperationalError as exc:
+            raise RunDirectoryError(f"cannot write {self.path}: {exc}") from None
 
     # -- per-epoch curves ------------------------------------------------------------------
     def _replace_curves(self, owner: int, result: HasCurves) -> None:
