@@ -138,9 +138,9 @@ def test_a_pickle_in_place_of_a_checkpoint_is_never_unpickled(
 
 def test_embedded_cluster_listens_on_localhost_only() -> None:
     with connect(Config().replace("cluster", n_workers=1)) as client:
-        assert client.scheduler.address.startswith("tcp://127.0.0.1:")
+        assert client.scheduler.address.startswith("tls://127.0.0.1:")
         assert "127.0.0.1" in client.dashboard_link
-        assert all(w.startswith("tcp://127.0.0.1:") for w in client.scheduler_info()["workers"])
+        assert all(w.startswith("tls://127.0.0.1:") for w in client.scheduler_info()["workers"])
 
 
 @pytest.mark.parametrize("activation", ["__import__('os').system('true')", "lambda x: x"])

@@ -475,3 +475,35 @@ def test_read_only_registry_is_refused_before_any_change(
         assert main(["resume", str(run), "--max-candidates", "12", "--no-progress"]) == 2
     one_error_line(capsys, str(run / "lineage.sqlite"), "not writable")
     assert digests(run) == before  # config.toml kept its max_candidates, no -shm was left
+
+
+# -- shared machines ---------------------------------------------------------------------------
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_checkpoints_honour_the_umask(tmp_path: Path, mask: int, mode: int) -> None:
+    config = tmp_path / "exp.toml"
+    config.write_text(TINY.format(name="exp").replace("max_candidates = 6", "max_candidates = 2"))
+    previous = os.umask(mask)
+    try:
+        assert main(["run", str(config), "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    finally:
+        os.umask(previous)
+    files = [*(tmp_path / "run" / "checkpoints").iterdir(), tmp_path / "run" / "results.nc"]
+    assert files and {f.stat().st_mode & 0o777 for f in files} == {mode}
+
+
+def test_embedded_cluster_admits_only_its_own_client() -> None:
+    """Another local user can reach 127.0.0.1, but not submit code to the run's workers."""
+    from distributed import Client
+    from distributed.security import Security
+
+    from ckptnas.config import Config
+    from ckptnas.runtime import connect
+
+    with connect(Config().replace("cluster", n_workers=1)) as client:
+        address = client.scheduler.address
+        assert address.startswith("tls://")
+        assert client.submit(abs, -3).result() == 3
+        with pytest.raises(OSError):  # plain TCP
+            Client(address.replace("tls://", "tcp://"), timeout="3s")
+        with pytest.raises(OSError):  # TLS with a certificate of its own making
+            Client(address, security=Security.temporary(), timeout="3s")

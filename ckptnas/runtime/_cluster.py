@@ -13,6 +13,7 @@ from multiprocessing import resource_tracker
 import dask
 import torch
 from distributed import Client, LocalCluster, WorkerPlugin
+from distributed.security import Security
 
 from ckptnas.config import Config
 from ckptnas.errors import ClusterError
@@ -101,6 +102,10 @@ def connect(config: Config) -> Iterator[Client]:
             host="127.0.0.1",
             dashboard_address="127.0.0.1:0",
             resources={"GPU": 1} if gpu else None,
+            # Anyone who can reach a Dask scheduler can run code on its workers, and on a
+            # shared login node every user can reach 127.0.0.1. TLS with a certificate made
+            # for this cluster alone, held in memory, admits only this client and its workers.
+            security=Security.temporary(),
         )
     logger.info("started a LocalCluster of %d %s workers", n_workers, "GPU" if gpu else "CPU")
     with cluster, Client(cluster) as client:

@@ -32,6 +32,9 @@ def replacing(path: Path, fsync: bool = False) -> Iterator[Path]:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         yield tmp
+        # What an ordinary open() would have given the file: safetensors creates its files
+        # 0600, which keeps colleagues on a shared file system from reading a run.
+        tmp.chmod(0o666 & ~umask())
         if fsync:
             fd = os.open(tmp, os.O_RDONLY)
             try:
@@ -48,3 +51,19 @@ def write_text(path: Path, text: str) -> None:
     """Replace a text file atomically (see :func:`replacing`)."""
     with replacing(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def umask() -> int:
+    """The process's umask, read without changing it (``os.umask`` sets it to read it).
+
+    Linux reports it in ``/proc/self/status``; elsewhere it is set and restored at once.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
