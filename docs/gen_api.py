@@ -37,6 +37,7 @@ GROUPS: dict[str, list[str]] = {
         "ConfigError",
         "DataError",
         "RunDirectoryError",
+        "ClusterError",
         "CheckpointError",
         "SearchExhaustedError",
         "SearchSpaceError",
