@@ -17,6 +17,7 @@ import xarray as xr
 
 from ckptnas.config import DataConfig, DataKind, Task
 from ckptnas.errors import DataError
+from ckptnas.storage import Preprocessing, Scaling
 
 #: Rows each split needs at least (R2 over fewer validation rows is undefined or meaningless).
 MIN_SPLIT_ROWS = 2
@@ -40,8 +41,8 @@ class TabularData:
         Float32 of shape ``(sample,)`` for regression, int64 class indices for classification.
     train_index, val_index : ndarray
         Row indices of the two splits.
-    n_classes : int
-        Number of classes, 0 for regression.
+    preprocessing : Preprocessing
+        How the raw inputs were scaled and the target encoded (fitted on the training rows).
     """
 
     name: str
@@ -50,7 +51,12 @@ class TabularData:
     target: np.ndarray
     train_index: np.ndarray
     val_index: np.ndarray
-    n_classes: int = 0
+    preprocessing: Preprocessing
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes, 0 for regression."""
+        return len(self.preprocessing.classes)
 
     @property
     def input_sizes(self) -> dict[str, int]:
@@ -208,8 +214,9 @@ def _resolve_task(task: str, target: np.ndarray) -> Task:
     """The configured task, or for ``auto`` classification of integer or boolean targets."""
     if task != Task.AUTO:
         return Task(task)
-    integral = np.issubdtype(target.dtype, np.integer) or np.issubdtype(target.dtype, np.bool_)
-    return Task.CLASSIFICATION if integral else Task.REGRESSION
+    # Integers, booleans and text are labels; floats are measurements.
+    labels = target.dtype.kind in "iubOSU"
+    return Task.CLASSIFICATION if labels else Task.REGRESSION
 
 
 def _finish(
@@ -240,33 +247,37 @@ def _finish(
         raise DataError(f"{name}: the target holds NaN or infinite values ({bad} rows)")
     order = np.random.default_rng(seed).permutation(n)
     val_index, train_index = np.sort(order[:n_val]), np.sort(order[n_val:])
-    standardized = {k: _standardize(v, train_index) for k, v in inputs.items()}
+    scalings = {k: Scaling.fit(v[train_index]) for k, v in inputs.items()}
+    scaled = {k: scalings[k].apply(v) for k, v in inputs.items()}
     if task == Task.CLASSIFICATION:
         classes, labels = np.unique(target, return_inverse=True)
         if len(classes) < 2:
             raise DataError(f"{name}: a classification target needs at least two classes")
+        encoding = Preprocessing(task, scalings, classes=tuple(classes.tolist()))
         return TabularData(
-            name, task, standardized, labels.astype(np.int64), train_index, val_index, len(classes)
+            name, task, scaled, labels.astype(np.int64), train_index, val_index, encoding
         )
-    y = np.asarray(target, dtype=np.float64)
+    y = _numeric_target(name, target)
     for split, index in (("training", train_index), ("validation", val_index)):
         if np.ptp(y[index]) == 0:
             raise DataError(
                 f"{name}: the target is constant over the {split} rows ({y[index][0]:g}); "
                 "a regression needs it to vary (R2 is undefined otherwise)"
             )
+    # Targets are standardised too: a target in the hundreds, or near 1e30 (whose squares
+    # overflow float32), trains as well as one near 1, and R2 does not change with its scale.
+    target_scaling = Scaling.fit(y[train_index])
+    encoding = Preprocessing(task, scalings, target=target_scaling)
     return TabularData(
-        name, task, standardized, _standardize(y, train_index), train_index, val_index, 0
+        name, task, scaled, target_scaling.apply(y), train_index, val_index, encoding
     )
 
 
-def _standardize(x: np.ndarray, train_index: np.ndarray) -> np.ndarray:
-    """Zero mean and unit variance over the training rows (computed in float64), as float32.
-
-    Targets too: a target in the hundreds, or near 1e30 (whose squares overflow float32),
-    trains as well as one near 1, and R2 does not change with the target's scale.
-    """
-    mean = x[train_index].mean(0)
-    std = x[train_index].std(0)
-    scaled: np.ndarray = ((x - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
-    return scaled
+def _numeric_target(name: str, target: np.ndarray) -> np.ndarray:
+    try:
+        return np.asarray(target, dtype=np.float64)
+    except ValueError:
+        raise DataError(
+            f"{name}: the target holds labels such as {target[0]!r}; a regression needs numbers "
+            "([data] task = 'classification' or 'auto' treats them as classes)"
+        ) from None

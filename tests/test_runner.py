@@ -86,7 +86,7 @@ def test_best_model_loads_and_reproduces_its_objective(
     data = DeviceData.of(
         data_key(tiny_config.data, tiny_config.experiment.seed), torch.device("cpu")
     )
-    _, metric = evaluate(model, data)
+    _, metric = evaluate(model.network, data)  # the bare network takes the scaled data
     assert metric == pytest.approx(float(ds.objective.sel(candidate=best)), abs=1e-5)
 
 

@@ -6,6 +6,7 @@ from ._fit import Curves as Curves
 from ._fit import evaluate as evaluate
 from ._fit import train_epoch as train_epoch
 from ._loop import candidate_seed as candidate_seed
+from ._models import TrainedModel as TrainedModel
 from ._models import load_model as load_model
 from ._models import run_space as run_space
 from ._records import CandidateResult as CandidateResult

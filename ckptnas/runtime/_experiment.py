@@ -93,6 +93,9 @@ class Experiment:
             "seed": str(self.config.experiment.seed),
         }
         registry.set_meta_many(meta)
+        # What turns raw data into what the networks see, and their outputs back: a trained
+        # candidate is usable on the user's data without ckptnas's dataset code.
+        data.preprocessing.save(self.run_dir)
 
     # -- the loop --------------------------------------------------------------------------
     def run(self, client: Client | None = None) -> xr.Dataset:

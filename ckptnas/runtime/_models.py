@@ -1,11 +1,18 @@
-"""Rebuilding trained candidates from a run directory."""
+"""Trained candidates as models that take raw data: :func:`load_model`."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from ckptnas.space import CandidateNet, SearchSpace
-from ckptnas.storage import CheckpointStore, LineageRegistry
+import numpy as np
+import torch
+from torch import nn
+
+from ckptnas.config import Task
+from ckptnas.space import SearchSpace
+from ckptnas.storage import CheckpointStore, LineageRegistry, Preprocessing
 
 
 def run_space(run_dir: str | Path) -> SearchSpace:
@@ -14,8 +21,70 @@ def run_space(run_dir: str | Path) -> SearchSpace:
         return SearchSpace.from_dict(registry.recorded_space())
 
 
-def load_model(run_dir: str | Path, candidate_id: int) -> CandidateNet:
-    """A trained candidate as a :class:`torch.nn.Module` with its checkpointed weights.
+class TrainedModel(nn.Module):
+    """A trained candidate that takes raw inputs and answers in the data's units or labels.
+
+    Calling it with a mapping of input name to raw ``(batch, feature)`` values (tensors or
+    arrays) returns a tensor: for regression the predictions in the target's units, shape
+    ``(batch,)``; for classification the class probabilities, shape ``(batch, class)``, classes
+    in the order of :attr:`classes`. :meth:`predict` returns predictions or labels as an array.
+    The bare network, which takes the scaled inputs it was trained on, is :attr:`network`.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+    preprocessing : Preprocessing
+        The run's fitted scalings and target encoding; they become buffers of the module, so
+        they move with it to a device and are saved in its ``state_dict``.
+    """
+
+    def __init__(self, network: nn.Module, preprocessing: Preprocessing) -> None:
+        super().__init__()
+        self.network = network
+        self.task = Task(preprocessing.task)
+        self.input_names = list(preprocessing.inputs)
+        #: The label of each class index (classification).
+        self.classes = preprocessing.classes
+        for k, scaling in enumerate(preprocessing.inputs.values()):
+            self.register_buffer(f"input{k}_shift", _float(scaling.shift))
+            self.register_buffer(f"input{k}_scale", _float(scaling.scale))
+        target = preprocessing.target
+        self.register_buffer("target_shift", _float(0.0 if target is None else target.shift))
+        self.register_buffer("target_scale", _float(1.0 if target is None else target.scale))
+
+    def forward(self, inputs: Mapping[str, Any]) -> torch.Tensor:
+        device = self._buffer("target_shift").device
+        scaled = {}
+        for k, name in enumerate(self.input_names):
+            x = torch.as_tensor(inputs[name], dtype=torch.float32, device=device)
+            x = x[:, None] if x.ndim == 1 else x
+            shift, scale = self._buffer(f"input{k}_shift"), self._buffer(f"input{k}_scale")
+            scaled[name] = (x - shift) / scale
+        out: torch.Tensor = self.network(scaled)
+        if self.task == Task.CLASSIFICATION:
+            return torch.softmax(out, dim=1)
+        return out.squeeze(1) * self._buffer("target_scale") + self._buffer("target_shift")
+
+    def _buffer(self, name: str) -> torch.Tensor:
+        buffer: torch.Tensor = getattr(self, name)
+        return buffer
+
+    @torch.no_grad()
+    def predict(self, inputs: Mapping[str, Any]) -> np.ndarray:
+        """Predictions in the target's units, or the predicted labels, for raw inputs."""
+        out: np.ndarray = self(inputs).cpu().numpy()
+        if self.task == Task.CLASSIFICATION:
+            labels: np.ndarray = np.asarray(self.classes)[out.argmax(1)]
+            return labels
+        return out
+
+
+def _float(values: Any) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(values, dtype=np.float32))
+
+
+def load_model(run_dir: str | Path, candidate_id: int) -> TrainedModel:
+    """A trained candidate, with its checkpointed weights, that takes raw inputs.
 
     Parameters
     ----------
@@ -24,8 +93,8 @@ def load_model(run_dir: str | Path, candidate_id: int) -> CandidateNet:
 
     Returns
     -------
-    CandidateNet
-        In evaluation mode; call it with a mapping of input name to tensor.
+    TrainedModel
+        In evaluation mode; the run's input scaling and target encoding travel with it.
 
     Raises
     ------
@@ -33,16 +102,19 @@ def load_model(run_dir: str | Path, candidate_id: int) -> CandidateNet:
         If the run has no such candidate.
     CheckpointError
         If its checkpoint is missing or does not match its recorded hashes.
+    RunDirectoryError
+        If the run recorded no preprocessing (runs of ckptnas 0.1).
 
     Examples
     --------
     >>> best = int(load_results(run).objective.idxmax())   # doctest: +SKIP
     >>> model = load_model(run, best)                        # doctest: +SKIP
+    >>> model.predict({"x": raw_features})                   # doctest: +SKIP
     """
     with LineageRegistry(run_dir, readonly=True) as registry:
         record = registry.get(candidate_id)
         space = SearchSpace.from_dict(registry.recorded_space())
-    model = space.build(record.arch)
+    network = space.build(record.arch)
     tensors = CheckpointStore(run_dir).load(candidate_id, digest=record.checkpoint_digest)
-    model.load_state_dict(tensors)
-    return model.eval()
+    network.load_state_dict(tensors)
+    return TrainedModel(network, Preprocessing.load(run_dir)).eval()

@@ -19,6 +19,7 @@ from ckptnas.config import Config, config_from_dict, load_config
 from ckptnas.errors import ConfigError, RunDirectoryError
 from ckptnas.storage import _atomic
 from ckptnas.storage._lineage import LineageRegistry
+from ckptnas.storage._preprocessing import Preprocessing
 from ckptnas.storage._states import Init
 from ckptnas.storage._topk_registry import TopKRegistry
 
@@ -86,6 +87,11 @@ class RunDir:
     def results(self) -> Path:
         """``results.nc``: every measurement as an xarray Dataset."""
         return self.root / "results.nc"
+
+    @property
+    def preprocessing(self) -> Path:
+        """``preprocessing.safetensors``: the fitted input scaling and target encoding."""
+        return self.root / Preprocessing.FILE
 
     @property
     def checkpoints(self) -> Path:
