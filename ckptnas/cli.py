@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import shlex
 import signal
 import sqlite3
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ckptnas._version import package_version
 from ckptnas.config import Config, load_config
 from ckptnas.errors import CkptnasError, ClusterError
 from ckptnas.runtime._signals import Terminated, sigterm_as_interrupt
@@ -56,6 +58,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     args.stopping_run = run_dir  # named in the message if the run is interrupted
     ds = Experiment(config, run_dir, progress=not args.no_progress).run()
     print_summary(ds, run_dir)
+    _refuse_all_failed(ds)
     return 0
 
 
@@ -68,7 +71,19 @@ def cmd_resume(args: argparse.Namespace) -> int:
     args.stopping_run = run_dir
     ds = Experiment(config, run_dir, progress=not args.no_progress, resume=True).run()
     print_summary(ds, run_dir)
+    _refuse_all_failed(ds)
     return 0
+
+
+def _refuse_all_failed(ds: xr.Dataset) -> None:
+    """A run whose candidates all failed ends in error, with the first failure's reason."""
+    failed = ds.status.values != CandidateStatus.OK
+    if ds.sizes["candidate"] and failed.all():
+        first = int(ds.candidate.values[0])
+        raise CkptnasError(
+            f"every candidate failed ({failed.size} of {failed.size}); candidate {first}: "
+            f"{ds.error.values[0]}"
+        )
 
 
 def print_summary(ds: xr.Dataset, run_dir: Path, k: int = 5) -> None:
@@ -78,8 +93,19 @@ def print_summary(ds: xr.Dataset, run_dir: Path, k: int = 5) -> None:
     _print_summary(RunSummary.from_dataset(ds), ds.attrs.get("metric", "metric"), run_dir, k)
 
 
+class _NoValue:
+    """An undefined number (no warm candidate, say): printed as "none", never as "nan"."""
+
+    def __format__(self, spec: str) -> str:
+        return "none"
+
+
+def _number(x: float) -> float | _NoValue:
+    return _NoValue() if isinstance(x, float) and math.isnan(x) else x
+
+
 def _print_summary(summary: RunSummary, metric: str, run_dir: Path, k: int) -> None:
-    s = summary.headline()
+    s = {k: _number(v) for k, v in summary.headline().items()}
     print(f"run directory: {run_dir}")
     print(
         f"candidates: {s['n_candidates']} ({s['n_ok']} ok), warm-started: "
@@ -171,6 +197,15 @@ def cmd_train_topk(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from ckptnas.runtime import predict_file
+
+    out = Path(args.out) if args.out else Path(args.data).with_suffix(".predictions.nc")
+    ds = predict_file(args.run_dir, args.candidate, args.data, out)
+    print(f"wrote {out}: {ds.sizes[next(iter(ds.dims))]} predictions of candidate {args.candidate}")
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from ckptnas.analysis import compare_runs
 
@@ -196,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ckptnas",
         description="Neural architecture search on Dask with warm-started candidates.",
     )
+    parser.add_argument("--version", action="version", version=f"ckptnas {package_version()}")
     parser.add_argument(
         "-v",
         "--verbose",
@@ -261,6 +297,13 @@ def _add_analysis_parsers(
     )
     cluster_args(topk)
     topk.set_defaults(func=cmd_train_topk)
+
+    predict = sub.add_parser("predict", help="a trained candidate's predictions for a netCDF file")
+    predict.add_argument("run_dir")
+    predict.add_argument("data", help="netCDF file with the run's input variables, raw")
+    predict.add_argument("--candidate", type=int, required=True, help="the candidate's id")
+    predict.add_argument("--out", help="output file (default: DATA.predictions.nc)")
+    predict.set_defaults(func=cmd_predict)
 
     compare = sub.add_parser("compare", help="compare searches: table, tests and figures")
     compare.add_argument("run_dirs", nargs="+", help="run directories (one per policy and seed)")

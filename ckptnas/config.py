@@ -359,6 +359,18 @@ def load_config(path: str | Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     try:
-        return config_from_dict(values)
+        return _paths_from(config_from_dict(values), path.parent)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+
+
+def _paths_from(config: Config, folder: Path) -> Config:
+    """The configuration with its relative paths taken from ``folder`` (the file's), as text.
+
+    A configuration file names its data next to itself; read from anywhere, it finds them.
+    """
+    for table, key in (("data", "path"), ("experiment", "out")):
+        value = getattr(getattr(config, table), key)
+        if value and not Path(value).is_absolute():
+            config = config.replace(table, **{key: str((folder / value).resolve())})
+    return config

@@ -171,43 +171,64 @@ def _sklearn(name: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
 
 def _netcdf(config: DataConfig) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The inputs and target of a netCDF file, samples first, matched by dimension name."""
-    path, file = config.path, Path(config.path)
-    if not file.is_file():
-        raise DataError(f"data file {path!r} does not exist")
-    try:
-        ds = xr.load_dataset(file, engine="netcdf4")
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read {path!r} as netCDF: {exc}") from None
-    for var in [*config.inputs, config.target]:
-        if var not in ds.variables:
-            raise DataError(
-                f"{path!r} has no variable {var!r}; it holds: {', '.join(map(str, ds.data_vars))}"
-            )
+    ds = open_netcdf(config.path, [*config.inputs, config.target])
     target = ds[config.target]
-    sample = config.sample_dim or (target.dims[0] if target.ndim == 1 else "")
+    sample = config.sample_dim or (str(target.dims[0]) if target.ndim == 1 else "")
     if target.dims != (sample,):
         raise DataError(
-            f"{path!r}: target {config.target!r} has dimensions {target.dims}; it must have "
-            f"one, the sample dimension{f' {sample!r}' if sample else ''} ([data] sample_dim)"
+            f"{config.path!r}: target {config.target!r} has dimensions {target.dims}; it must "
+            f"have one, the sample dimension{f' {sample!r}' if sample else ''} "
+            "([data] sample_dim)"
         )
+    inputs = netcdf_inputs(ds, config.inputs, sample, f"{config.path!r}")
+    return inputs, np.asarray(target.values)
+
+
+def open_netcdf(path: str | Path, variables: list[str]) -> xr.Dataset:
+    """A netCDF file's contents, refusing a missing file or variable with one clear line."""
+    if not Path(path).is_file():
+        raise DataError(f"data file {str(path)!r} does not exist")
+    try:
+        ds = xr.load_dataset(path, engine="netcdf4")
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read {str(path)!r} as netCDF: {exc}") from None
+    for var in variables:
+        if var not in ds.variables:
+            raise DataError(
+                f"{str(path)!r} has no variable {var!r}; it holds: "
+                f"{', '.join(map(str, ds.data_vars))}"
+            )
+    return ds
+
+
+def netcdf_inputs(
+    ds: xr.Dataset, names: list[str], sample: str, where: str
+) -> dict[str, np.ndarray]:
+    """Inputs as ``(sample, feature)`` arrays, found by the sample dimension's name.
+
+    Raises
+    ------
+    DataError
+        If an input lacks the sample dimension or has more than one other.
+    """
     arrays = {}
-    for var in config.inputs:
+    for var in names:
         x = ds[var]
         if sample not in x.dims:
             raise DataError(
-                f"{path!r}: input {var!r} has dimensions {x.dims} but not the sample dimension "
-                f"{sample!r} of target {config.target!r} ([data] sample_dim names it)"
+                f"{where}: input {var!r} has dimensions {x.dims} but not the sample dimension "
+                f"{sample!r} ([data] sample_dim names it)"
             )
         values = np.asarray(x.transpose(sample, ...).values, dtype=np.float64)
         if values.ndim == 1:
             values = values[:, None]
         if values.ndim != 2:
             raise DataError(
-                f"{path!r}: input {var!r} has dimensions {x.dims}; it must have the sample "
+                f"{where}: input {var!r} has dimensions {x.dims}; it must have the sample "
                 "dimension and at most one other"
             )
         arrays[var] = values
-    return arrays, np.asarray(target.values)
+    return arrays
 
 
 def _resolve_task(task: str, target: np.ndarray) -> Task:

@@ -123,3 +123,58 @@ def test_warnings_are_shown_and_info_only_with_verbose(
     assert main(["-v", "summary", str(tmp_path)]) == 0
     assert "ckptnas: INFO: the cluster has 4 workers" in capsys.readouterr().err
     assert not logging.getLogger("ckptnas").handlers  # nothing left configured afterwards
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.startswith("ckptnas ")
+
+
+def test_policy_none_summary_says_none_not_nan(
+    config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config_file.write_text(TINY_TOML + "[transfer]\npolicy = 'none'\n")
+    assert main(["run", str(config_file), "--out", str(tmp_path / "r"), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "nan" not in printed
+    assert "mean fraction of parameters transferred (warm): none" in printed
+
+
+def test_every_candidate_failing_is_an_error_with_the_first_reason(
+    config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config_file.write_text(TINY_TOML.replace("epochs = 1", "epochs = 2\nlearning_rate = 1e30"))
+    assert main(["run", str(config_file), "--out", str(tmp_path / "r"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "every candidate failed (6 of 6); candidate 1: diverged" in err[0]
+
+
+def test_relative_data_path_is_the_config_files_and_predict_writes_netcdf(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+    import xarray as xr
+
+    project = tmp_path / "project"
+    project.mkdir()
+    x = np.random.default_rng(0).normal(size=(120, 3)) * 100 + 1000
+    y = 5.0 * x[:, 0] - x[:, 2]
+    xr.Dataset({"x": (("row", "feature"), x), "y": (("row",), y)}).to_netcdf(project / "d.nc")
+    (project / "exp.toml").write_text(
+        "[experiment]\nmax_candidates = 2\n[data]\nkind = 'netcdf'\npath = 'd.nc'\n"
+        "inputs = ['x']\ntarget = 'y'\n[space]\nnum_nodes = 1\nunits = [4]\n"
+        "[training]\nepochs = 1\n[cluster]\nn_workers = 1\n"
+    )
+    monkeypatch.chdir(tmp_path)  # not the config's folder
+    assert main(["run", "project/exp.toml", "--out", "run", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["predict", "run", "project/d.nc", "--candidate", "1", "--out", "p.nc"]) == 0
+    assert "wrote p.nc: 120 predictions of candidate 1" in capsys.readouterr().out
+    predictions = xr.load_dataset("p.nc")
+    assert predictions.prediction.dims == ("row",)
+    from ckptnas import load_model
+
+    expected = load_model("run", 1).predict({"x": x})
+    assert np.allclose(predictions.prediction.values, expected)

@@ -17,10 +17,10 @@ HEAVY = ("torch", "sklearn", "matplotlib", "distributed", "scipy")
 ALLOWED = {
     "space": {"errors"},
     "search": {"space", "config", "errors"},
-    "storage": {"space", "config", "errors"},
-    "runtime": {"space", "search", "storage", "data", "config", "errors"},
-    "topk": {"runtime", "space", "search", "storage", "data", "config", "errors"},
-    "analysis": {"storage", "space", "config", "errors"},
+    "storage": {"space", "config", "errors", "_version"},
+    "runtime": {"space", "search", "storage", "data", "config", "errors", "_version"},
+    "topk": {"runtime", "space", "search", "storage", "data", "config", "errors", "_version"},
+    "analysis": {"storage", "space", "config", "errors", "_version"},
 }
 
 

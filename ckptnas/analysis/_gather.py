@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from ckptnas._version import package_version
 from ckptnas.config import Policy
 from ckptnas.errors import ComparisonError
 from ckptnas.storage import (
@@ -27,7 +28,6 @@ from ckptnas.storage import (
     RunDir,
     load_results,
     load_topk,
-    package_version,
     write_dataset,
 )
 

@@ -9,6 +9,7 @@ from ._loop import candidate_seed as candidate_seed
 from ._models import TrainedModel as TrainedModel
 from ._models import load_model as load_model
 from ._models import run_space as run_space
+from ._predict import predict_file as predict_file
 from ._records import CandidateResult as CandidateResult
 from ._records import CandidateSpec as CandidateSpec
 from ._records import TaskResult as TaskResult

@@ -8,7 +8,6 @@ from ._results import CURVE_ATTRS as CURVE_ATTRS
 from ._results import ResultsWriter as ResultsWriter
 from ._results import build_dataset as build_dataset
 from ._results import load_results as load_results
-from ._results import package_version as package_version
 from ._results import run_attrs as run_attrs
 from ._results import write_dataset as write_dataset
 from ._rundir import RunDir as RunDir

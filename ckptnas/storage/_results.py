@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import time
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import dask
 import numpy as np
 import xarray as xr
 
+from ckptnas._version import package_version
 from ckptnas.storage._atomic import replacing
 from ckptnas.storage._lineage import CandidateRecord, LineageRegistry
 from ckptnas.storage._rundir import RunDir
@@ -42,14 +42,6 @@ CURVE_ATTRS = dict(
         strict=True,
     )
 )
-
-
-def package_version() -> str:
-    """The installed ckptnas version (``0+unknown`` when run from a bare source tree)."""
-    try:
-        return version("ckptnas")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 def _times(records: list[CandidateRecord], attr: str) -> np.ndarray:
