@@ -7,6 +7,7 @@ registry and ``results.nc``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -115,22 +116,29 @@ class Experiment:
             space = SearchSpace.from_config(self.config.space, data.input_sizes, data.output_size)
         except ValueError as exc:
             raise ConfigError(f"[space] {exc}") from None
-        if client is not None:
-            return self._run_on(client, data, space)
-        # The cluster first: a scheduler that cannot be reached leaves nothing behind.
-        with connect(self.config) as own_client:
-            return self._run_on(own_client, data, space)
+        with contextlib.ExitStack() as stack:
+            # A run that exists is locked before a cluster starts, so a busy one is refused
+            # at once; a new directory only once the cluster answers, so that a scheduler that
+            # cannot be reached leaves nothing behind.
+            existing = self.files.kind() in (RunKind.SEARCH, RunKind.STARTED)
+            if existing:
+                self.files.require_writable()
+                stack.enter_context(self.files.lock())
+            if client is None:
+                client = stack.enter_context(connect(self.config))
+            self.files.create()
+            self.files.require_writable()
+            if not existing:
+                stack.enter_context(self.files.lock())
+            return self._run_locked(client, data, space)
 
-    def _run_on(self, client: Client, data: TabularData, space: SearchSpace) -> xr.Dataset:
-        self.files.create()
-        self.files.require_writable()
-        with self.files.lock():
-            # The configuration goes to disk before the registry exists, so that a run stopped
-            # at any moment afterwards can be resumed.
-            self.files.write_config(self.config)
-            with LineageRegistry(self.run_dir) as registry:
-                self._describe_run(registry, data, space)
-                return Loop(self, registry, space, client).run()
+    def _run_locked(self, client: Client, data: TabularData, space: SearchSpace) -> xr.Dataset:
+        # The configuration goes to disk before the registry exists, so that a run stopped at
+        # any moment afterwards can be resumed.
+        self.files.write_config(self.config)
+        with LineageRegistry(self.run_dir) as registry:
+            self._describe_run(registry, data, space)
+            return Loop(self, registry, space, client).run()
 
 
 def resume_experiment(
