@@ -4,11 +4,12 @@ The registry is the durable record; ``results.nc`` is its labelled, analysis-rea
 rewritten as a whole on a timer and at the end of a run. Each write goes to a temporary file
 that is renamed into place, so the file on disk is complete at every moment.
 
-Schema (dims ``candidate``, ``epoch`` = 1..E, ``node``): ``arch(candidate, node)``,
-``parent``, ``n_transferred``, ``frac_params_transferred``, ``prefix_length``, ``objective``,
-``status``, ``n_params``, ``worker``, ``device``, ``attempts``, ``error``, ``submit_time``,
-``start_time``, ``end_time`` per candidate; ``train_loss``, ``val_loss``, ``val_metric``,
-``epoch_time`` per candidate and epoch.
+Schema (dims ``candidate``, ``epoch`` = 1..E, ``node``; ``Conventions = "CF-1.11"``):
+``arch(candidate, node)``, ``arch_str``, ``parent``, ``n_transferred``,
+``frac_params_transferred``, ``prefix_length``, ``objective``, ``status``, ``n_params``,
+``worker``, ``device``, ``attempts``, ``error``, ``submit_time``, ``start_time``, ``end_time``
+per candidate; ``train_loss``, ``val_loss``, ``val_metric``, ``epoch_time`` per candidate and
+epoch.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import dask
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from ckptnas._version import package_version
+from ckptnas.errors import RunDirectoryError
+from ckptnas.space import SearchSpace
 from ckptnas.storage._atomic import replacing
 from ckptnas.storage._lineage import CandidateRecord, LineageRegistry
 from ckptnas.storage._rundir import RunDir
@@ -83,7 +87,12 @@ def build_dataset(registry: LineageRegistry, n_epochs: int | None = None) -> xr.
     )
     data_vars = {
         "arch": xr.Variable(
-            ("candidate", "node"), arch, {"long_name": "choice of each variable node"}
+            ("candidate", "node"), arch, {"long_name": "choice of each variable node", "units": "1"}
+        ),
+        "arch_str": xr.Variable(
+            "candidate",
+            np.array(_described(registry, records), dtype=object),
+            {"long_name": "the architecture in words"},
         ),
         **_per_candidate_variables(records),
     }
@@ -92,10 +101,22 @@ def build_dataset(registry: LineageRegistry, n_epochs: int | None = None) -> xr.
             ("candidate", "epoch"), curve[:, :, k], {"units": units, "long_name": long_name}
         )
     coords = {
-        "candidate": ("candidate", np.array([r.id for r in records], dtype=np.int64)),
-        "epoch": ("epoch", np.arange(1, n_epochs + 1, dtype=np.int32)),
-        "node": ("node", np.arange(len(node_names), dtype=np.int32)),
-        "node_name": ("node", np.array(node_names, dtype=object)),
+        "candidate": (
+            "candidate",
+            np.array([r.id for r in records], dtype=np.int64),
+            {"long_name": "candidate id", "units": "1"},
+        ),
+        "epoch": (
+            "epoch",
+            np.arange(1, n_epochs + 1, dtype=np.int32),
+            {"long_name": "training epoch", "units": "1"},
+        ),
+        "node": (
+            "node",
+            np.arange(len(node_names), dtype=np.int32),
+            {"long_name": "variable node of the search space", "units": "1"},
+        ),
+        "node_name": ("node", np.array(node_names, dtype=object), {"long_name": "node name"}),
     }
     return xr.Dataset(data_vars, coords, run_attrs(registry, "ckptnas search results"))
 
@@ -111,7 +132,7 @@ def _per_candidate_variables(records: list[CandidateRecord]) -> dict[str, xr.Var
         "parent": variable(
             [-1 if r.parent is None else r.parent for r in records],
             np.int32,
-            "",
+            "1",
             "donor candidate the weights came from, -1 when trained from scratch",
         ),
         "n_transferred": variable(
@@ -141,15 +162,27 @@ def _per_candidate_variables(records: list[CandidateRecord]) -> dict[str, xr.Var
     }
     for attr in ("submit_time", "start_time", "end_time"):
         out[attr] = xr.Variable(
-            "candidate", _times(records, attr), {"long_name": attr.replace("_", " ")}
+            "candidate",
+            _times(records, attr),
+            {"long_name": attr.replace("_", " "), "standard_name": "time"},
         )
     return out
+
+
+def _described(registry: LineageRegistry, records: list[CandidateRecord]) -> list[str]:
+    """Each candidate's architecture in words, as its search space describes it."""
+    try:
+        space = SearchSpace.from_dict(registry.recorded_space())
+    except RunDirectoryError:  # a registry written without its space: nothing to say
+        return ["" for _ in records]
+    return [space.describe(r.arch) for r in records]
 
 
 def run_attrs(registry: LineageRegistry, title: str) -> dict[str, str | int]:
     """The attributes every dataset of a run carries: version, resolved config, data, policy."""
     return {
         "title": title,
+        "Conventions": "CF-1.11",
         "ckptnas_version": package_version(),
         "config": registry.get_meta("config") or "",
         "space": registry.get_meta("space") or "",
@@ -169,25 +202,56 @@ def write_dataset(ds: xr.Dataset, path: str | Path) -> None:
     # guards every variable write with a scheduler-wide lock, a round trip to the scheduler each
     # time: about 0.2 s per write of a small results.nc, as long as a one-epoch candidate.
     with replacing(Path(path)) as tmp, dask.config.set(scheduler="synchronous"):
-        ds.to_netcdf(tmp, engine="netcdf4")
+        _times_as_cf_seconds(ds).to_netcdf(tmp, engine="netcdf4")
 
 
-def load_results(run_dir: str | Path) -> xr.Dataset:
+#: The one unit of every time variable on disk (CF; ``ncdump -t`` and cftime decode it).
+TIME_UNITS = "seconds since 1970-01-01 00:00:00 UTC"
+
+
+def _times_as_cf_seconds(ds: xr.Dataset) -> xr.Dataset:
+    """Datetime variables as float seconds since the epoch with :data:`TIME_UNITS`.
+
+    xarray would write its own unit per variable (``nanoseconds since`` its first value, with
+    no time zone); this writes one unit for all, which every netCDF reader decodes, and
+    :func:`load_results` turns back into datetimes.
+    """
+    out = ds.copy()
+    for name, var in ds.variables.items():
+        if np.issubdtype(var.dtype, np.datetime64):
+            seconds = (var.values - np.datetime64(0, "ns")) / np.timedelta64(1, "s")
+            attrs = var.attrs | {"units": TIME_UNITS, "calendar": "standard"}
+            out[name] = xr.Variable(var.dims, seconds.astype(np.float64), attrs)
+    return out
+
+
+@overload
+def load_results(run_dir: str | Path, per_candidate: Literal[False] = False) -> xr.Dataset: ...
+@overload
+def load_results(run_dir: str | Path, per_candidate: Literal[True]) -> pd.DataFrame: ...
+def load_results(run_dir: str | Path, per_candidate: bool = False) -> xr.Dataset | pd.DataFrame:
     """Open a run's ``results.nc`` fully into memory.
 
     Parameters
     ----------
     run_dir : str or Path
+    per_candidate : bool
+        Return one row per candidate as a :class:`pandas.DataFrame` (the variables without an
+        ``epoch`` or ``node`` dimension, the architecture as ``arch_str``) instead of the
+        dataset, whose ``to_dataframe()`` would repeat each candidate once per epoch and node.
 
     Returns
     -------
-    xarray.Dataset
+    xarray.Dataset or pandas.DataFrame
         See this module's docstring for the variables.
     """
     path = RunDir(run_dir).results
     if not path.is_file():
         raise FileNotFoundError(f"no results at {path}")
-    return xr.load_dataset(path, engine="netcdf4")
+    ds = xr.load_dataset(path, engine="netcdf4")
+    if per_candidate:
+        return ds.drop_dims(["epoch", "node"]).to_dataframe()
+    return ds
 
 
 class ResultsWriter:
