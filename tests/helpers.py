@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ckptnas.runtime import CandidateResult
+from ckptnas.search import SCRATCH, TransferPlan
 from ckptnas.space import SearchSpace
 
 
@@ -35,3 +37,19 @@ def shared_layers_by_hand(space: SearchSpace, r: tuple[int, ...], d: tuple[int, 
         if rc.get(f"{node}.skip", 0) != dc.get(f"{node}.skip", 0):
             return shared
     return [*shared, "head"]
+
+
+def one_epoch_result(
+    candidate_id: int, metric: float = 0.5, plan: TransferPlan = SCRATCH
+) -> CandidateResult:
+    """A successful one-epoch result, as a worker would report it."""
+    return CandidateResult(
+        candidate_id=candidate_id,
+        status="ok",
+        train_loss=(1.0,),
+        val_loss=(1.0,),
+        val_metric=(metric,),
+        epoch_time=(0.1,),
+        n_params=10,
+        plan=plan,
+    )

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import one_epoch_result
 
 import ckptnas
 
@@ -76,7 +77,6 @@ def test_reading_a_run_needs_no_torch(tmp_path: Path) -> None:
 
 def _recorded_run(run_dir: Path) -> Path:
     """A run directory with two finished candidates, the second warm-started from the first."""
-    from ckptnas.runtime import CandidateResult
     from ckptnas.search import TransferPlan
     from ckptnas.storage import LineageRegistry, ResultsWriter
 
@@ -85,17 +85,6 @@ def _recorded_run(run_dir: Path) -> Path:
         registry.set_meta_many({"space": json.dumps({"node_names": ["a", "b"]}), "metric": "r2"})
         for cid, p in ((1, TransferPlan()), (2, plan)):
             registry.add_candidate((0, cid), p, 10)
-            registry.record(
-                CandidateResult(
-                    candidate_id=cid,
-                    status="ok",
-                    train_loss=(1.0,),
-                    val_loss=(1.0,),
-                    val_metric=(0.5 * cid,),
-                    epoch_time=(0.1,),
-                    n_params=10,
-                    plan=p,
-                )
-            )
+            registry.record(one_epoch_result(cid, 0.5 * cid, p))
         ResultsWriter(run_dir, registry, 1).flush()
     return run_dir

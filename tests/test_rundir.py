@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from helpers import one_epoch_result
 
 from ckptnas.cli import main
 from ckptnas.errors import RunDirectoryError
@@ -94,7 +95,6 @@ def test_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
 
 def test_results_flush_leaves_the_registry_file_complete(tmp_path: Path) -> None:
     """After each results.nc, lineage.sqlite alone (without its -wal) holds every candidate."""
-    from ckptnas.runtime import CandidateResult
     from ckptnas.search import SCRATCH
     from ckptnas.storage import ResultsWriter
 
@@ -103,16 +103,7 @@ def test_results_flush_leaves_the_registry_file_complete(tmp_path: Path) -> None
     with LineageRegistry(run) as registry:
         for arch in ((0,), (1,), (2,)):
             cid = registry.add_candidate(arch, SCRATCH, 4)
-            registry.record(
-                CandidateResult(
-                    candidate_id=cid,
-                    status="ok",
-                    train_loss=(1.0,),
-                    val_loss=(1.0,),
-                    val_metric=(0.5,),
-                    epoch_time=(0.1,),
-                )
-            )
+            registry.record(one_epoch_result(cid))
         ResultsWriter(run, registry, 1).flush()
         (copy / "lineage.sqlite").write_bytes((run / "lineage.sqlite").read_bytes())
     with LineageRegistry(copy, readonly=True) as copied:
