@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -60,6 +61,10 @@ class _QuietAboutALostScheduler(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.getMessage().startswith("Failed to reconnect to scheduler"):
+            return False
+        # A reconnection cut short when the client closes: logged as a bare traceback, at any
+        # moment between losing the scheduler and the run reporting it.
+        if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
             return False
         return not self.lost
 
