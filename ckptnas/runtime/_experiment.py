@@ -127,8 +127,8 @@ class Experiment:
             if client is None:
                 client = stack.enter_context(connect(self.config))
             self.files.create()
-            self.files.require_writable()
             if not existing:
+                self.files.require_writable()
                 stack.enter_context(self.files.lock())
             return self._run_locked(client, data, space)
 
