@@ -9,7 +9,6 @@ input names in its JSON header: no pickle), so that a trained candidate can be u
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,30 +69,6 @@ class Preprocessing:
     classes: tuple[Any, ...] = field(default=())
 
     FILE = "preprocessing.safetensors"
-
-    def scale_inputs(self, raw: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        """The scaled inputs the networks take, from raw ``(sample, feature)`` arrays.
-
-        Raises
-        ------
-        KeyError
-            Naming an input the mapping lacks.
-        ValueError
-            If an input has another number of features than the run's.
-        """
-        out = {}
-        for name, scaling in self.inputs.items():
-            if name not in raw:
-                raise KeyError(f"input {name!r} is missing; the model takes {list(self.inputs)}")
-            x = np.asarray(raw[name], dtype=np.float64)
-            x = x[:, None] if x.ndim == 1 else x
-            if x.shape[1:] != scaling.shift.shape:
-                raise ValueError(
-                    f"input {name!r} has {x.shape[1:]} features per sample; the run had "
-                    f"{scaling.shift.shape}"
-                )
-            out[name] = scaling.apply(x)
-        return out
 
     def save(self, run_dir: str | Path) -> None:
         """Write ``preprocessing.safetensors`` into a run directory (atomically)."""
