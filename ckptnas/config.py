@@ -27,7 +27,11 @@ Check = Callable[[Any], bool]
 
 def _opt(default: Any, check: Check | None = None, why: str = "") -> Any:
     """A dataclass field with a default and a validity check shown in errors as ``why``."""
-    factory = (lambda: list(default)) if isinstance(default, list) else None
+    factory: Callable[[], Any] | None = None
+    if isinstance(default, list):
+        factory = lambda: list(default)  # noqa: E731
+    elif isinstance(default, dict):
+        factory = lambda: dict(default)  # noqa: E731
     meta = {"check": check, "why": why}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
@@ -63,6 +67,52 @@ class StrategyKind(StrEnum):
 
     EVOLUTION = "evolution"
     RANDOM = "random"
+    OPTUNA = "optuna"
+
+
+class SamplerKind(StrEnum):
+    """``[search] sampler``: the Optuna sampler of ``strategy = "optuna"``."""
+
+    TPE = "tpe"
+    NSGA2 = "nsga2"
+    NSGA3 = "nsga3"
+    RANDOM = "random"
+    GP = "gp"
+    QMC = "qmc"
+
+
+class Scheduler(StrEnum):
+    """``[search] scheduler``: how long each candidate trains."""
+
+    #: Every candidate trains ``[training] epochs``.
+    NONE = "none"
+    #: Asynchronous successive halving: candidates train to rungs, the best are continued.
+    ASHA = "asha"
+
+
+class Direction(StrEnum):
+    """One entry of ``[search] directions``."""
+
+    MAXIMIZE = "maximize"
+    MINIMIZE = "minimize"
+
+
+#: Quantities a candidate may be judged by (``[search] objectives``), each with the direction
+#: that is better when ``[search] directions`` does not say.
+OBJECTIVES = {
+    "val_metric": Direction.MAXIMIZE,
+    "val_loss": Direction.MINIMIZE,
+    "n_params": Direction.MINIMIZE,
+}
+
+#: The hyperparameters ``[search.hyperparameters]`` may search: name to the check each value
+#: must pass and its words in errors.
+HYPERPARAMETERS: dict[str, tuple[Check, str]] = {
+    "learning_rate": (_positive, "> 0"),
+    "weight_decay": (_non_negative, ">= 0"),
+    "dropout": (lambda x: 0 <= x < 1, ">= 0 and < 1"),
+    "batch_size": (_positive, "> 0"),
+}
 
 
 class Policy(StrEnum):
@@ -111,6 +161,7 @@ class ExperimentConfig:
     allow_duplicates: bool = _opt(False)
     flush_interval: float = _opt(5.0, _positive, "> 0 seconds")
     max_retries: int = _opt(2, _non_negative, ">= 0")
+    max_training_epochs: int = _opt(0, _non_negative, ">= 0 (0: no limit)")
 
 
 @dataclass(frozen=True)
@@ -152,12 +203,36 @@ class SpaceConfig:
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """``[search]``: the strategy that proposes architectures."""
+    """``[search]``: what proposes candidates, what it optimises, how long candidates train."""
 
     strategy: str = _choice(StrategyKind.EVOLUTION)
     population_size: int = _opt(10, lambda x: x >= 2, ">= 2")
     sample_size: int = _opt(3, _positive, "> 0")
     mutation_bias: float = _opt(0.0, _non_negative, ">= 0 (0: uniform over nodes)")
+    sampler: str = _choice(SamplerKind.TPE)
+    sampler_options: dict[str, Any] = _opt({}, why="keyword arguments of the Optuna sampler")
+    objectives: list[str] = _opt(
+        ["val_metric"],
+        lambda xs: 0 < len(xs) == len(set(xs)) and all(x in OBJECTIVES for x in xs),
+        f"a non-empty list without repeats drawn from {', '.join(OBJECTIVES)}",
+    )
+    directions: list[str] = _opt(
+        [],
+        lambda xs: all(x in tuple(Direction) for x in xs),
+        "a list of maximize or minimize, one per objective (empty: each objective's own)",
+    )
+    hyperparameters: dict[str, Any] = _opt(
+        {}, why=f"a table of ranges or lists for {', '.join(HYPERPARAMETERS)}"
+    )
+    scheduler: str = _choice(Scheduler.NONE)
+    min_epochs: int = _opt(1, _positive, "> 0")
+    max_epochs: int = _opt(0, _non_negative, ">= 0 (0: [training] epochs)")
+    reduction_factor: int = _opt(3, lambda x: x >= 2, ">= 2")
+
+    @property
+    def resolved_directions(self) -> list[str]:
+        """One direction per objective: as given, or each objective's own."""
+        return list(self.directions) or [str(OBJECTIVES[o]) for o in self.objectives]
 
 
 @dataclass(frozen=True)
@@ -231,6 +306,8 @@ def to_dict(config: Config) -> dict[str, dict[str, Any]]:
 
 def _type_ok(value: Any, annotation: Any) -> bool:
     origin = typing.get_origin(annotation)
+    if origin is dict:
+        return isinstance(value, Mapping)
     if origin is list:
         (inner,) = typing.get_args(annotation)
         return isinstance(value, list) and all(_type_ok(v, inner) for v in value)
@@ -245,6 +322,8 @@ def _type_ok(value: Any, annotation: Any) -> bool:
 
 def _type_name(annotation: Any) -> str:
     names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+    if typing.get_origin(annotation) is dict:
+        return "a table"
     if typing.get_origin(annotation) is list:
         (inner,) = typing.get_args(annotation)
         return f"a list of {_type_name(inner).removeprefix('an ').removeprefix('a ')}s"
@@ -323,11 +402,66 @@ def _check_across_tables(config: Config) -> None:
             f"[search] sample_size = {config.search.sample_size} must not exceed "
             f"population_size = {config.search.population_size}"
         )
+    _check_search(config.search, config.training)
     if config.training.batch_size > data.n_samples and data.kind == DataKind.SYNTHETIC_COMBO:
         raise ConfigError(
             f"[training] batch_size = {config.training.batch_size} exceeds "
             f"[data] n_samples = {data.n_samples}"
         )
+
+
+def _check_search(search: SearchConfig, training: TrainingConfig) -> None:
+    if search.objectives[0] != "val_metric" or search.resolved_directions[0] != "maximize":
+        raise ConfigError(
+            f"[search] objectives = {search.objectives!r} must start with 'val_metric', "
+            "maximized: it is the primary objective that summaries and top-K rank by"
+        )
+    if search.directions and len(search.directions) != len(search.objectives):
+        raise ConfigError(
+            f"[search] directions = {search.directions!r} must give one direction for each of "
+            f"the {len(search.objectives)} objectives {search.objectives!r}"
+        )
+    for name, value in search.hyperparameters.items():
+        _check_hyperparameter(name, value)
+    if search.scheduler == Scheduler.ASHA:
+        top = search.max_epochs or training.epochs
+        if search.min_epochs >= top:
+            raise ConfigError(
+                f"[search] min_epochs = {search.min_epochs} must be below max_epochs = {top} "
+                "when scheduler = 'asha' (max_epochs 0 means [training] epochs)"
+            )
+
+
+def _check_hyperparameter(name: str, value: Any) -> None:
+    """Check one entry of ``[search.hyperparameters]``: a range table or a list of choices."""
+    key = f"[search.hyperparameters] {name}"
+    if name not in HYPERPARAMETERS:
+        raise ConfigError(
+            f"[search.hyperparameters] unknown key {name!r}; known keys: "
+            f"{', '.join(sorted(HYPERPARAMETERS))}"
+        )
+    check, bounds = HYPERPARAMETERS[name]
+    integer = name == "batch_size"
+    kind = "an integer" if integer else "a number"
+
+    def allowed(x: Any) -> bool:
+        number = isinstance(x, int if integer else int | float) and not isinstance(x, bool)
+        return number and bool(check(x))
+
+    if isinstance(value, list):
+        if not value or not all(allowed(x) for x in value):
+            raise ConfigError(f"{key} = {value!r} must be a non-empty list, each {kind} {bounds}")
+        return
+    if integer or not isinstance(value, Mapping):
+        what = "a list of choices" if integer else "a table {low, high, log} or a list of choices"
+        raise ConfigError(f"{key} = {value!r} must be {what}")
+    if set(value) - {"low", "high", "log"} or not {"low", "high"} <= set(value):
+        raise ConfigError(f"{key} = {value!r} must have keys low, high and optionally log")
+    low, high, log = value["low"], value["high"], value.get("log", False)
+    if not (allowed(low) and allowed(high) and low < high):
+        raise ConfigError(f"{key} = {value!r} needs low < high, both {bounds}")
+    if not isinstance(log, bool) or (log and low <= 0):
+        raise ConfigError(f"{key} = {value!r}: log must be true or false, and needs low > 0")
 
 
 def load_config(path: str | Path) -> Config:

@@ -23,6 +23,7 @@ from ckptnas.runtime._cluster import connect
 from ckptnas.runtime._loop import Loop
 from ckptnas.runtime._records import CandidateResult, CandidateSpec
 from ckptnas.runtime._train import train_candidate
+from ckptnas.search import Strategy
 from ckptnas.space import SearchSpace
 from ckptnas.storage import LineageRegistry, RunDir, RunKind
 
@@ -43,21 +44,33 @@ class Experiment:
         by default; a replacement (for instrumentation, or another training loop) takes a
         :class:`~ckptnas.records.CandidateSpec` and returns a
         :class:`~ckptnas.records.CandidateResult`.
+    strategy : Strategy or callable, optional
+        What proposes the candidates instead of the one ``[search]`` names: a
+        :class:`~ckptnas.search.Strategy`, or a function that makes one from the run's
+        :class:`~ckptnas.space.SearchSpace` (the space depends on the data, so it is built when
+        the run starts). On resume the strategy relearns the recorded candidates.
 
     Examples
     --------
     >>> from ckptnas import Config, Experiment
     >>> config = Config().replace("experiment", max_candidates=8)    # doctest: +SKIP
     >>> ds = Experiment(config, "runs/demo").run()                    # doctest: +SKIP
+
+    A strategy of one's own, here Optuna's TPE with options ``[search]`` does not offer:
+
+    >>> from ckptnas.search import OptunaStrategy
+    >>> tpe = lambda space: OptunaStrategy(space, sampler_options={"n_startup_trials": 4})
+    >>> ds = Experiment(config, "runs/tpe", strategy=tpe).run()        # doctest: +SKIP
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  # the run, then optional replacements, each a keyword
         self,
         config: Config,
         run_dir: str | Path,
         progress: bool = True,
         resume: bool = False,
         trainer: Callable[[CandidateSpec], CandidateResult] = train_candidate,
+        strategy: Strategy | Callable[[SearchSpace], Strategy] | None = None,
     ) -> None:
         self.config = config
         self.run_dir = Path(run_dir)
@@ -65,6 +78,8 @@ class Experiment:
         self.progress = progress
         self.resume = resume
         self.trainer = trainer
+        self._strategy = strategy
+        self.strategy: Strategy | None = strategy if isinstance(strategy, Strategy) else None
 
     # -- set-up ----------------------------------------------------------------------------
     def _refuse_unusable_run_dir(self) -> None:
@@ -136,6 +151,8 @@ class Experiment:
         # The configuration goes to disk before the registry exists, so that a run stopped at
         # any moment afterwards can be resumed.
         self.files.write_config(self.config)
+        if self._strategy is not None and not isinstance(self._strategy, Strategy):
+            self.strategy = self._strategy(space)
         with LineageRegistry(self.run_dir) as registry:
             self._describe_run(registry, data, space)
             return Loop(self, registry, space, client).run()

@@ -20,14 +20,22 @@ from distributed import Client
 
 from ckptnas.config import Policy
 from ckptnas.errors import RunDirectoryError
+from ckptnas.runtime._objectives import objective_values
 from ckptnas.runtime._progress import Progress
 from ckptnas.runtime._records import CandidateResult, CandidateSpec, TrainingSettings
 from ckptnas.runtime._submit import Outcome, Submitter
 from ckptnas.runtime._worker import DataPlugin, data_key
-from ckptnas.search import SCRATCH, DonorIndex, Strategy, TransferPlan, make_strategy
+from ckptnas.search import (
+    SCRATCH,
+    DonorIndex,
+    Strategy,
+    Suggestion,
+    TransferPlan,
+    make_strategy,
+)
 from ckptnas.search import plan_transfer as make_plan
 from ckptnas.space import Architecture, SearchSpace
-from ckptnas.storage import CandidateStatus, LineageRegistry, ResultsWriter
+from ckptnas.storage import CandidateRecord, CandidateStatus, LineageRegistry, ResultsWriter
 
 if TYPE_CHECKING:
     from ckptnas.runtime._experiment import Experiment
@@ -65,7 +73,9 @@ class Loop:
             self.config.training.epochs,
             self.config.experiment.flush_interval,
         )
-        self.strategy: Strategy = make_strategy(self.config, space)
+        self.strategy: Strategy = experiment.strategy or make_strategy(self.config, space)
+        #: The suggestion each candidate in flight came from, to tell the strategy its values.
+        self.suggestions: dict[int, Suggestion] = {}
         self.donors = DonorIndex()
         self.tasks: Submitter[CandidateSpec, CandidateResult] = Submitter(
             client, experiment.trainer, _task_name, window=self.config.experiment.max_in_flight
@@ -96,6 +106,7 @@ class Loop:
         self,
         candidate_id: int,
         arch: Architecture,
+        settings: TrainingSettings,
         planned: tuple[TransferPlan, str | None] | None = None,
     ) -> CandidateSpec:
         """A candidate's training task, planned from the best donor there is now by default."""
@@ -106,18 +117,33 @@ class Loop:
             space=self.space.to_dict(),
             run_dir=str(self.x.run_dir.resolve()),
             data_key=self.key,
-            settings=self.settings,
+            settings=settings,
             seed=candidate_seed(self.config.experiment.seed, candidate_id),
             plan=plan,
             donor_digest=digest,
         )
 
     def submit_new(self) -> None:
-        """Ask the strategy for an architecture, register it and submit it."""
-        arch = self.strategy.ask()
+        """Ask the strategy for a candidate, register it and submit it."""
+        suggestion = self.strategy.ask()
+        arch = suggestion.arch
+        settings = self.settings.with_hyperparameters(suggestion.hyperparameters)
         planned = self.plan(arch)
-        candidate_id = self.registry.add_candidate(arch, planned[0], self.space.n_params(arch))
-        self.tasks.submit(self.spec(candidate_id, arch, planned))
+        candidate_id = self.registry.add_candidate(
+            arch,
+            planned[0],
+            self.space.n_params(arch),
+            hyperparameters=suggestion.hyperparameters,
+            target_epochs=settings.epochs,
+        )
+        self.suggestions[candidate_id] = suggestion
+        self.tasks.submit(self.spec(candidate_id, arch, settings, planned))
+
+    def values(self, record: CandidateRecord | CandidateResult, val_loss: float) -> list[float]:
+        """The objective values the strategy learns of a finished candidate."""
+        return objective_values(
+            self.config.search.objectives, record.objective, val_loss, record.n_params
+        )
 
     def fill(self) -> None:
         """Submit new candidates until the window is full or the budget is spent."""
@@ -131,12 +157,15 @@ class Loop:
         candidates that were in flight when a previous client stopped.
         """
         records = self.registry.candidates()
+        curves = self.registry.curves()
         finished = [r for r in records if r.status != CandidateStatus.PENDING]
         finished.sort(key=lambda r: (math.isnan(r.end_time), r.end_time, r.id))
         for record in records:
-            self.strategy.seen.add(record.arch)
+            self.strategy.seen.add(Suggestion.of(record.arch, record.hyperparameters))
         for record in finished:
-            self.strategy.tell(record.arch, record.objective)
+            val_loss = curves[record.id][-1][1] if curves.get(record.id) else math.nan
+            suggestion = Suggestion.of(record.arch, record.hyperparameters)
+            self.strategy.tell(suggestion, self.values(record, val_loss))
         self.donors = DonorIndex.from_records(r for r in finished if r.status == CandidateStatus.OK)
         return [r.id for r in records if r.status == CandidateStatus.PENDING]
 
@@ -148,7 +177,9 @@ class Loop:
         pending = self.replay()
         progress = Progress(self.registry, self.config.experiment.max_candidates, self.x.progress)
         for candidate_id in pending:  # in flight when a previous client stopped: train again
-            self.tasks.submit(self.spec(candidate_id, self.registry.get(candidate_id).arch))
+            record = self.registry.get(candidate_id)
+            settings = self.settings.with_hyperparameters(record.hyperparameters)
+            self.tasks.submit(self.spec(candidate_id, record.arch, settings))
         self.fill()
         try:
             with progress.routing_logs():
@@ -183,12 +214,17 @@ class Loop:
         assert result is not None
         if result.status == CandidateStatus.DONOR_FAILED:
             self._reject_donor(spec, result.error)
-            self.tasks.submit(self.spec(spec.candidate_id, spec.arch), outcome.attempt)
+            replanned = self.spec(spec.candidate_id, spec.arch, spec.settings)
+            self.tasks.submit(replanned, outcome.attempt)
             return None
         self.registry.record(result)
         if result.status == CandidateStatus.OK:
             self.donors.add(result.candidate_id, spec.arch, result.objective)
-        self.strategy.tell(spec.arch, result.objective)
+        suggestion = self.suggestions.pop(spec.candidate_id, None) or Suggestion.of(
+            spec.arch, self.registry.get(spec.candidate_id).hyperparameters
+        )
+        val_loss = result.val_loss[-1] if result.val_loss else math.nan
+        self.strategy.tell(suggestion, self.values(result, val_loss))
         return result
 
     def _failed_task(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ckptnas.config import Device
@@ -21,6 +22,17 @@ class TrainingSettings:
     learning_rate: float
     freeze: bool
     device: str = Device.AUTO
+    #: Adam's L2 penalty on the weights.
+    weight_decay: float = 0.0
+    #: Probability of zeroing a hidden unit in training (the space's dropout layers).
+    dropout: float = 0.0
+
+    def with_hyperparameters(self, values: Mapping[str, float]) -> TrainingSettings:
+        """These settings with the searched hyperparameters of one candidate in place."""
+        changes: dict[str, Any] = dict(values)
+        if "batch_size" in changes:
+            changes["batch_size"] = int(changes["batch_size"])
+        return replace(self, **changes)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,6 +18,7 @@ from ckptnas.runtime._fit import Curves
 from ckptnas.runtime._records import CandidateResult, CandidateSpec
 from ckptnas.runtime._worker import prepare
 from ckptnas.search import SCRATCH, apply_plan
+from ckptnas.space import set_dropout
 from ckptnas.storage import CandidateStatus, CheckpointStore
 
 
@@ -56,8 +57,13 @@ def train_candidate(spec: CandidateSpec) -> CandidateResult:
                 started, status=CandidateStatus.DONOR_FAILED, error=str(exc), end_time=time.time()
             )
         apply_plan(model, tensors, spec.plan, spec.settings.freeze)
+    set_dropout(model, spec.settings.dropout)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(trainable, lr=spec.settings.learning_rate) if trainable else None
+    optimizer = None
+    if trainable:
+        optimizer = torch.optim.Adam(
+            trainable, lr=spec.settings.learning_rate, weight_decay=spec.settings.weight_decay
+        )
     generator = torch.Generator(device=device).manual_seed(spec.seed)
     curves = Curves()
     status, error = CandidateStatus.OK, ""

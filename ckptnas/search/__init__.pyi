@@ -1,8 +1,13 @@
 from ._apply import apply_plan as apply_plan
 from ._base import Strategy as Strategy
+from ._base import Suggestion as Suggestion
 from ._donors import DonorIndex as DonorIndex
 from ._evolution import RegularizedEvolution as RegularizedEvolution
+from ._hyperparameters import Hyperparameter as Hyperparameter
+from ._hyperparameters import HyperparameterSpace as HyperparameterSpace
 from ._make import make_strategy as make_strategy
+from ._optuna import SAMPLERS as SAMPLERS
+from ._optuna import OptunaStrategy as OptunaStrategy
 from ._plan import SCRATCH as SCRATCH
 from ._plan import TransferPlan as TransferPlan
 from ._plan import common_prefix_length as common_prefix_length

@@ -5,4 +5,5 @@ from ._dense import SearchSpace as SearchSpace
 from ._dense import VariableNode as VariableNode
 from ._network import CandidateNet as CandidateNet
 from ._network import Dense as Dense
+from ._network import set_dropout as set_dropout
 from ._protocol import Architecture as Architecture

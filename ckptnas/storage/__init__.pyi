@@ -2,6 +2,7 @@ from ._atomic import replacing as replacing
 from ._checkpoints import CheckpointStore as CheckpointStore
 from ._lineage import CandidateRecord as CandidateRecord
 from ._lineage import LineageRegistry as LineageRegistry
+from ._pareto import non_dominated as non_dominated
 from ._preprocessing import Preprocessing as Preprocessing
 from ._preprocessing import Scaling as Scaling
 from ._results import CURVE_ATTRS as CURVE_ATTRS
