@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from distributed import Client
 
+from ckptnas.analysis import report_run
 from ckptnas.config import Config
 from ckptnas.runtime import Experiment
 from ckptnas.storage import load_results, non_dominated
@@ -66,3 +67,6 @@ def test_two_objective_search_marks_its_pareto_front(
     ]
     assert ds["pareto"].values.astype(bool).tolist() == brute_force_front(points, [True, False])
     assert ds["pareto"].values.sum() >= 1
+    files = report_run(tmp_path, tmp_path / "figures")
+    assert (tmp_path / "figures" / "pareto_front.png") in files
+    assert (tmp_path / "figures" / "pareto_front.png").stat().st_size > 1000
