@@ -144,6 +144,26 @@ def _all_positive(xs: list[int]) -> bool:
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "elu", "silu")
 
 
+def rung_epochs(min_epochs: int, max_epochs: int, reduction_factor: int) -> tuple[int, ...]:
+    """The epochs of each rung, lowest first.
+
+    Examples
+    --------
+    >>> rung_epochs(1, 9, 3)
+    (1, 3, 9)
+    >>> rung_epochs(1, 10, 3)
+    (1, 3, 9, 10)
+    """
+    if not 0 < min_epochs <= max_epochs or reduction_factor < 2:
+        raise ValueError("rungs need 0 < min_epochs <= max_epochs and reduction_factor >= 2")
+    rungs = [min_epochs]
+    while rungs[-1] * reduction_factor <= max_epochs:
+        rungs.append(rungs[-1] * reduction_factor)
+    if rungs[-1] < max_epochs:
+        rungs.append(max_epochs)
+    return tuple(rungs)
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     """``[experiment]``: what the run is called, where it is written, how many candidates."""
@@ -228,6 +248,14 @@ class SearchConfig:
     min_epochs: int = _opt(1, _positive, "> 0")
     max_epochs: int = _opt(0, _non_negative, ">= 0 (0: [training] epochs)")
     reduction_factor: int = _opt(3, lambda x: x >= 2, ">= 2")
+
+    def rungs(self, training_epochs: int) -> tuple[int, ...]:
+        """Epochs of each successive-halving rung; one rung of ``training_epochs`` without."""
+        if self.scheduler != Scheduler.ASHA:
+            return (training_epochs,)
+        return rung_epochs(
+            self.min_epochs, self.max_epochs or training_epochs, self.reduction_factor
+        )
 
     @property
     def resolved_directions(self) -> list[str]:

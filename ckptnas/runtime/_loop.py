@@ -12,6 +12,8 @@ import contextlib
 import errno
 import logging
 import math
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,11 +25,13 @@ from ckptnas.errors import RunDirectoryError
 from ckptnas.runtime._objectives import objective_values
 from ckptnas.runtime._progress import Progress
 from ckptnas.runtime._records import CandidateResult, CandidateSpec, TrainingSettings
+from ckptnas.runtime._rungs import Rungs
 from ckptnas.runtime._submit import Outcome, Submitter
 from ckptnas.runtime._worker import DataPlugin, data_key
 from ckptnas.search import (
     SCRATCH,
     DonorIndex,
+    Promotion,
     Strategy,
     Suggestion,
     TransferPlan,
@@ -35,7 +39,14 @@ from ckptnas.search import (
 )
 from ckptnas.search import plan_transfer as make_plan
 from ckptnas.space import Architecture, SearchSpace
-from ckptnas.storage import CandidateRecord, CandidateStatus, LineageRegistry, ResultsWriter
+from ckptnas.storage import (
+    CURVE_NAMES,
+    CandidateRecord,
+    CandidateStatus,
+    Curve,
+    LineageRegistry,
+    ResultsWriter,
+)
 
 if TYPE_CHECKING:
     from ckptnas.runtime._experiment import Experiment
@@ -67,21 +78,24 @@ class Loop:
         self.space = space
         self.client = client
         self.key = data_key(self.config.data, self.config.experiment.seed)
+        self.rungs = Rungs(self.config)
         self.writer = ResultsWriter(
             experiment.run_dir,
             registry,
-            self.config.training.epochs,
+            self.rungs.max_epochs,
             self.config.experiment.flush_interval,
         )
         self.strategy: Strategy = experiment.strategy or make_strategy(self.config, space)
         #: The suggestion each candidate in flight came from, to tell the strategy its values.
         self.suggestions: dict[int, Suggestion] = {}
+        #: Candidates being continued when a previous client stopped (found by :meth:`replay`).
+        self.continuing: list[CandidateRecord] = []
         self.donors = DonorIndex()
         self.tasks: Submitter[CandidateSpec, CandidateResult] = Submitter(
             client, experiment.trainer, _task_name, window=self.config.experiment.max_in_flight
         )
         self.settings = TrainingSettings(
-            epochs=self.config.training.epochs,
+            epochs=self.rungs.first_epochs,
             batch_size=self.config.training.batch_size,
             learning_rate=self.config.training.learning_rate,
             freeze=self.config.transfer.freeze,
@@ -121,6 +135,7 @@ class Loop:
             seed=candidate_seed(self.config.experiment.seed, candidate_id),
             plan=plan,
             donor_digest=digest,
+            keep_state=self.rungs.halving is not None,
         )
 
     def submit_new(self) -> None:
@@ -137,7 +152,29 @@ class Loop:
             target_epochs=settings.epochs,
         )
         self.suggestions[candidate_id] = suggestion
+        self.rungs.started(settings.epochs)
         self.tasks.submit(self.spec(candidate_id, arch, settings, planned))
+
+    def continue_spec(self, record: CandidateRecord, done: int, epochs: int) -> CandidateSpec:
+        """The task that trains a candidate on from ``done`` epochs to ``epochs``."""
+        settings = self.settings.with_hyperparameters(record.hyperparameters)
+        plan = SCRATCH
+        if record.parent is not None:  # kept, so that the lineage still names its donor
+            plan = TransferPlan(
+                record.parent,
+                record.transferred,
+                record.prefix_length,
+                record.n_params_transferred,
+            )
+        spec = self.spec(record.id, record.arch, replace(settings, epochs=epochs), (plan, None))
+        return replace(spec, start_epoch=done, own_digest=record.checkpoint_digest)
+
+    def submit_promotion(self, promotion: Promotion) -> None:
+        """Continue a candidate ASHA promoted, from its own checkpoint."""
+        done = self.rungs.promote(promotion)
+        self.registry.set_target_epochs(promotion.candidate_id, promotion.epochs)
+        record = self.registry.get(promotion.candidate_id)
+        self.tasks.submit(self.continue_spec(record, done, promotion.epochs))
 
     def values(self, record: CandidateRecord | CandidateResult, val_loss: float) -> list[float]:
         """The objective values the strategy learns of a finished candidate."""
@@ -146,9 +183,17 @@ class Loop:
         )
 
     def fill(self) -> None:
-        """Submit new candidates until the window is full or the budget is spent."""
-        while len(self.registry) < self.config.experiment.max_candidates and self.tasks.has_room():
-            self.submit_new()
+        """Submit promotions, then new candidates, until the window is full or budgets spent."""
+        while self.tasks.has_room():
+            promotion = self.rungs.next_promotion()
+            if promotion is not None:
+                self.submit_promotion(promotion)
+            elif len(self.registry) < self.config.experiment.max_candidates and (
+                self.rungs.affordable(self.rungs.first_epochs)
+            ):
+                self.submit_new()
+            else:
+                break
 
     def replay(self) -> list[int]:
         """Teach the strategy and the donor index what the registry holds.
@@ -163,11 +208,24 @@ class Loop:
         for record in records:
             self.strategy.seen.add(Suggestion.of(record.arch, record.hyperparameters))
         for record in finished:
-            val_loss = curves[record.id][-1][1] if curves.get(record.id) else math.nan
             suggestion = Suggestion.of(record.arch, record.hyperparameters)
-            self.strategy.tell(suggestion, self.values(record, val_loss))
+            self.strategy.tell(suggestion, self.first_values(record, curves.get(record.id, [])))
         self.donors = DonorIndex.from_records(r for r in finished if r.status == CandidateStatus.OK)
+        self.continuing = self.rungs.replay(records, curves)
         return [r.id for r in records if r.status == CandidateStatus.PENDING]
+
+    def first_values(self, record: CandidateRecord, curve: Sequence[Curve]) -> list[float]:
+        """What the strategy learnt of a candidate when its first training ended.
+
+        With ASHA that is the first rung, where every candidate was measured alike.
+        """
+        at = min(len(curve), self.rungs.first_epochs if self.rungs.halving else len(curve))
+        if record.status != CandidateStatus.OK or not at:
+            return objective_values(self.config.search.objectives, math.nan, math.nan, 0)
+        _, val_loss, val_metric, _ = curve[at - 1]
+        return objective_values(
+            self.config.search.objectives, val_metric, val_loss, record.n_params
+        )
 
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> xr.Dataset:
@@ -179,7 +237,12 @@ class Loop:
         for candidate_id in pending:  # in flight when a previous client stopped: train again
             record = self.registry.get(candidate_id)
             settings = self.settings.with_hyperparameters(record.hyperparameters)
+            if record.target_epochs:
+                settings = replace(settings, epochs=record.target_epochs)
             self.tasks.submit(self.spec(candidate_id, record.arch, settings))
+        for record in self.continuing:  # promoted when a previous client stopped: continue
+            done = self.rungs.trained[record.id]
+            self.tasks.submit(self.continue_spec(record, done, record.target_epochs))
         self.fill()
         try:
             with progress.routing_logs():
@@ -212,6 +275,9 @@ class Loop:
             if result is None:
                 return None
         assert result is not None
+        if spec.start_epoch:
+            self._record_continued(spec, result)
+            return None
         if result.status == CandidateStatus.DONOR_FAILED:
             self._reject_donor(spec, result.error)
             replanned = self.spec(spec.candidate_id, spec.arch, spec.settings)
@@ -220,12 +286,33 @@ class Loop:
         self.registry.record(result)
         if result.status == CandidateStatus.OK:
             self.donors.add(result.candidate_id, spec.arch, result.objective)
+            self.rungs.reported(result.candidate_id, result.val_metric)
         suggestion = self.suggestions.pop(spec.candidate_id, None) or Suggestion.of(
             spec.arch, self.registry.get(spec.candidate_id).hyperparameters
         )
         val_loss = result.val_loss[-1] if result.val_loss else math.nan
         self.strategy.tell(suggestion, self.values(result, val_loss))
         return result
+
+    def _record_continued(self, spec: CandidateSpec, result: CandidateResult) -> None:
+        """Record a promoted candidate's longer curve, or keep it as it was if that failed."""
+        cid = spec.candidate_id
+        if result.status != CandidateStatus.OK:
+            logger.warning("candidate %d could not be continued: %s", cid, result.error)
+            reason = f"not continued to {spec.settings.epochs} epochs: {result.error}"
+            self.registry.add_note(cid, reason)
+            self.registry.set_target_epochs(cid, spec.start_epoch)
+            return
+        before = self.registry.curve(cid)[: spec.start_epoch]
+        whole = {
+            name: tuple(c[k] for c in before) + getattr(result, name)
+            for k, name in enumerate(CURVE_NAMES)
+        }
+        result = replace(result, **whole)
+        self.registry.record(result, continued=True)
+        self.rungs.reported(cid, result.val_metric)
+        self.donors.discard(cid)  # a better-trained donor now, with a new checkpoint
+        self.donors.add(cid, spec.arch, result.objective)
 
     def _failed_task(
         self, outcome: Outcome[CandidateSpec, CandidateResult]

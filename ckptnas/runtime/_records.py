@@ -59,6 +59,13 @@ class CandidateSpec(WorkerTask):
     settings: TrainingSettings
     plan: TransferPlan = SCRATCH
     donor_digest: str | None = None
+    #: Epochs already trained: more than 0 continues the candidate from its own checkpoint to
+    #: ``settings.epochs`` (successive halving promoted it).
+    start_epoch: int = 0
+    #: The digest of the checkpoint a continued candidate starts from.
+    own_digest: str | None = None
+    #: Save the optimizer and random states with the checkpoint, so it can be continued.
+    keep_state: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,4 +1,7 @@
 from ._apply import apply_plan as apply_plan
+from ._asha import Promotion as Promotion
+from ._asha import SuccessiveHalving as SuccessiveHalving
+from ._asha import rung_epochs as rung_epochs
 from ._base import Strategy as Strategy
 from ._base import Suggestion as Suggestion
 from ._donors import DonorIndex as DonorIndex

@@ -14,6 +14,7 @@ from ._results import write_dataset as write_dataset
 from ._rundir import RunDir as RunDir
 from ._rundir import RunKind as RunKind
 from ._sqlite import CURVE_NAMES as CURVE_NAMES
+from ._sqlite import Curve as Curve
 from ._sqlite import Database as Database
 from ._states import INITS as INITS
 from ._states import CandidateStatus as CandidateStatus

@@ -195,14 +195,18 @@ class LineageRegistry(Database):
         assert cur.lastrowid is not None
         return cur.lastrowid
 
-    def record(self, result: CandidateResult) -> None:
-        """Record a finished (or failed) candidate and its per-epoch curves in one transaction."""
+    def record(self, result: CandidateResult, continued: bool = False) -> None:
+        """Record a finished (or failed) candidate and its per-epoch curves in one transaction.
+
+        ``continued`` records a candidate trained on from its checkpoint (its whole curve):
+        that is no new attempt.
+        """
         plan = result.plan
         with self._transaction():
             self._replace_curves(result.candidate_id, result)
             self._db.execute(
                 "UPDATE candidates SET status = ?, objective = ?, parent = ?, transferred = ?,"
-                " prefix_length = ?, n_params_transferred = ?, attempts = attempts + 1, "
+                " prefix_length = ?, n_params_transferred = ?, attempts = attempts + ?, "
                 f"{RUN_COLUMNS_SQL} WHERE id = ?",
                 (
                     result.status,
@@ -211,6 +215,7 @@ class LineageRegistry(Database):
                     json.dumps(list(plan.tensors)),
                     plan.prefix_length,
                     plan.n_params,
+                    0 if continued else 1,
                     *run_columns(result),
                     result.candidate_id,
                 ),

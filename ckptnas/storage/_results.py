@@ -12,7 +12,8 @@ per candidate; ``train_loss``, ``val_loss``, ``val_metric``, ``epoch_time`` per 
 epoch; and, when ``[search.hyperparameters]`` searches them, ``learning_rate``, ``batch_size``,
 ``weight_decay``, ``dropout`` per candidate; with several ``[search] objectives``, ``pareto``
 (1 on the front of the successful candidates, else 0). Attributes ``objectives`` and
-``directions`` name them.
+``directions`` name them. With ``[search] scheduler = "asha"``, ``rung`` and
+``epochs_trained`` per candidate; its curves are NaN past the epochs it trained.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import pandas as pd
 import xarray as xr
 
 from ckptnas._version import package_version
-from ckptnas.config import SearchConfig, config_from_dict
+from ckptnas.config import Config, Scheduler, SearchConfig, config_from_dict
 from ckptnas.errors import ConfigError, RunDirectoryError
 from ckptnas.space import SearchSpace
 from ckptnas.storage._atomic import replacing
@@ -79,12 +80,37 @@ def _hyperparameter_variables(records: list[CandidateRecord]) -> dict[str, xr.Va
     }
 
 
-def _search_config(registry: LineageRegistry) -> SearchConfig:
-    """The run's ``[search]`` table, the defaults when the run recorded no configuration."""
+def _recorded_config(registry: LineageRegistry) -> Config:
+    """The run's configuration, the defaults when the run recorded none."""
     try:
-        return config_from_dict(tomllib.loads(registry.get_meta("config") or "")).search
+        return config_from_dict(tomllib.loads(registry.get_meta("config") or ""))
     except (tomllib.TOMLDecodeError, ConfigError):
-        return SearchConfig()
+        return Config()
+
+
+def _rung_variables(
+    records: list[CandidateRecord], curves: dict[int, list[Curve]], config: Config
+) -> dict[str, xr.Variable]:
+    """``rung`` and ``epochs_trained`` per candidate, when successive halving stopped some."""
+    if config.search.scheduler != Scheduler.ASHA:
+        return {}
+    rungs = config.search.rungs(config.training.epochs)
+    trained = np.array([len(curves.get(r.id, [])) for r in records], dtype=np.int32)
+    reached = np.array([sum(e <= t for e in rungs) - 1 for t in trained], dtype=np.int32)
+    return {
+        "rung": xr.Variable(
+            "candidate",
+            reached,
+            {
+                "long_name": "successive-halving rung reached (0: the first; -1: none)",
+                "units": "1",
+                "rung_epochs": np.array(rungs, dtype=np.int32),
+            },
+        ),
+        "epochs_trained": xr.Variable(
+            "candidate", trained, {"long_name": "epochs trained", "units": "1"}
+        ),
+    }
 
 
 def _pareto_variable(
@@ -145,7 +171,8 @@ def build_dataset(registry: LineageRegistry, n_epochs: int | None = None) -> xr.
     """
     records = [r for r in registry.candidates() if r.status != CandidateStatus.PENDING]
     curves = registry.curves()
-    search = _search_config(registry)
+    config = _recorded_config(registry)
+    search = config.search
     longest = max((len(c) for c in curves.values()), default=0)
     n_epochs = max(n_epochs or 0, longest, 1)
     space = json.loads(registry.get_meta("space") or "{}")
@@ -172,6 +199,7 @@ def build_dataset(registry: LineageRegistry, n_epochs: int | None = None) -> xr.
         **_per_candidate_variables(records),
         **_hyperparameter_variables(records),
         **_pareto_variable(records, curves, search),
+        **_rung_variables(records, curves, config),
     }
     for k, (name, (units, long_name)) in enumerate(CURVE_ATTRS.items()):
         data_vars[name] = xr.Variable(
