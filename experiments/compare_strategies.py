@@ -2,9 +2,11 @@
 
 Three searches per seed on the synthetic data of ``compare_synthetic.toml``:
 
-- ``evolution``: regularized evolution, every candidate trained ``[training] epochs``;
+- ``evolution``: regularized evolution, every candidate trained ``[training] epochs`` (3);
 - ``asha``: the same evolution, with asynchronous successive halving (rungs 1, 3, 9 epochs);
-- ``tpe``: Optuna's TPE sampler, every candidate trained ``[training] epochs``.
+- ``asha-short``: the same, with rungs 1 and 3 only (no candidate trains longer than above);
+- ``tpe``: Optuna's TPE sampler, every candidate trained ``[training] epochs``;
+- ``tpe+asha``: TPE with the rungs of ``asha``.
 
 Each search may spend ``--epochs`` training epochs in all (``[experiment]
 max_training_epochs``), the fair unit when some candidates stop early. The table gives each
@@ -35,12 +37,14 @@ from ckptnas.storage import RunDir, load_results
 HERE = Path(__file__).resolve().parent
 
 #: Each search, as changes to the base configuration.
+ASHA = {"scheduler": "asha", "min_epochs": 1, "max_epochs": 9, "reduction_factor": 3}
+TPE = {"strategy": "optuna", "sampler": "tpe"}
 SEARCHES: dict[str, dict[str, dict[str, Any]]] = {
     "evolution": {},
-    "asha": {
-        "search": {"scheduler": "asha", "min_epochs": 1, "max_epochs": 9, "reduction_factor": 3}
-    },
-    "tpe": {"search": {"strategy": "optuna", "sampler": "tpe"}},
+    "asha": {"search": ASHA},
+    "asha-short": {"search": ASHA | {"max_epochs": 3}},
+    "tpe": {"search": TPE},
+    "tpe+asha": {"search": TPE | ASHA},
 }
 
 
