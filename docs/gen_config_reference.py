@@ -129,7 +129,12 @@ def type_name(annotation: Any) -> str:
 
 
 def toml_value(value: Any) -> str:
-    """A value as it would be written in the TOML file."""
+    """A value as it would be written in the TOML file, on one line (it sits in a table cell)."""
+    if isinstance(value, dict):
+        inner = ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items())
+        return f"{{ {inner} }}" if inner else "{}"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     return tomli_w.dumps({"x": value}).strip().removeprefix("x = ")
 
 
