@@ -431,6 +431,15 @@ def _check_across_tables(config: Config) -> None:
             f"population_size = {config.search.population_size}"
         )
     _check_search(config.search, config.training)
+    budget, first = (
+        config.experiment.max_training_epochs,
+        config.search.rungs(config.training.epochs)[0],
+    )
+    if budget and budget < first:
+        raise ConfigError(
+            f"[experiment] max_training_epochs = {budget} is less than the {first} epochs "
+            "one candidate trains"
+        )
     if config.training.batch_size > data.n_samples and data.kind == DataKind.SYNTHETIC_COMBO:
         raise ConfigError(
             f"[training] batch_size = {config.training.batch_size} exceeds "
