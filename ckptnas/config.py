@@ -103,6 +103,7 @@ OBJECTIVES = {
     "val_metric": Direction.MAXIMIZE,
     "val_loss": Direction.MINIMIZE,
     "n_params": Direction.MINIMIZE,
+    "latency": Direction.MINIMIZE,
 }
 
 #: The hyperparameters ``[search.hyperparameters]`` may search: name to the check each value

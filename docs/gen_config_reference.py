@@ -83,10 +83,12 @@ MEANINGS: dict[str, str] = {
     "sampler's class, e.g. `{n_startup_trials = 5}` for TPE or `{population_size = 20}` for "
     "NSGA-II; its seed is `[experiment] seed`.",
     "search.objectives": "What a candidate is judged by: the final validation metric, loss, "
-    "or parameter count. The first is the primary objective (summaries, top-K, evolution's "
-    "parents); with two or more, `results.nc` marks the Pareto front.",
+    "parameter count, or inference latency (the median time of a forward pass over 256 "
+    "validation rows, measured after training). The first, `val_metric`, is the primary "
+    "objective (summaries, top-K, evolution's parents); with two or more, `results.nc` marks "
+    "the Pareto front.",
     "search.directions": "`maximize` or `minimize` for each objective; empty: `val_metric` "
-    "up, `val_loss` and `n_params` down.",
+    "up, the others down.",
     "search.hyperparameters": "Training hyperparameters sampled per candidate (see "
     "[Hyperparameters](#hyperparameters)): `learning_rate`, `weight_decay`, `dropout` as "
     "`{low, high, log}` or a list, `batch_size` as a list. They override `[training]`.",

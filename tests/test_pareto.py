@@ -45,26 +45,28 @@ def test_non_dominated_matches_brute_force_with_ties_and_nan(seed: int) -> None:
     assert any(expected)
 
 
+@pytest.mark.parametrize("second", ["n_params", "latency"])
 def test_two_objective_search_marks_its_pareto_front(
-    tiny_config: Config, tmp_path: Path, client: Client
+    tiny_config: Config, tmp_path: Path, client: Client, second: str
 ) -> None:
     config = tiny_config.replace(
         "search",
         strategy="optuna",
         sampler="nsga2",
         sampler_options={"population_size": 4},
-        objectives=["val_metric", "n_params"],
+        objectives=["val_metric", second],
         directions=["maximize", "minimize"],
     )
     Experiment(config, tmp_path, progress=False).run(client)
     ds = load_results(tmp_path)
-    assert ds.attrs["objectives"] == "val_metric n_params"
+    assert ds.attrs["objectives"] == f"val_metric {second}"
     assert ds["pareto"].attrs["flag_meanings"] == "dominated non_dominated"
     ok = ds["status"].values == "ok"
     points = [
         (m, n) if good else (np.nan, np.nan)
-        for m, n, good in zip(ds["objective"].values, ds["n_params"].values, ok, strict=True)
+        for m, n, good in zip(ds["objective"].values, ds[second].values, ok, strict=True)
     ]
+    assert np.isfinite(ds[second].values[ok]).all() and (ds[second].values[ok] > 0).all()
     assert ds["pareto"].values.astype(bool).tolist() == brute_force_front(points, [True, False])
     assert ds["pareto"].values.sum() >= 1
     files = report_run(tmp_path, tmp_path / "figures")

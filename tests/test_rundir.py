@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from pathlib import Path
 
@@ -95,6 +96,7 @@ def _version_1_registry(run_dir: Path) -> None:
     with sqlite3.connect(run_dir / "lineage.sqlite") as db:
         db.execute("ALTER TABLE candidates DROP COLUMN hyperparameters")
         db.execute("ALTER TABLE candidates DROP COLUMN target_epochs")
+        db.execute("ALTER TABLE candidates DROP COLUMN latency")
         db.execute("PRAGMA user_version = 1")
         db.execute("INSERT INTO candidates (arch, status, objective) VALUES ('[1, 2]', 'ok', 0.5)")
 
@@ -109,6 +111,7 @@ def test_version_1_registry_is_read_as_it_is_and_migrated_when_written(tmp_path:
             {},
             0,
         )
+        assert math.isnan(old.latency)
     with LineageRegistry(tmp_path) as reg:
         assert reg.get(1) == old
         new = reg.add_candidate(

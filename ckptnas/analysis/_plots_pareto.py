@@ -12,7 +12,7 @@ from ckptnas.analysis._figures import save
 from ckptnas.storage import CandidateStatus
 
 #: What each objective's values are read from in ``results.nc``.
-_VARIABLE = {"val_metric": "objective", "n_params": "n_params"}
+_VARIABLE = {"val_metric": "objective", "n_params": "n_params", "latency": "latency"}
 
 
 def _values(results: xr.Dataset, objective: str) -> np.ndarray:
@@ -45,7 +45,7 @@ def pareto_front(results: xr.Dataset, path: str | Path) -> Path:
     directions = results.attrs["directions"].split()
     ax.set_xlabel(f"{x_name} ({directions[0]})")
     ax.set_ylabel(f"{y_name} ({directions[1]})")
-    if y_name == "n_params":
+    if y_name in ("n_params", "latency"):
         ax.set_yscale("log")
     ax.set_title(f"Pareto front: {int(front.sum())} of {int(ok.sum())} candidates", fontsize=10)
     ax.legend(fontsize=8)

@@ -179,7 +179,11 @@ class Loop:
     def values(self, record: CandidateRecord | CandidateResult, val_loss: float) -> list[float]:
         """The objective values the strategy learns of a finished candidate."""
         return objective_values(
-            self.config.search.objectives, record.objective, val_loss, record.n_params
+            self.config.search.objectives,
+            record.objective,
+            val_loss,
+            record.n_params,
+            record.latency,
         )
 
     def fill(self) -> None:
@@ -223,8 +227,9 @@ class Loop:
         if record.status != CandidateStatus.OK or not at:
             return objective_values(self.config.search.objectives, math.nan, math.nan, 0)
         _, val_loss, val_metric, _ = curve[at - 1]
+        # The latency replayed is the last measured; the one told first is lost with the client.
         return objective_values(
-            self.config.search.objectives, val_metric, val_loss, record.n_params
+            self.config.search.objectives, val_metric, val_loss, record.n_params, record.latency
         )
 
     # -- the loop --------------------------------------------------------------------------

@@ -7,7 +7,11 @@ from collections.abc import Sequence
 
 
 def objective_values(
-    objectives: Sequence[str], val_metric: float, val_loss: float, n_params: int
+    objectives: Sequence[str],
+    val_metric: float,
+    val_loss: float,
+    n_params: int,
+    latency: float = math.nan,
 ) -> list[float]:
     """The values a strategy is told, one per objective; all NaN when the metric is NaN.
 
@@ -19,6 +23,8 @@ def objective_values(
         The validation metric and loss the candidate reached (NaN when it failed).
     n_params : int
         The candidate's parameter count.
+    latency : float
+        Seconds of its forward pass over 256 validation rows.
 
     Examples
     --------
@@ -27,5 +33,10 @@ def objective_values(
     """
     if not math.isfinite(val_metric):
         return [math.nan] * len(objectives)
-    known = {"val_metric": val_metric, "val_loss": val_loss, "n_params": float(n_params)}
+    known = {
+        "val_metric": val_metric,
+        "val_loss": val_loss,
+        "n_params": float(n_params),
+        "latency": latency,
+    }
     return [known[name] for name in objectives]

@@ -19,7 +19,7 @@ from torch import nn
 
 from ckptnas.errors import CheckpointError
 from ckptnas.runtime import _state
-from ckptnas.runtime._fit import Curves
+from ckptnas.runtime._fit import Curves, inference_latency
 from ckptnas.runtime._records import CandidateResult, CandidateSpec, TrainingSettings
 from ckptnas.runtime._worker import prepare
 from ckptnas.search import SCRATCH, apply_plan
@@ -83,8 +83,9 @@ def train_candidate(spec: CandidateSpec) -> CandidateResult:
             status = CandidateStatus.FAILED
             error = f"diverged: loss is not finite at epoch {epoch}"
             break
-    digest = None
+    digest, latency = None, math.nan
     if status == CandidateStatus.OK:
+        latency = inference_latency(model, ready.data)
         version = spec.settings.epochs if spec.start_epoch else None
         digest = store.save(spec.candidate_id, model.state_dict(), version)
         if spec.keep_state:
@@ -96,6 +97,7 @@ def train_candidate(spec: CandidateSpec) -> CandidateResult:
         error=error,
         plan=spec.plan if spec.plan.is_warm else SCRATCH,
         checkpoint_digest=digest,
+        latency=latency,
         end_time=time.time(),
         **curves.as_tuples(),
     )

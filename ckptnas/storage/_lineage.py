@@ -23,6 +23,7 @@ from ckptnas.storage._sqlite import (
     RUN_COLUMNS_SQL,
     Curve,
     Database,
+    from_sql,
     record_from_row,
     run_columns,
     to_sql,
@@ -56,7 +57,8 @@ CREATE TABLE IF NOT EXISTS candidates (
     error TEXT NOT NULL DEFAULT '',
     note TEXT NOT NULL DEFAULT '',
     hyperparameters TEXT NOT NULL DEFAULT '{}',
-    target_epochs INTEGER NOT NULL DEFAULT 0
+    target_epochs INTEGER NOT NULL DEFAULT 0,
+    latency REAL
 );
 CREATE INDEX IF NOT EXISTS candidates_parent ON candidates(parent);
 CREATE TABLE IF NOT EXISTS epochs (
@@ -68,10 +70,12 @@ CREATE TABLE IF NOT EXISTS epochs (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
-#: Version 2 adds each candidate's training hyperparameters and the epochs it is to reach.
+#: Version 2 adds each candidate's training hyperparameters, the epochs it is to reach and its
+#: measured inference latency.
 _TO_VERSION_2 = (
     ("candidates", "hyperparameters", "TEXT NOT NULL DEFAULT '{}'"),
     ("candidates", "target_epochs", "INTEGER NOT NULL DEFAULT 0"),
+    ("candidates", "latency", "REAL"),
 )
 
 
@@ -103,6 +107,8 @@ class CandidateRecord:
     #: Epochs the candidate is to have trained once its latest task ends (0: not recorded,
     #: a run written before version 2); more than its curve holds while it is being continued.
     target_epochs: int
+    #: Median seconds of a forward pass over 256 validation rows (NaN when not measured).
+    latency: float
 
     @property
     def frac_params_transferred(self) -> float:
@@ -206,7 +212,8 @@ class LineageRegistry(Database):
             self._replace_curves(result.candidate_id, result)
             self._db.execute(
                 "UPDATE candidates SET status = ?, objective = ?, parent = ?, transferred = ?,"
-                " prefix_length = ?, n_params_transferred = ?, attempts = attempts + ?, "
+                " prefix_length = ?, n_params_transferred = ?, attempts = attempts + ?,"
+                " latency = ?, "
                 f"{RUN_COLUMNS_SQL} WHERE id = ?",
                 (
                     result.status,
@@ -216,6 +223,7 @@ class LineageRegistry(Database):
                     plan.prefix_length,
                     plan.n_params,
                     0 if continued else 1,
+                    to_sql(result.latency),
                     *run_columns(result),
                     result.candidate_id,
                 ),
@@ -276,6 +284,7 @@ class LineageRegistry(Database):
             donor_usable=bool(row["donor_usable"]),
             hyperparameters=hyperparameters,
             target_epochs=int(self.column(row, "target_epochs", 0)),
+            latency=from_sql(self.column(row, "latency", None)),
         )
 
     def get(self, candidate_id: int) -> CandidateRecord:

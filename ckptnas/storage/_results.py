@@ -7,13 +7,13 @@ that is renamed into place, so the file on disk is complete at every moment.
 Schema (dims ``candidate``, ``epoch`` = 1..E, ``node``; ``Conventions = "CF-1.11"``):
 ``arch(candidate, node)``, ``arch_str``, ``parent``, ``n_transferred``,
 ``frac_params_transferred``, ``prefix_length``, ``objective``, ``status``, ``n_params``,
-``worker``, ``device``, ``attempts``, ``error``, ``submit_time``, ``start_time``, ``end_time``
-per candidate; ``train_loss``, ``val_loss``, ``val_metric``, ``epoch_time`` per candidate and
-epoch; and, when ``[search.hyperparameters]`` searches them, ``learning_rate``, ``batch_size``,
-``weight_decay``, ``dropout`` per candidate; with several ``[search] objectives``, ``pareto``
-(1 on the front of the successful candidates, else 0). Attributes ``objectives`` and
-``directions`` name them. With ``[search] scheduler = "asha"``, ``rung`` and
-``epochs_trained`` per candidate; its curves are NaN past the epochs it trained.
+``latency``, ``worker``, ``device``, ``attempts``, ``error``, ``submit_time``, ``start_time``,
+``end_time`` per candidate; ``train_loss``, ``val_loss``, ``val_metric``, ``epoch_time`` per
+candidate and epoch; and, when ``[search.hyperparameters]`` searches them,
+``learning_rate``, ``batch_size``, ``weight_decay``, ``dropout`` per candidate; with several
+``[search] objectives``, ``pareto`` (1 on the front of the successful candidates, else 0).
+Attributes ``objectives`` and ``directions`` name them. With ``[search] scheduler = "asha"``,
+``rung`` and ``epochs_trained`` per candidate; its curves are NaN past the epochs it trained.
 """
 
 from __future__ import annotations
@@ -123,6 +123,7 @@ def _pareto_variable(
         "val_metric": lambda r: r.objective,
         "val_loss": lambda r: curves[r.id][-1][1] if curves.get(r.id) else np.nan,
         "n_params": lambda r: float(r.n_params),
+        "latency": lambda r: r.latency,
     }
     values = np.array(
         [
@@ -264,6 +265,12 @@ def _per_candidate_variables(records: list[CandidateRecord]) -> dict[str, xr.Var
         ),
         "status": variable([str(r.status) for r in records], object, "", "ok or failed"),
         "n_params": variable([r.n_params for r in records], np.int64, "1", "parameters"),
+        "latency": variable(
+            [r.latency for r in records],
+            float,
+            "s",
+            "median time of a forward pass over 256 validation rows, after training",
+        ),
         "worker": variable([r.worker for r in records], object, "", "Dask worker"),
         "device": variable([r.device for r in records], object, "", "training device"),
         "attempts": variable([r.attempts for r in records], np.int32, "1", "attempts made"),
