@@ -317,7 +317,8 @@ class Loop:
         self.registry.record(result, continued=True)
         self.rungs.reported(cid, result.val_metric)
         self.donors.discard(cid)  # a better-trained donor now, with a new checkpoint
-        self.donors.add(cid, spec.arch, result.objective)
+        if self.registry.get(cid).donor_usable:
+            self.donors.add(cid, spec.arch, result.objective)
 
     def _failed_task(
         self, outcome: Outcome[CandidateSpec, CandidateResult]
