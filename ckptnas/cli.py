@@ -206,6 +206,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from ckptnas.runtime import export_model
+
+    exported = export_model(args.run_dir, args.candidate, args.format, args.out)
+    print(f"wrote {exported.model_file} and {exported.description_file}")
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from ckptnas.analysis import compare_runs
 
@@ -304,6 +312,20 @@ def _add_analysis_parsers(
     predict.add_argument("--candidate", type=int, required=True, help="the candidate's id")
     predict.add_argument("--out", help="output file (default: DATA.predictions.nc)")
     predict.set_defaults(func=cmd_predict)
+
+    export = sub.add_parser(
+        "export", help="write a trained candidate as a model file other programs load"
+    )
+    export.add_argument("run_dir")
+    export.add_argument("--candidate", type=int, required=True, help="the candidate's id")
+    export.add_argument(
+        "--format",
+        choices=["torch-export", "onnx", "safetensors"],
+        default="torch-export",
+        help="torch.export program (.pt2), ONNX graph, or tensors for ckptnas.load_exported",
+    )
+    export.add_argument("--out", help="output folder (default: RUN_DIR/export)")
+    export.set_defaults(func=cmd_export)
 
     compare = sub.add_parser("compare", help="compare searches: table, tests and figures")
     compare.add_argument("run_dirs", nargs="+", help="run directories (one per policy and seed)")
