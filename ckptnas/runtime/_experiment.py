@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -93,6 +94,8 @@ class Experiment:
             "freeze": str(int(self.config.transfer.freeze)),
             "seed": str(self.config.experiment.seed),
         }
+        if registry.get_meta("created") is None:  # kept when the run is resumed
+            meta["created"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         registry.set_meta_many(meta)
         # What turns raw data into what the networks see, and their outputs back: a trained
         # candidate is usable on the user's data without ckptnas's dataset code.
