@@ -259,6 +259,9 @@ def load_results(run_dir: str | Path, per_candidate: bool = False) -> xr.Dataset
     if not path.is_file():
         raise FileNotFoundError(f"no results at {path}")
     ds = xr.load_dataset(path, engine="netcdf4")
+    for var in ds.variables.values():  # decoded times: their on-disk details go with the rest
+        if np.issubdtype(var.dtype, np.datetime64) and "units_metadata" in var.attrs:
+            var.encoding["units_metadata"] = var.attrs.pop("units_metadata")
     if per_candidate:
         return ds.drop_dims(["epoch", "node"]).to_dataframe()
     return ds
