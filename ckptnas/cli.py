@@ -69,7 +69,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
     RunDir(run_dir).require_writable()  # before reading: a read-only open leaves -shm files
     config = _apply_flags(RunDir(run_dir).recorded_config(), args)
     args.stopping_run = run_dir
-    ds = Experiment(config, run_dir, progress=not args.no_progress, resume=True).run()
+    experiment = Experiment(config, run_dir, progress=not args.no_progress, resume=True)
+    ds = experiment.run()
+    if experiment.already_finished:
+        print(
+            f"{run_dir} is finished: {ds.sizes['candidate']} candidates, its whole budget; "
+            "nothing to resume (--max-candidates N extends it)\n"
+        )
     print_summary(ds, run_dir)
     _refuse_all_failed(ds)
     return 0

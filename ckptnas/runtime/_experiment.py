@@ -25,7 +25,7 @@ from ckptnas.runtime._loop import Loop
 from ckptnas.runtime._records import CandidateResult, CandidateSpec
 from ckptnas.runtime._train import train_candidate
 from ckptnas.space import SearchSpace
-from ckptnas.storage import LineageRegistry, RunDir, RunKind
+from ckptnas.storage import CandidateStatus, LineageRegistry, ResultsWriter, RunDir, RunKind
 
 
 class Experiment:
@@ -66,6 +66,8 @@ class Experiment:
         self.progress = progress
         self.resume = resume
         self.trainer = trainer
+        #: Set by :meth:`run` when resuming found the run's budget spent and nothing in flight.
+        self.already_finished = False
 
     # -- set-up ----------------------------------------------------------------------------
     def _refuse_unusable_run_dir(self) -> None:
@@ -114,11 +116,6 @@ class Experiment:
         local = client is None and not self.config.cluster.scheduler
         if self.config.training.device == Device.CUDA and local and not torch.cuda.is_available():
             raise ConfigError("[training] device = 'cuda' but this machine has no CUDA device")
-        data = load_data(self.config.data, seed=self.config.experiment.seed)
-        try:
-            space = SearchSpace.from_config(self.config.space, data.input_sizes, data.output_size)
-        except ValueError as exc:
-            raise ConfigError(f"[space] {exc}") from None
         with contextlib.ExitStack() as stack:
             # A run that exists is locked before a cluster starts, so a busy one is refused
             # at once; a new directory only once the cluster answers, so that a scheduler that
@@ -127,6 +124,16 @@ class Experiment:
             if existing:
                 self.files.require_writable()
                 stack.enter_context(self.files.lock())
+                if self.resume and self._finished():  # no data, no cluster: nothing to train
+                    self.already_finished = True
+                    return self._results_without_training()
+            data = load_data(self.config.data, seed=self.config.experiment.seed)
+            try:
+                space = SearchSpace.from_config(
+                    self.config.space, data.input_sizes, data.output_size
+                )
+            except ValueError as exc:
+                raise ConfigError(f"[space] {exc}") from None
             if client is None:
                 client = stack.enter_context(connect(self.config))
             self.files.create()
@@ -134,6 +141,19 @@ class Experiment:
                 self.files.require_writable()
                 stack.enter_context(self.files.lock())
             return self._run_locked(client, data, space)
+
+    def _finished(self) -> bool:
+        """Whether the run holds its whole budget of candidates, none of them in flight."""
+        if self.files.kind() != RunKind.SEARCH:
+            return False
+        with LineageRegistry(self.run_dir) as registry:
+            budget_spent = len(registry) >= self.config.experiment.max_candidates
+            return budget_spent and not registry.candidates(CandidateStatus.PENDING)
+
+    def _results_without_training(self) -> xr.Dataset:
+        """The results of a finished run, ``results.nc`` rewritten from its registry."""
+        with LineageRegistry(self.run_dir) as registry:
+            return ResultsWriter(self.run_dir, registry, self.config.training.epochs).flush()
 
     def _run_locked(self, client: Client, data: TabularData, space: SearchSpace) -> xr.Dataset:
         # The configuration goes to disk before the registry exists, so that a run stopped at
