@@ -36,10 +36,10 @@ def _apply_flags(config: Config, args: argparse.Namespace) -> Config:
     """The configuration with the command line's --max-candidates, --scheduler, --workers."""
     if getattr(args, "max_candidates", None):  # train-topk has no such flag
         config = config.replace("experiment", max_candidates=args.max_candidates)
-    if getattr(args, "local", False):
-        config = config.replace("cluster", scheduler="")
-    elif args.scheduler is not None:  # "" returns to the embedded cluster too
-        config = config.replace("cluster", scheduler=args.scheduler)
+    if getattr(args, "local", False) or args.scheduler == "":  # the embedded cluster
+        config = config.replace("cluster", kind="local", scheduler="", jobqueue={})
+    elif args.scheduler is not None:
+        config = config.replace("cluster", kind="address", scheduler=args.scheduler, jobqueue={})
     if args.workers:
         config = config.replace("cluster", n_workers=args.workers)
     return config
@@ -220,6 +220,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cluster_script(args: argparse.Namespace) -> int:
+    from ckptnas.config import BATCH_KINDS
+    from ckptnas.runtime import batch_cluster
+
+    config = load_config(args.config)
+    if config.cluster.kind not in BATCH_KINDS:
+        raise CkptnasError(
+            f"{args.config}: [cluster] kind = {config.cluster.kind!r} starts no batch jobs; "
+            "cluster-script is for kind = slurm, pbs, lsf or sge"
+        )
+    with batch_cluster(config) as cluster:
+        print(cluster.job_script())
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from ckptnas.analysis import compare_runs
 
@@ -332,6 +347,12 @@ def _add_analysis_parsers(
     )
     export.add_argument("--out", help="output folder (default: RUN_DIR/export)")
     export.set_defaults(func=cmd_export)
+
+    script = sub.add_parser(
+        "cluster-script", help="print the batch job script of each worker ([cluster] kind)"
+    )
+    script.add_argument("config", help="the experiment's TOML file")
+    script.set_defaults(func=cmd_cluster_script)
 
     compare = sub.add_parser("compare", help="compare searches: table, tests and figures")
     compare.add_argument("run_dirs", nargs="+", help="run directories (one per policy and seed)")

@@ -83,7 +83,17 @@ MEANINGS: dict[str, str] = {
     "training.device": "`auto` uses CUDA when the worker sees a GPU, else the CPU.",
     "cluster.scheduler": "Address of a running Dask scheduler, e.g. `tcp://host:8786`. "
     "`--scheduler` overrides it.",
-    "cluster.n_workers": "Workers of the embedded LocalCluster. `--workers` overrides it.",
+    "cluster.kind": "`local` starts a LocalCluster on this machine; `address` connects to "
+    "`scheduler`; `slurm`, `pbs`, `lsf` and `sge` start workers as batch jobs through "
+    'dask-jobqueue. A `scheduler` with `kind = "local"` connects to it, as `address` does.',
+    "cluster.n_workers": "Workers of the embedded LocalCluster, or the batch workers to start. "
+    "`--workers` overrides it.",
+    "cluster.adapt_minimum": "Batch kinds: the fewest workers Dask's adaptive scaling keeps.",
+    "cluster.adapt_maximum": "Batch kinds: the most workers Dask's adaptive scaling starts; 0 "
+    "starts `n_workers` and keeps them.",
+    "cluster.jobqueue": "Batch kinds: keywords of dask-jobqueue's cluster class (`queue`, "
+    "`account`, `walltime`, `cores`, `memory`, `processes`, `job_extra_directives`, ...), "
+    "passed as they are. `ckptnas cluster-script` prints the job script they make.",
     "cluster.worker_profile": "Dask's statistical profiler on the embedded LocalCluster's "
     "workers (the dashboard's Profile page). It samples the training thread every 10 ms and "
     "slows the epochs of small networks; workers of a cluster named by `scheduler` follow their "
@@ -96,12 +106,17 @@ def type_name(annotation: Any) -> str:
     if typing.get_origin(annotation) is list:
         (inner,) = typing.get_args(annotation)
         return f"list of {type_name(inner)}"
+    if typing.get_origin(annotation) is dict:
+        return "table"
     names = {int: "integer", float: "float", str: "string", bool: "boolean"}
     return names[annotation]
 
 
 def toml_value(value: Any) -> str:
     """A value as it would be written in the TOML file."""
+    if isinstance(value, dict):  # tomli_w writes a table as a [x] header of its own
+        inner = ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items())
+        return "{ " + inner + " }" if inner else "{}"
     return tomli_w.dumps({"x": value}).strip().removeprefix("x = ")
 
 

@@ -1,4 +1,5 @@
 from ._allocator import keep_freed_memory as keep_freed_memory
+from ._cluster import batch_cluster as batch_cluster
 from ._cluster import connect as connect
 from ._cluster import default_workers as default_workers
 from ._experiment import Experiment as Experiment
