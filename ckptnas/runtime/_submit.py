@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from distributed import Client, Future, as_completed
 
@@ -77,7 +77,10 @@ class Submitter(Generic[S, R]):
         self.name = name
         self.fixed_window = window
         self.retries = retries
-        self.queue: as_completed = as_completed()
+        # Results come with their futures, fetched by Dask's event loop as each task finishes:
+        # asking each future for its result after the fact is a round trip of its own, which
+        # took 7 ms of the client's time per candidate (4.3 s of 8.1 s for 600 instant tasks).
+        self.queue: as_completed = as_completed(with_results=True, raise_errors=False)
         self.in_flight: dict[Future[R], tuple[S, int]] = {}
         self.n_workers = 0
         self.resources: dict[str, float] | None = None
@@ -162,7 +165,7 @@ class Submitter(Generic[S, R]):
         self.in_flight[future] = (spec, attempt)
         self.queue.add(future)
 
-    def _next_finished(self) -> Future[R] | None:
+    def _next_finished(self) -> tuple[Future[R], object] | None:
         """The next finished task, looking at the cluster while none is; None when none is left.
 
         The same wait as ``as_completed``'s own iteration (its condition, notified when a task
@@ -174,12 +177,13 @@ class Submitter(Generic[S, R]):
             self.look_at_cluster()
             with self.queue.thread_condition:
                 self.queue.thread_condition.wait(timeout=0.1)
-        future: Future[R] = next(self.queue)
-        return future
+        finished: tuple[Future[R], object] = next(self.queue)
+        return finished
 
     def outcomes(self) -> Iterator[Outcome[S, R]]:
         """Each task's outcome as it finishes, tasks submitted meanwhile included."""
-        while (future := self._next_finished()) is not None:
+        while (finished := self._next_finished()) is not None:
+            future, result = finished
             spec, attempt = self.in_flight.pop(future)
             outcome: Outcome[S, R]
             if future.status == "cancelled":  # only the stop path cancels: the cluster is gone
@@ -191,7 +195,7 @@ class Submitter(Generic[S, R]):
             if future.status == "error":
                 outcome = Outcome(spec, attempt, None, future.exception())
             else:
-                outcome = Outcome(spec, attempt, future.result(), None)
+                outcome = Outcome(spec, attempt, cast(R, result), None)
             future.release()
             yield outcome
 
