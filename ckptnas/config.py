@@ -205,6 +205,7 @@ class ClusterConfig:
     kind: str = _choice(ClusterKind.LOCAL)
     scheduler: str = _opt("", why="a scheduler address; empty starts a LocalCluster")
     n_workers: int = _opt(0, _non_negative, ">= 0 (0: one per GPU, else one per core)")
+    candidates_per_gpu: int = _opt(1, _positive, ">= 1")
     adapt_minimum: int = _opt(0, _non_negative, ">= 0")
     adapt_maximum: int = _opt(0, _non_negative, ">= 0 (0: a fixed n_workers)")
     # dask-jobqueue's own keywords, passed through as they are: the one place to learn them is

@@ -88,6 +88,9 @@ MEANINGS: dict[str, str] = {
     'dask-jobqueue. A `scheduler` with `kind = "local"` connects to it, as `address` does.',
     "cluster.n_workers": "Workers of the embedded LocalCluster, or the batch workers to start. "
     "`--workers` overrides it.",
+    "cluster.candidates_per_gpu": "Embedded cluster on a GPU machine: worker processes, so "
+    "candidates trained at once, per GPU. Small networks leave a GPU mostly idle while Python "
+    "launches kernels; several processes overlap that.",
     "cluster.adapt_minimum": "Batch kinds: the fewest workers Dask's adaptive scaling keeps.",
     "cluster.adapt_maximum": "Batch kinds: the most workers Dask's adaptive scaling starts; 0 "
     "starts `n_workers` and keeps them.",
