@@ -196,3 +196,44 @@ class FrameworkOverhead:
         return float(m["mismatch"])
 
     track_metric_mismatch.unit = "|Δ metric|"  # type: ignore[attr-defined]
+
+
+class PlainClusterEpochs:
+    """Epochs on a ``LocalCluster`` started the default way against the same bare loop.
+
+    Not the embedded cluster (which starts its workers with glibc's default allocator): one
+    single-threaded worker of a plain ``LocalCluster(n_workers=1, threads_per_worker=1)``, as a
+    user's own cluster or ``dask worker`` processes are, whose nanny sets Dask's
+    ``MALLOC_TRIM_THRESHOLD_=65536``. The quickstart search runs on it with one epoch per
+    candidate, then the bare loop trains its candidates again in this process; each round gives
+    the ratio of the two epoch times (each epoch timed as ``train_candidate`` times it).
+    """
+
+    timeout = 600
+    rounds = 3
+
+    def setup_cache(self) -> dict[str, Any]:
+        from distributed import Client, LocalCluster
+
+        problem = quickstart(epochs=1)
+        ratios = []
+        with (
+            LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster,
+            Client(cluster) as client,
+        ):
+            for rep in range(1 + self.rounds):
+                run_dir = Path(f"plain-cluster-run-{rep}").resolve()
+                ds = Experiment(problem.config, run_dir, progress=False).run(client)
+                bare = bare_loop(problem, run_dir)
+                if rep > 0:  # round 0 warms up both processes
+                    ratios.append(float(ds.epoch_time.sum()) / bare.epoch_seconds)
+        return {"ratios": np.array(ratios)}
+
+    def track_epoch_ratio(self, m: dict[str, Any]) -> float:
+        """Epoch time on the plain cluster's worker over the bare loop's, median of the rounds.
+
+        Good: at most 1.05 (1 means the worker trains as fast as plain PyTorch).
+        """
+        return float(np.median(m["ratios"]))
+
+    track_epoch_ratio.unit = "worker/bare"  # type: ignore[attr-defined]

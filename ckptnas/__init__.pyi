@@ -8,6 +8,7 @@ from .config import Config as Config
 from .config import load_config as load_config
 from .data import TabularData as TabularData
 from .data import load_data as load_data
+from .errors import CandidateError as CandidateError
 from .errors import CheckpointError as CheckpointError
 from .errors import CkptnasError as CkptnasError
 from .errors import ClusterError as ClusterError
@@ -17,6 +18,8 @@ from .errors import RunDirectoryError as RunDirectoryError
 from .errors import SearchExhaustedError as SearchExhaustedError
 from .errors import SearchSpaceError as SearchSpaceError
 from .runtime import Experiment as Experiment
+from .runtime import export_model as export_model
+from .runtime import load_exported as load_exported
 from .runtime import load_model as load_model
 from .runtime import resume_experiment as resume_experiment
 from .search import DonorIndex as DonorIndex

@@ -36,10 +36,10 @@ def _apply_flags(config: Config, args: argparse.Namespace) -> Config:
     """The configuration with the command line's --max-candidates, --scheduler, --workers."""
     if getattr(args, "max_candidates", None):  # train-topk has no such flag
         config = config.replace("experiment", max_candidates=args.max_candidates)
-    if getattr(args, "local", False):
-        config = config.replace("cluster", scheduler="")
-    elif args.scheduler is not None:  # "" returns to the embedded cluster too
-        config = config.replace("cluster", scheduler=args.scheduler)
+    if getattr(args, "local", False) or args.scheduler == "":  # the embedded cluster
+        config = config.replace("cluster", kind="local", scheduler="", jobqueue={})
+    elif args.scheduler is not None:
+        config = config.replace("cluster", kind="address", scheduler=args.scheduler, jobqueue={})
     if args.workers:
         config = config.replace("cluster", n_workers=args.workers)
     return config
@@ -69,7 +69,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
     RunDir(run_dir).require_writable()  # before reading: a read-only open leaves -shm files
     config = _apply_flags(RunDir(run_dir).recorded_config(), args)
     args.stopping_run = run_dir
-    ds = Experiment(config, run_dir, progress=not args.no_progress, resume=True).run()
+    experiment = Experiment(config, run_dir, progress=not args.no_progress, resume=True)
+    ds = experiment.run()
+    if experiment.already_finished:
+        print(
+            f"{run_dir} is finished: {ds.sizes['candidate']} candidates, its whole budget; "
+            "nothing to resume (--max-candidates N extends it)\n"
+        )
     print_summary(ds, run_dir)
     _refuse_all_failed(ds)
     return 0
@@ -206,6 +212,29 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from ckptnas.runtime import export_model
+
+    exported = export_model(args.run_dir, args.candidate, args.format, args.out)
+    print(f"wrote {exported.model_file} and {exported.description_file}")
+    return 0
+
+
+def cmd_cluster_script(args: argparse.Namespace) -> int:
+    from ckptnas.config import BATCH_KINDS
+    from ckptnas.runtime import batch_cluster
+
+    config = load_config(args.config)
+    if config.cluster.kind not in BATCH_KINDS:
+        raise CkptnasError(
+            f"{args.config}: [cluster] kind = {config.cluster.kind!r} starts no batch jobs; "
+            "cluster-script is for kind = slurm, pbs, lsf or sge"
+        )
+    with batch_cluster(config) as cluster:
+        print(cluster.job_script())
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from ckptnas.analysis import compare_runs
 
@@ -304,6 +333,26 @@ def _add_analysis_parsers(
     predict.add_argument("--candidate", type=int, required=True, help="the candidate's id")
     predict.add_argument("--out", help="output file (default: DATA.predictions.nc)")
     predict.set_defaults(func=cmd_predict)
+
+    export = sub.add_parser(
+        "export", help="write a trained candidate as a model file other programs load"
+    )
+    export.add_argument("run_dir")
+    export.add_argument("--candidate", type=int, required=True, help="the candidate's id")
+    export.add_argument(
+        "--format",
+        choices=["torch-export", "onnx", "safetensors"],
+        default="torch-export",
+        help="torch.export program (.pt2), ONNX graph, or tensors for ckptnas.load_exported",
+    )
+    export.add_argument("--out", help="output folder (default: RUN_DIR/export)")
+    export.set_defaults(func=cmd_export)
+
+    script = sub.add_parser(
+        "cluster-script", help="print the batch job script of each worker ([cluster] kind)"
+    )
+    script.add_argument("config", help="the experiment's TOML file")
+    script.set_defaults(func=cmd_cluster_script)
 
     compare = sub.add_parser("compare", help="compare searches: table, tests and figures")
     compare.add_argument("run_dirs", nargs="+", help="run directories (one per policy and seed)")

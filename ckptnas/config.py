@@ -28,10 +28,8 @@ Check = Callable[[Any], bool]
 def _opt(default: Any, check: Check | None = None, why: str = "") -> Any:
     """A dataclass field with a default and a validity check shown in errors as ``why``."""
     factory: Callable[[], Any] | None = None
-    if isinstance(default, list):
-        factory = lambda: list(default)  # noqa: E731
-    elif isinstance(default, dict):
-        factory = lambda: dict(default)  # noqa: E731
+    if isinstance(default, list | dict):
+        factory = lambda: type(default)(default)  # noqa: E731  # a fresh copy per instance
     meta = {"check": check, "why": why}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
@@ -129,6 +127,21 @@ class Device(StrEnum):
     AUTO = "auto"
     CPU = "cpu"
     CUDA = "cuda"
+
+
+class ClusterKind(StrEnum):
+    """``[cluster] kind``: which Dask cluster runs the candidates."""
+
+    LOCAL = "local"
+    ADDRESS = "address"
+    SLURM = "slurm"
+    PBS = "pbs"
+    LSF = "lsf"
+    SGE = "sge"
+
+
+#: The kinds whose workers are batch jobs, started through dask-jobqueue.
+BATCH_KINDS = (ClusterKind.SLURM, ClusterKind.PBS, ClusterKind.LSF, ClusterKind.SGE)
 
 
 def _choice(default: StrEnum) -> Any:
@@ -289,8 +302,15 @@ class TrainingConfig:
 class ClusterConfig:
     """``[cluster]``: where candidates run."""
 
+    kind: str = _choice(ClusterKind.LOCAL)
     scheduler: str = _opt("", why="a scheduler address; empty starts a LocalCluster")
     n_workers: int = _opt(0, _non_negative, ">= 0 (0: one per GPU, else one per core)")
+    candidates_per_gpu: int = _opt(1, _positive, ">= 1")
+    adapt_minimum: int = _opt(0, _non_negative, ">= 0")
+    adapt_maximum: int = _opt(0, _non_negative, ">= 0 (0: a fixed n_workers)")
+    # dask-jobqueue's own keywords, passed through as they are: the one place to learn them is
+    # its documentation, and a keyword it does not know is refused when the cluster is made.
+    jobqueue: dict[str, Any] = _opt({}, why="a table of dask-jobqueue keywords")
     # Off by default: Dask's statistical profiler samples the training thread every 10 ms, and
     # measured here it slowed the epochs of small networks by several percent (docs/benchmarks.md).
     worker_profile: bool = _opt(False)
@@ -335,8 +355,6 @@ def to_dict(config: Config) -> dict[str, dict[str, Any]]:
 
 def _type_ok(value: Any, annotation: Any) -> bool:
     origin = typing.get_origin(annotation)
-    if origin is dict:
-        return isinstance(value, Mapping)
     if origin is list:
         (inner,) = typing.get_args(annotation)
         return isinstance(value, list) and all(_type_ok(v, inner) for v in value)
@@ -344,15 +362,17 @@ def _type_ok(value: Any, annotation: Any) -> bool:
         return isinstance(value, int | float) and not isinstance(value, bool)
     if annotation is int:
         return isinstance(value, int) and not isinstance(value, bool)
+    if origin is dict:
+        return isinstance(value, Mapping) and all(isinstance(k, str) for k in value)
     if isinstance(annotation, type):
         return isinstance(value, annotation)
     return True
 
 
 def _type_name(annotation: Any) -> str:
-    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
     if typing.get_origin(annotation) is dict:
         return "a table"
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
     if typing.get_origin(annotation) is list:
         (inner,) = typing.get_args(annotation)
         return f"a list of {_type_name(inner).removeprefix('an ').removeprefix('a ')}s"
@@ -441,6 +461,7 @@ def _check_across_tables(config: Config) -> None:
             f"[experiment] max_training_epochs = {budget} is less than the {first} epochs "
             "one candidate trains"
         )
+    _check_cluster(config.cluster)
     if config.training.batch_size > data.n_samples and data.kind == DataKind.SYNTHETIC_COMBO:
         raise ConfigError(
             f"[training] batch_size = {config.training.batch_size} exceeds "
@@ -500,6 +521,32 @@ def _check_hyperparameter(name: str, value: Any) -> None:
         raise ConfigError(f"{key} = {value!r} needs low < high, both {bounds}")
     if not isinstance(log, bool) or (log and low <= 0):
         raise ConfigError(f"{key} = {value!r}: log must be true or false, and needs low > 0")
+
+
+def _check_cluster(cluster: ClusterConfig) -> None:
+    kind = ClusterKind(cluster.kind)
+    if kind == ClusterKind.ADDRESS and not cluster.scheduler:
+        raise ConfigError("[cluster] scheduler must name an address when kind = 'address'")
+    if cluster.scheduler and kind not in (ClusterKind.LOCAL, ClusterKind.ADDRESS):
+        raise ConfigError(
+            f"[cluster] scheduler = {cluster.scheduler!r} is for kind = 'address', not "
+            f"kind = {kind.value!r}"
+        )
+    if cluster.jobqueue and kind not in BATCH_KINDS:
+        raise ConfigError(
+            "[cluster.jobqueue] options are for kind = slurm, pbs, lsf or sge, not "
+            f"kind = {kind.value!r}"
+        )
+    if cluster.adapt_maximum and cluster.adapt_maximum < cluster.adapt_minimum:
+        raise ConfigError(
+            f"[cluster] adapt_maximum = {cluster.adapt_maximum} must not be below "
+            f"adapt_minimum = {cluster.adapt_minimum}"
+        )
+    if kind in BATCH_KINDS and not (cluster.n_workers or cluster.adapt_maximum):
+        raise ConfigError(
+            f"[cluster] kind = {kind.value!r} needs n_workers (workers to start) or "
+            "adapt_maximum (the most workers to scale to)"
+        )
 
 
 def load_config(path: str | Path) -> Config:

@@ -39,6 +39,10 @@ class ClusterError(CkptnasError):
     """The Dask cluster cannot be reached, or was lost during a run."""
 
 
+class CandidateError(CkptnasError, LookupError):
+    """A candidate that does not exist in a run, or has no trained model."""
+
+
 class CkptnasWarning(UserWarning):
     """Warnings emitted by ckptnas itself."""
 

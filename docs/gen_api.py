@@ -24,6 +24,7 @@ PAGE = Path(__file__).with_name("api.md")
 GROUPS: dict[str, list[str]] = {
     "Running a search": ["Config", "load_config", "Experiment", "resume_experiment"],
     "Reading a run": ["RunDir", "load_results", "load_model", "LineageRegistry", "CheckpointStore"],
+    "Taking a model away": ["export_model", "load_exported"],
     "Search spaces and strategies": [
         "SearchSpace",
         "Strategy",
@@ -39,6 +40,7 @@ GROUPS: dict[str, list[str]] = {
         "RunDirectoryError",
         "ClusterError",
         "CheckpointError",
+        "CandidateError",
         "SearchExhaustedError",
         "SearchSpaceError",
     ],

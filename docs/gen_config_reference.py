@@ -111,7 +111,20 @@ MEANINGS: dict[str, str] = {
     "training.device": "`auto` uses CUDA when the worker sees a GPU, else the CPU.",
     "cluster.scheduler": "Address of a running Dask scheduler, e.g. `tcp://host:8786`. "
     "`--scheduler` overrides it.",
-    "cluster.n_workers": "Workers of the embedded LocalCluster. `--workers` overrides it.",
+    "cluster.kind": "`local` starts a LocalCluster on this machine; `address` connects to "
+    "`scheduler`; `slurm`, `pbs`, `lsf` and `sge` start workers as batch jobs through "
+    'dask-jobqueue. A `scheduler` with `kind = "local"` connects to it, as `address` does.',
+    "cluster.n_workers": "Workers of the embedded LocalCluster, or the batch workers to start. "
+    "`--workers` overrides it.",
+    "cluster.candidates_per_gpu": "Embedded cluster on a GPU machine: worker processes, so "
+    "candidates trained at once, per GPU. Small networks leave a GPU mostly idle while Python "
+    "launches kernels; several processes overlap that.",
+    "cluster.adapt_minimum": "Batch kinds: the fewest workers Dask's adaptive scaling keeps.",
+    "cluster.adapt_maximum": "Batch kinds: the most workers Dask's adaptive scaling starts; 0 "
+    "starts `n_workers` and keeps them.",
+    "cluster.jobqueue": "Batch kinds: keywords of dask-jobqueue's cluster class (`queue`, "
+    "`account`, `walltime`, `cores`, `memory`, `processes`, `job_extra_directives`, ...), "
+    "passed as they are. `ckptnas cluster-script` prints the job script they make.",
     "cluster.worker_profile": "Dask's statistical profiler on the embedded LocalCluster's "
     "workers (the dashboard's Profile page). It samples the training thread every 10 ms and "
     "slows the epochs of small networks; workers of a cluster named by `scheduler` follow their "

@@ -57,6 +57,10 @@ def test_run_lineage_and_summary(
     assert main(["run", str(config_file), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "already holds a run" in err[0] and "resume" in err[0]
+    # resuming it finds nothing to do, without a cluster: this address answers nobody
+    assert main(["resume", str(out), "--scheduler", "tcp://127.0.0.1:9", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"{out} is finished: 6 candidates") and "top 5" in printed
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import cftime
@@ -21,7 +25,19 @@ def results(tmp_path_factory: pytest.TempPathFactory, client: Client) -> Path:
     from tests.conftest import TINY
 
     run = tmp_path_factory.mktemp("cf") / "run"
-    config: Config = config_from_dict(TINY).replace("experiment", max_candidates=4)
+    # Every optional variable too: hyperparameters, the Pareto flag, rungs.
+    config: Config = (
+        config_from_dict(TINY)
+        .replace("experiment", max_candidates=4)
+        .replace(
+            "search",
+            hyperparameters={"learning_rate": {"low": 1e-3, "high": 1e-2, "log": True}},
+            objectives=["val_metric", "n_params"],
+            scheduler="asha",
+            min_epochs=1,
+            reduction_factor=2,
+        )
+    )
     Experiment(config, run, progress=False).run(client)
     return run / "results.nc"
 
@@ -52,3 +68,34 @@ def test_one_row_per_candidate(results: Path) -> None:
     assert list(table.index) == [1, 2, 3, 4]
     assert {"objective", "parent", "arch_str", "status"} <= set(table.columns)
     assert all("trunk.0=" in text for text in table.arch_str)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:compliance_checker")
+def test_a_cf_checker_finds_nothing_to_correct(results: Path, tmp_path: Path) -> None:
+    """The IOOS compliance checker, CF 1.11, strict: every check scores full points."""
+    runner = pytest.importorskip(
+        "compliance_checker.runner", reason="compliance-checker checks CF conventions"
+    )
+    runner.CheckSuite.load_all_available_checkers()
+    report = tmp_path / "cf.json"
+    passed, crashed = runner.ComplianceChecker.run_checker(
+        str(results), ["cf:1.11"], 0, "strict", output_filename=str(report), output_format="json"
+    )
+    (scores,) = json.loads(report.read_text()).values()
+    problems = [m for p in scores["all_priorities"] for m in p["msgs"]]
+    assert passed and not crashed, problems
+    assert scores["scored_points"] == scores["possible_points"], problems
+
+
+def test_ncdump_decodes_every_time(results: Path) -> None:
+    """What ``ncdump -t`` shows: calendar dates, not seconds (it writes seconds unpadded)."""
+    if shutil.which("ncdump") is None:
+        pytest.skip("ncdump is not installed (Debian: apt-get install netcdf-bin)")
+    for name in ("submit_time", "start_time", "end_time"):
+        shown = subprocess.run(
+            ["ncdump", "-t", "-v", name, str(results)], capture_output=True, text=True, check=True
+        ).stdout
+        dates = re.findall(r'"20\d\d-\d\d-\d\d \d\d:\d\d:\d', shown.split(f"{name} =")[1])
+        with netCDF4.Dataset(results) as nc:
+            recorded = int(np.ma.count(nc[name][:]))
+        assert recorded > 0 and len(dates) == recorded, shown

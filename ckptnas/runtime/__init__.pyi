@@ -1,7 +1,13 @@
+from ._allocator import keep_freed_memory as keep_freed_memory
+from ._cluster import batch_cluster as batch_cluster
 from ._cluster import connect as connect
 from ._cluster import default_workers as default_workers
 from ._experiment import Experiment as Experiment
 from ._experiment import resume_experiment as resume_experiment
+from ._export import ExportedModel as ExportedModel
+from ._export import ExportFormat as ExportFormat
+from ._export import export_model as export_model
+from ._export import load_exported as load_exported
 from ._fit import Curves as Curves
 from ._fit import evaluate as evaluate
 from ._fit import train_epoch as train_epoch

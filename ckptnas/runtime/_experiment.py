@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -25,7 +26,7 @@ from ckptnas.runtime._records import CandidateResult, CandidateSpec
 from ckptnas.runtime._train import train_candidate
 from ckptnas.search import Strategy
 from ckptnas.space import SearchSpace
-from ckptnas.storage import LineageRegistry, RunDir, RunKind
+from ckptnas.storage import CandidateStatus, LineageRegistry, ResultsWriter, RunDir, RunKind
 
 
 class Experiment:
@@ -80,6 +81,8 @@ class Experiment:
         self.trainer = trainer
         self._strategy = strategy
         self.strategy: Strategy | None = strategy if isinstance(strategy, Strategy) else None
+        #: Set by :meth:`run` when resuming found the run's budget spent and nothing in flight.
+        self.already_finished = False
 
     # -- set-up ----------------------------------------------------------------------------
     def _refuse_unusable_run_dir(self) -> None:
@@ -108,6 +111,8 @@ class Experiment:
             "freeze": str(int(self.config.transfer.freeze)),
             "seed": str(self.config.experiment.seed),
         }
+        if registry.get_meta("created") is None:  # kept when the run is resumed
+            meta["created"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         registry.set_meta_many(meta)
         # What turns raw data into what the networks see, and their outputs back: a trained
         # candidate is usable on the user's data without ckptnas's dataset code.
@@ -126,11 +131,6 @@ class Experiment:
         local = client is None and not self.config.cluster.scheduler
         if self.config.training.device == Device.CUDA and local and not torch.cuda.is_available():
             raise ConfigError("[training] device = 'cuda' but this machine has no CUDA device")
-        data = load_data(self.config.data, seed=self.config.experiment.seed)
-        try:
-            space = SearchSpace.from_config(self.config.space, data.input_sizes, data.output_size)
-        except ValueError as exc:
-            raise ConfigError(f"[space] {exc}") from None
         with contextlib.ExitStack() as stack:
             # A run that exists is locked before a cluster starts, so a busy one is refused
             # at once; a new directory only once the cluster answers, so that a scheduler that
@@ -139,6 +139,16 @@ class Experiment:
             if existing:
                 self.files.require_writable()
                 stack.enter_context(self.files.lock())
+                if self.resume and self._finished():  # no data, no cluster: nothing to train
+                    self.already_finished = True
+                    return self._results_without_training()
+            data = load_data(self.config.data, seed=self.config.experiment.seed)
+            try:
+                space = SearchSpace.from_config(
+                    self.config.space, data.input_sizes, data.output_size
+                )
+            except ValueError as exc:
+                raise ConfigError(f"[space] {exc}") from None
             if client is None:
                 client = stack.enter_context(connect(self.config))
             self.files.create()
@@ -146,6 +156,30 @@ class Experiment:
                 self.files.require_writable()
                 stack.enter_context(self.files.lock())
             return self._run_locked(client, data, space)
+
+    def _finished(self) -> bool:
+        """Whether the run holds its whole budget of candidates, none of them in flight.
+
+        A candidate being continued (successive halving) is in flight too: its curve is
+        shorter than the epochs it is to reach.
+        """
+        if self.files.kind() != RunKind.SEARCH:
+            return False
+        with LineageRegistry(self.run_dir) as registry:
+            budget_spent = len(registry) >= self.config.experiment.max_candidates
+            curves = registry.curves()
+            continuing = any(
+                r.target_epochs > len(curves.get(r.id, []))
+                for r in registry.candidates(CandidateStatus.OK)
+            )
+            pending = registry.candidates(CandidateStatus.PENDING)
+            return budget_spent and not pending and not continuing
+
+    def _results_without_training(self) -> xr.Dataset:
+        """The results of a finished run, ``results.nc`` rewritten from its registry."""
+        with LineageRegistry(self.run_dir) as registry:
+            epochs = self.config.search.rungs(self.config.training.epochs)[-1]
+            return ResultsWriter(self.run_dir, registry, epochs).flush()
 
     def _run_locked(self, client: Client, data: TabularData, space: SearchSpace) -> xr.Dataset:
         # The configuration goes to disk before the registry exists, so that a run stopped at

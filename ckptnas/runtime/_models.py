@@ -11,8 +11,9 @@ import torch
 from torch import nn
 
 from ckptnas.config import Task
+from ckptnas.errors import CandidateError
 from ckptnas.space import SearchSpace
-from ckptnas.storage import CheckpointStore, LineageRegistry, Preprocessing
+from ckptnas.storage import CandidateStatus, CheckpointStore, LineageRegistry, Preprocessing
 
 
 def run_space(run_dir: str | Path) -> SearchSpace:
@@ -98,8 +99,8 @@ def load_model(run_dir: str | Path, candidate_id: int) -> TrainedModel:
 
     Raises
     ------
-    KeyError
-        If the run has no such candidate.
+    CandidateError
+        If the run has no such candidate, or it did not finish training.
     CheckpointError
         If its checkpoint is missing or does not match its recorded hashes.
     RunDirectoryError
@@ -112,8 +113,17 @@ def load_model(run_dir: str | Path, candidate_id: int) -> TrainedModel:
     >>> model.predict({"x": raw_features})                   # doctest: +SKIP
     """
     with LineageRegistry(run_dir, readonly=True) as registry:
-        record = registry.get(candidate_id)
+        try:
+            record = registry.get(candidate_id)
+        except KeyError:
+            raise CandidateError(f"run {run_dir} has no candidate {candidate_id}") from None
         space = SearchSpace.from_dict(registry.recorded_space())
+    if record.status != CandidateStatus.OK:
+        why = f": {record.error}" if record.error else ""
+        raise CandidateError(
+            f"candidate {candidate_id} of run {run_dir} has no trained weights "
+            f"(status {record.status.value}{why})"
+        )
     network = space.build(record.arch)
     tensors = CheckpointStore(run_dir).load(candidate_id, digest=record.checkpoint_digest)
     network.load_state_dict(tensors)

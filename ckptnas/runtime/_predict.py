@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
+from ckptnas._version import package_version
 from ckptnas.config import Task
 from ckptnas.data import netcdf_inputs, open_netcdf
 from ckptnas.runtime._models import load_model
@@ -41,10 +43,12 @@ def predict_file(
     ds = open_netcdf(data, model.input_names)
     sample = config.data.sample_dim or str(ds[model.input_names[0]].dims[0])
     inputs = netcdf_inputs(ds, model.input_names, sample, f"{str(data)!r}")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     attrs = {
         "title": f"ckptnas predictions of candidate {candidate_id}",
         "source": f"run {Path(run_dir).resolve()}, candidate {candidate_id}",
         "Conventions": "CF-1.11",
+        "history": f"{stamp}: ckptnas {package_version()} predict, candidate {candidate_id}",
     }
     coords = {sample: ds[sample]} if sample in ds.coords else {}
     if model.task == Task.CLASSIFICATION:

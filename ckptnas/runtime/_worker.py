@@ -18,6 +18,7 @@ from torch import nn
 
 from ckptnas.config import DataConfig, Device
 from ckptnas.data import TabularData, load_data
+from ckptnas.runtime._allocator import keep_freed_memory
 from ckptnas.runtime._records import WorkerTask
 from ckptnas.space import SearchSpace
 
@@ -146,6 +147,7 @@ def prepare(task: WorkerTask, device: str) -> Prepared:
     device : {"auto", "cpu", "cuda"}
     """
     start = time.time()
+    keep_freed_memory()  # whoever started this worker, its epochs run as in a bare loop
     where = choose_device(device)
     data = DeviceData.of(task.data_key, where)
     seed_weights(task.seed)

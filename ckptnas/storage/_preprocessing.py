@@ -114,6 +114,42 @@ class Preprocessing:
             target = Scaling(arrays["target.shift"][0], arrays["target.scale"][0])
         return cls(header["task"], inputs, target, tuple(header["classes"]))
 
+    def to_dict(self) -> dict[str, Any]:
+        """The preprocessing as JSON-ready values: lists of floats, labels as text or numbers.
+
+        What an exported model's JSON description carries; :meth:`from_dict` reads it back.
+        """
+
+        def scaling(s: Scaling) -> dict[str, Any]:
+            return {
+                "shift": np.atleast_1d(s.shift).tolist(),
+                "scale": np.atleast_1d(s.scale).tolist(),
+            }
+
+        return {
+            "task": self.task,
+            "inputs": {name: scaling(s) for name, s in self.inputs.items()},
+            "target": None if self.target is None else scaling(self.target),
+            "classes": [_json_label(c) for c in self.classes],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Preprocessing:
+        """Read back what :meth:`to_dict` gave."""
+
+        def scaling(s: dict[str, Any]) -> Scaling:
+            return Scaling(np.asarray(s["shift"]), np.asarray(s["scale"]))
+
+        target = d.get("target")
+        return cls(
+            d["task"],
+            {name: scaling(s) for name, s in d["inputs"].items()},
+            None
+            if target is None
+            else Scaling(np.asarray(target["shift"][0]), np.asarray(target["scale"][0])),
+            tuple(d.get("classes", ())),
+        )
+
 
 def _json_label(value: Any) -> Any:
     """Class labels as JSON: numpy scalars become Python numbers, anything else its text."""

@@ -296,9 +296,14 @@ def _described(registry: LineageRegistry, records: list[CandidateRecord]) -> lis
 
 def run_attrs(registry: LineageRegistry, title: str) -> dict[str, str | int]:
     """The attributes every dataset of a run carries: version, resolved config, data, policy."""
+    created = registry.get_meta("created")
+    # CF's audit trail: when and by what the run was made (not when this file was last
+    # rewritten, so that the same registry always gives the same dataset).
+    history = f"ckptnas {package_version()}: {title}"
     return {
         "title": title,
         "Conventions": "CF-1.11",
+        "history": history if created is None else f"{created}: {history}",
         "ckptnas_version": package_version(),
         "config": registry.get_meta("config") or "",
         "space": registry.get_meta("space") or "",
@@ -336,7 +341,12 @@ def _times_as_cf_seconds(ds: xr.Dataset) -> xr.Dataset:
     for name, var in ds.variables.items():
         if np.issubdtype(var.dtype, np.datetime64):
             seconds = (var.values - np.datetime64(0, "ns")) / np.timedelta64(1, "s")
-            attrs = var.attrs | {"units": TIME_UNITS, "calendar": "standard"}
+            # Clock times read from time.time(), which counts no leap seconds (CF 4.4.1).
+            attrs = var.attrs | {
+                "units": TIME_UNITS,
+                "calendar": "standard",
+                "units_metadata": "leap_seconds: none",
+            }
             out[name] = xr.Variable(var.dims, seconds.astype(np.float64), attrs)
     return out
 
@@ -365,6 +375,9 @@ def load_results(run_dir: str | Path, per_candidate: bool = False) -> xr.Dataset
     if not path.is_file():
         raise FileNotFoundError(f"no results at {path}")
     ds = xr.load_dataset(path, engine="netcdf4")
+    for var in ds.variables.values():  # decoded times: their on-disk details go with the rest
+        if np.issubdtype(var.dtype, np.datetime64) and "units_metadata" in var.attrs:
+            var.encoding["units_metadata"] = var.attrs.pop("units_metadata")
     if per_candidate:
         return ds.drop_dims(["epoch", "node"]).to_dataframe()
     return ds

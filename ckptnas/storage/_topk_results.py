@@ -144,9 +144,21 @@ def build_topk_dataset(
         **_curve_variables(cells),
     }
     coords = {
-        "rank": ("rank", np.arange(len(cells.ranked), dtype=np.int32)),
-        "init": ("init", np.array([str(i) for i in INITS], dtype=object)),
-        "epoch": ("epoch", np.arange(1, cells.n_epochs + 1, dtype=np.int32)),
+        "rank": (
+            "rank",
+            np.arange(len(cells.ranked), dtype=np.int32),
+            {"long_name": "rank of the candidate in the search, 0 the best", "units": "1"},
+        ),
+        "init": (
+            "init",
+            np.array([str(i) for i in INITS], dtype=object),
+            {"long_name": "how the full training started: scratch or checkpoint"},
+        ),
+        "epoch": (
+            "epoch",
+            np.arange(1, cells.n_epochs + 1, dtype=np.int32),
+            {"long_name": "training epoch", "units": "1"},
+        ),
     }
     attrs = run_attrs(lineage, "ckptnas full training of the top-K candidates")
     return xr.Dataset(data_vars, coords, attrs)

@@ -1,0 +1,154 @@
+"""Check the GPU path end to end and print its figures; runs on the CPU where there is no GPU.
+
+Usage::
+
+    python experiments/gpu_check.py [--candidates 16] [--epochs 3] [--out DIR]
+
+On the embedded cluster (one worker per GPU, ``[training] device = "auto"``), it runs
+
+1. a warm-start search (``lcp``) and the same search from scratch (``none``): the first-epoch
+   validation metric of warm-started against scratch candidates, and the best objectives;
+2. the warm search's candidates again in a bare PyTorch loop in this process, on the same
+   device: median epoch time on the cluster's workers against the bare loop's;
+3. the search with ``[cluster] candidates_per_gpu = 4`` against 1: aggregate epochs per second
+   (packing gain; GPU only);
+
+and reports peak GPU memory of the workers. Figures go to standard output and, as JSON, to
+``--out`` (default: ``$OUT`` when set, else ``gpu-check/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ckptnas import Experiment, LineageRegistry
+from ckptnas.analysis import RunSummary
+from ckptnas.config import Config, config_from_dict
+from ckptnas.runtime import Curves, DeviceData, candidate_seed, connect, data_key, seed_weights
+from ckptnas.space import SearchSpace
+
+#: Combo-sized candidates: 20,000 rows, layers up to 512 wide, batch 256.
+PROBLEM: dict[str, dict[str, Any]] = {
+    "experiment": {"name": "gpu-check", "seed": 0},
+    "data": {"kind": "synthetic_combo", "n_samples": 20_000},
+    "space": {
+        "num_nodes": 4,
+        "input_nodes": 1,
+        "units": [64, 128, 256, 512],
+        "shared_inputs": [["drug1", "drug2"]],
+    },
+    "search": {"population_size": 6, "sample_size": 3, "mutation_bias": 1.0},
+    "training": {"batch_size": 256, "device": "auto"},
+}
+
+
+def search(config: Config, run_dir: Path) -> tuple[Any, float]:
+    """One search on a fresh embedded cluster: its results and its wall time."""
+    with connect(config) as client:
+        tic = time.perf_counter()
+        ds = Experiment(config, run_dir, progress=False).run(client)
+        seconds = time.perf_counter() - tic
+        peaks = client.run(_peak_gpu_memory)
+    ds.attrs["peak_worker_gpu_mib"] = max(peaks.values()) / 2**20
+    return ds, seconds
+
+
+def _peak_gpu_memory() -> int:
+    return int(torch.cuda.max_memory_allocated()) if torch.cuda.is_available() else 0
+
+
+def bare_epochs(config: Config, run_dir: Path, device: torch.device) -> list[float]:
+    """Each finished candidate trained again in this process: epoch times, as workers time them.
+
+    The donor's tensors are copied as the run recorded them, so the same networks train.
+    """
+    if device.type == "cpu":
+        torch.set_num_threads(1)  # as on a Dask worker, which starts with OMP_NUM_THREADS=1
+    key = data_key(config.data, config.experiment.seed)
+    data = DeviceData.of(key, device)
+    with LineageRegistry(run_dir, readonly=True) as registry:
+        records = registry.candidates("ok")
+        space = SearchSpace.from_dict(registry.recorded_space())
+    states: dict[int, dict[str, torch.Tensor]] = {}
+    times = []
+    for record in records:
+        seed = candidate_seed(config.experiment.seed, record.id)
+        seed_weights(seed)
+        model = space.build(record.arch).to(device)
+        params = dict(model.named_parameters())
+        with torch.no_grad():
+            for name in record.transferred:
+                params[name].copy_(states[record.parent][name])  # type: ignore[index]
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.training.learning_rate)
+        generator = torch.Generator(device=device).manual_seed(seed)
+        curves = Curves()
+        for _ in range(config.training.epochs):
+            curves.fit_epoch(model, data, optimizer, config.training.batch_size, generator)
+        times += curves.epoch_time
+        states[record.id] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--candidates", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--out", default=os.environ.get("OUT") or "gpu-check")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    gpu = torch.cuda.is_available()
+    device = torch.device("cuda" if gpu else "cpu")
+    where = torch.cuda.get_device_name(0) if gpu else "no CUDA device: everything on the CPU"
+    print(f"torch {torch.__version__}, {where}")
+    config = (
+        config_from_dict(PROBLEM)
+        .replace("experiment", max_candidates=args.candidates)
+        .replace("training", epochs=args.epochs)
+    )
+    if not gpu:
+        config = config.replace("cluster", n_workers=2)
+    report: dict[str, Any] = {"device": where, "candidates": args.candidates}
+    runs = Path(tempfile.mkdtemp(prefix="gpu-check-"))
+
+    warm, warm_seconds = search(config, runs / "lcp")
+    cold, _ = search(config.replace("transfer", policy="none"), runs / "none")
+    headline = RunSummary.from_dataset(warm).headline()
+    report["warm"] = {
+        "best_objective_lcp": float(warm.objective.max()),
+        "best_objective_none": float(cold.objective.max()),
+        **{k: headline[k] for k in ("warm_share", "first_epoch_metric_warm")},
+        "first_epoch_metric_none_run": float(np.nanmean(cold.val_metric.isel(epoch=0))),
+    }
+    worker_epoch = float(np.nanmedian(warm.epoch_time.values))
+    bare = statistics.median(bare_epochs(config, runs / "lcp", device))
+    report["epoch"] = {
+        "worker_median_s": worker_epoch,
+        "bare_median_s": bare,
+        "ratio": worker_epoch / bare,
+        "peak_worker_gpu_mib": warm.attrs["peak_worker_gpu_mib"],
+    }
+    epochs_done = float(np.isfinite(warm.epoch_time.values).sum())
+    report["packing"] = {"1": epochs_done / warm_seconds}
+    if gpu:
+        packed, packed_seconds = search(
+            config.replace("cluster", candidates_per_gpu=4), runs / "packed"
+        )
+        report["packing"]["4"] = float(np.isfinite(packed.epoch_time.values).sum()) / packed_seconds
+        report["packing"]["gain"] = report["packing"]["4"] / report["packing"]["1"]
+    print(json.dumps(report, indent=2))
+    (out / "gpu_check.json").write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""HPC clusters through dask-jobqueue: ``[cluster] kind`` and ``ckptnas cluster-script``."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ckptnas.cli import main
+from ckptnas.config import ConfigError, config_from_dict, load_config
+
+jobqueue = pytest.importorskip("dask_jobqueue", reason="dask-jobqueue starts batch clusters")
+
+GPU_PARTITION = {
+    "queue": "gpu",
+    "account": "nas-project",
+    "walltime": "02:00:00",
+    "cores": 8,
+    "memory": "64GB",
+    "processes": 4,
+    "job_extra_directives": ["--gres=gpu:4"],
+    "worker_extra_args": ["--resources", "GPU=1"],
+}
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return str(value)
+
+
+def config_file(tmp_path: Path, kind: str, options: dict[str, Any]) -> Path:
+    lines = ["[cluster]", f'kind = "{kind}"', "n_workers = 8", "[cluster.jobqueue]"]
+    lines += [f"{key} = {toml_value(value)}" for key, value in options.items()]
+    path = tmp_path / f"{kind}.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def without_address(script: str) -> str:
+    """A job script with its scheduler's address (a fresh port each time) taken out."""
+    return re.sub(r"tcp://\S+", "tcp://SCHEDULER", script)
+
+
+@pytest.mark.parametrize(
+    ("kind", "cls", "options"),
+    [
+        ("slurm", "SLURMCluster", GPU_PARTITION),
+        ("pbs", "PBSCluster", GPU_PARTITION | {"job_extra_directives": ["-l ngpus=4"]}),
+    ],
+)
+def test_cluster_script_is_dask_jobqueues_own(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    kind: str,
+    cls: str,
+    options: dict[str, Any],
+) -> None:
+    path = config_file(tmp_path, kind, options)
+    assert load_config(path).cluster.jobqueue == options
+    assert main(["cluster-script", str(path)]) == 0
+    printed = capsys.readouterr().out
+    with getattr(jobqueue, cls)(**options) as cluster:
+        expected = cluster.job_script()
+    assert without_address(printed.strip()) == without_address(expected.strip())
+    assert "--resources GPU=1" in printed and "02:00:00" in printed
+
+
+def test_a_keyword_dask_jobqueue_does_not_take_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = config_file(tmp_path, "slurm", {"cores": 4, "memory": "8GB", "partition": "gpu"})
+    assert main(["cluster-script", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "[cluster.jobqueue] SLURMCluster" in err[0] and "partition" in err[0]
+
+
+@pytest.mark.parametrize(
+    ("cluster", "message"),
+    [
+        ({"kind": "slurm"}, "needs n_workers (workers to start) or adapt_maximum"),
+        ({"kind": "address"}, "scheduler must name an address when kind = 'address'"),
+        ({"kind": "slurm", "n_workers": 2, "scheduler": "tcp://h:8786"}, "is for kind = 'address'"),
+        ({"jobqueue": {"cores": 4}}, "options are for kind = slurm, pbs, lsf or sge"),
+        ({"kind": "pbs", "adapt_minimum": 4, "adapt_maximum": 2}, "must not be below"),
+        ({"kind": "condor"}, "must be one of local, address, slurm, pbs, lsf, sge"),
+        (
+            {"kind": "slurm", "n_workers": 1, "jobqueue": ["cores"]},
+            "jobqueue = ['cores'] must be a table",
+        ),
+    ],
+)
+def test_bad_cluster_tables_are_refused(cluster: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        config_from_dict({"cluster": cluster})
+
+
+def test_cluster_script_of_a_local_run_says_what_it_is_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "local.toml"
+    path.write_text("[cluster]\nn_workers = 2\n")
+    assert main(["cluster-script", str(path)]) == 2
+    assert "cluster-script is for kind = slurm, pbs, lsf or sge" in capsys.readouterr().err

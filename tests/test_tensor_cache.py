@@ -1,0 +1,60 @@
+"""Workers' donor cache: the same verified tensors as the file, read once while they fit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ckptnas.storage import CheckpointStore, TensorCache
+
+
+def saved(tmp_path: Path, candidate_id: int, scale: float = 1.0) -> tuple[CheckpointStore, str]:
+    store = CheckpointStore(tmp_path)
+    tensors = {f"layer{i}.weight": torch.full((256,), scale * i) for i in range(4)}  # 1 KiB each
+    return store, store.save(candidate_id, tensors)
+
+
+def test_a_donor_read_twice_is_read_from_its_file_once(tmp_path: Path) -> None:
+    store, digest = saved(tmp_path, 1)
+    cache = TensorCache(max_bytes=1 << 20)
+    first = cache.load(store, 1, ["layer1.weight", "layer2.weight"], digest)
+    store.path(1).unlink()  # the second read cannot touch the file
+    second = cache.load(store, 1, ["layer2.weight", "layer1.weight"], digest)
+    for name in first:
+        assert torch.equal(first[name], second[name])
+    assert torch.equal(second["layer2.weight"], torch.full((256,), 2.0))
+    stats = cache.stats()
+    assert (stats.hits, stats.misses, stats.hit_rate) == (2, 2, 0.5)
+
+
+def test_the_least_recently_used_tensors_go_first(tmp_path: Path) -> None:
+    store, digest = saved(tmp_path, 1)
+    cache = TensorCache(max_bytes=2 * 1024)  # two tensors
+    cache.load(store, 1, ["layer0.weight", "layer1.weight"], digest)
+    cache.load(store, 1, ["layer0.weight"], digest)  # layer1 is now the oldest
+    cache.load(store, 1, ["layer2.weight"], digest)
+    assert cache.stats().bytes_held == 2 * 1024
+    before = cache.stats()
+    cache.load(store, 1, ["layer0.weight", "layer2.weight"], digest)
+    cache.load(store, 1, ["layer1.weight"], digest)
+    after = cache.stats()
+    assert (after.hits - before.hits, after.misses - before.misses) == (2, 1)
+
+
+def test_a_rewritten_checkpoint_is_read_again(tmp_path: Path) -> None:
+    store, old = saved(tmp_path, 1)
+    cache = TensorCache(max_bytes=1 << 20)
+    cache.load(store, 1, ["layer1.weight"], old)
+    _, new = saved(tmp_path, 1, scale=-1.0)  # the candidate trained on: a new version
+    again = cache.load(store, 1, ["layer1.weight"], new)
+    assert torch.equal(again["layer1.weight"], torch.full((256,), -1.0))
+    assert cache.stats().misses == 2
+
+
+def test_reads_without_a_digest_and_a_zero_budget_are_not_kept(tmp_path: Path) -> None:
+    store, digest = saved(tmp_path, 1)
+    for cache, with_digest in ((TensorCache(1 << 20), None), (TensorCache(0), digest)):
+        cache.load(store, 1, ["layer1.weight"], with_digest)
+        cache.load(store, 1, ["layer1.weight"], with_digest)
+        assert (cache.stats().hits, cache.stats().bytes_held) == (0, 0)
