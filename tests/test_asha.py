@@ -109,3 +109,21 @@ def test_asha_resume_continues_a_promotion_in_flight(
     assert ds.sizes["candidate"] == 6
     assert int(ds["epochs_trained"].sel(candidate=stopped.id)) >= 2
     assert (ds["status"] == "ok").all()
+
+
+def test_a_run_with_a_promotion_in_flight_is_not_finished(
+    tiny_config: Config, tmp_path: Path, client: Client
+) -> None:
+    """Resumed with the same budget, the candidate being continued is continued."""
+    config = _asha(tiny_config, max_candidates=4)
+    Experiment(config, tmp_path, progress=False).run(client)
+    with LineageRegistry(tmp_path) as registry:
+        stopped = next(r for r in registry.candidates() if r.target_epochs == 1)
+        registry.set_target_epochs(stopped.id, 2)
+    experiment = Experiment(config, tmp_path, progress=False, resume=True)
+    ds = experiment.run(client)
+    assert not experiment.already_finished
+    assert int(ds["epochs_trained"].sel(candidate=stopped.id)) >= 2
+    again = Experiment(config, tmp_path, progress=False, resume=True)
+    assert again.run(client).sizes["candidate"] == 4
+    assert again.already_finished
