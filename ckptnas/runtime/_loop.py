@@ -91,6 +91,14 @@ class Loop:
         #: Candidates being continued when a previous client stopped (found by :meth:`replay`).
         self.continuing: list[CandidateRecord] = []
         self.donors = DonorIndex()
+        # What every task carries, computed once: per candidate, the space's description and
+        # the resolved run directory cost the client 1 ms (of 7 ms) with near-instant tasks.
+        self.space_dict = space.to_dict()
+        self.run_dir = str(experiment.run_dir.resolve())
+        #: Checkpoint digests of the donors, so that planning reads no registry row.
+        self.digests: dict[int, str | None] = {}
+        #: Candidates registered, kept here rather than counted in the registry each time.
+        self.n_registered = 0
         self.tasks: Submitter[CandidateSpec, CandidateResult] = Submitter(
             client, experiment.trainer, _task_name, window=self.config.experiment.max_in_flight
         )
@@ -114,7 +122,9 @@ class Loop:
         plan = make_plan(self.space, arch, donor_arch, donor)
         if not plan.is_warm:
             return SCRATCH, None
-        return plan, self.registry.get(donor).checkpoint_digest
+        if donor not in self.digests:
+            self.digests[donor] = self.registry.get(donor).checkpoint_digest
+        return plan, self.digests[donor]
 
     def spec(
         self,
@@ -128,8 +138,8 @@ class Loop:
         return CandidateSpec(
             candidate_id=candidate_id,
             arch=arch,
-            space=self.space.to_dict(),
-            run_dir=str(self.x.run_dir.resolve()),
+            space=self.space_dict,
+            run_dir=self.run_dir,
             data_key=self.key,
             settings=settings,
             seed=candidate_seed(self.config.experiment.seed, candidate_id),
@@ -151,6 +161,7 @@ class Loop:
             hyperparameters=suggestion.hyperparameters,
             target_epochs=settings.epochs,
         )
+        self.n_registered += 1
         self.suggestions[candidate_id] = suggestion
         self.rungs.started(settings.epochs)
         self.tasks.submit(self.spec(candidate_id, arch, settings, planned))
@@ -192,7 +203,7 @@ class Loop:
             promotion = self.rungs.next_promotion()
             if promotion is not None:
                 self.submit_promotion(promotion)
-            elif len(self.registry) < self.config.experiment.max_candidates and (
+            elif self.n_registered < self.config.experiment.max_candidates and (
                 self.rungs.affordable(self.rungs.first_epochs)
             ):
                 self.submit_new()
@@ -206,6 +217,7 @@ class Loop:
         candidates that were in flight when a previous client stopped.
         """
         records = self.registry.candidates()
+        self.n_registered = len(records)
         curves = self.registry.curves()
         finished = [r for r in records if r.status != CandidateStatus.PENDING]
         finished.sort(key=lambda r: (math.isnan(r.end_time), r.end_time, r.id))
@@ -290,6 +302,7 @@ class Loop:
             return None
         self.registry.record(result)
         if result.status == CandidateStatus.OK:
+            self.digests[result.candidate_id] = result.checkpoint_digest
             self.donors.add(result.candidate_id, spec.arch, result.objective)
             self.rungs.reported(result.candidate_id, result.val_metric)
         suggestion = self.suggestions.pop(spec.candidate_id, None) or Suggestion.of(
@@ -315,6 +328,7 @@ class Loop:
         }
         result = replace(result, **whole)
         self.registry.record(result, continued=True)
+        self.digests.pop(cid, None)  # its checkpoint is a new version now
         self.rungs.reported(cid, result.val_metric)
         self.donors.discard(cid)  # a better-trained donor now, with a new checkpoint
         if self.registry.get(cid).donor_usable:
