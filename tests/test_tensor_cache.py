@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pytest
 import torch
+from distributed import Client
 
-from ckptnas.storage import CheckpointStore, TensorCache
+from ckptnas import Experiment
+from ckptnas.config import Config
+from ckptnas.runtime import donor_cache_counts
+from ckptnas.storage import CheckpointStore, LineageRegistry, TensorCache
 
 
 def saved(tmp_path: Path, candidate_id: int, scale: float = 1.0) -> tuple[CheckpointStore, str]:
@@ -58,3 +64,16 @@ def test_reads_without_a_digest_and_a_zero_budget_are_not_kept(tmp_path: Path) -
         cache.load(store, 1, ["layer1.weight"], with_digest)
         cache.load(store, 1, ["layer1.weight"], with_digest)
         assert (cache.stats().hits, cache.stats().bytes_held) == (0, 0)
+
+
+def test_workers_read_donors_through_their_cache(
+    tiny_config: Config, tmp_path: Path, client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = sum(sum(c) for c in client.run(donor_cache_counts).values())
+    with caplog.at_level(logging.INFO, logger="ckptnas"):
+        Experiment(tiny_config, tmp_path, progress=False).run(client)
+    reads = sum(sum(c) for c in client.run(donor_cache_counts).values()) - before
+    with LineageRegistry(tmp_path, readonly=True) as registry:
+        transferred = sum(len(r.transferred) for r in registry if r.parent is not None)
+    assert transferred > 0 and reads == transferred
+    assert any("donor tensor reads" in r.getMessage() for r in caplog.records)

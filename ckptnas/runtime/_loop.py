@@ -27,7 +27,7 @@ from ckptnas.runtime._progress import Progress
 from ckptnas.runtime._records import CandidateResult, CandidateSpec, TrainingSettings
 from ckptnas.runtime._rungs import Rungs
 from ckptnas.runtime._submit import Outcome, Submitter
-from ckptnas.runtime._worker import DataPlugin, data_key
+from ckptnas.runtime._worker import DataPlugin, data_key, donor_cache_counts
 from ckptnas.search import (
     SCRATCH,
     DonorIndex,
@@ -249,6 +249,7 @@ class Loop:
         """Run the search to its budget; return the final results dataset."""
         # Every worker, including one that restarts later, builds the dataset once at start-up.
         self.client.register_plugin(DataPlugin(self.key))
+        self._cache_before = self._donor_cache_totals()  # workers may have served other runs
         pending = self.replay()
         progress = Progress(self.registry, self.config.experiment.max_candidates, self.x.progress)
         for candidate_id in pending:  # in flight when a previous client stopped: train again
@@ -272,7 +273,28 @@ class Loop:
             raise
         finally:
             progress.close()
+        self._log_donor_cache()
         return self.writer.flush()
+
+    def _donor_cache_totals(self) -> tuple[int, int]:
+        """Donor tensor reads all workers served from memory and from files, so far."""
+        try:
+            counts = self.client.run(donor_cache_counts).values()
+        except (OSError, TimeoutError):  # a worker gone meanwhile: nothing worth failing for
+            return 0, 0
+        return sum(c[0] for c in counts), sum(c[1] for c in counts)
+
+    def _log_donor_cache(self) -> None:
+        """Say how many of this run's donor tensor reads came from workers' memory (``-v``)."""
+        hits, misses = self._donor_cache_totals()
+        hits, misses = hits - self._cache_before[0], misses - self._cache_before[1]
+        if hits + misses > 0:
+            logger.info(
+                "donor cache: %d of %d donor tensor reads served from workers' memory (%.0f%%)",
+                hits,
+                hits + misses,
+                100 * hits / (hits + misses),
+            )
 
     def _collect_all(self, progress: Progress) -> None:
         for outcome in self.tasks.outcomes():

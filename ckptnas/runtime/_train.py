@@ -21,7 +21,7 @@ from ckptnas.errors import CheckpointError
 from ckptnas.runtime import _state
 from ckptnas.runtime._fit import Curves, inference_latency
 from ckptnas.runtime._records import CandidateResult, CandidateSpec, TrainingSettings
-from ckptnas.runtime._worker import prepare
+from ckptnas.runtime._worker import donor_cache, prepare
 from ckptnas.search import SCRATCH, apply_plan
 from ckptnas.space import set_dropout
 from ckptnas.storage import CandidateStatus, CheckpointStore
@@ -109,7 +109,9 @@ def _start(
     """A new candidate: copy its donor's tensors in; its optimizer, over what trains."""
     if spec.plan.is_warm:
         assert spec.plan.donor is not None
-        tensors = store.load(spec.plan.donor, spec.plan.tensors, spec.donor_digest, device)
+        tensors = donor_cache().load(
+            store, spec.plan.donor, spec.plan.tensors, spec.donor_digest, device
+        )
         apply_plan(model, tensors, spec.plan, spec.settings.freeze)
     trainable = [p for p in model.parameters() if p.requires_grad]
     return _adam(spec.settings, trainable) if trainable else None

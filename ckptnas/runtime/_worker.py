@@ -21,6 +21,28 @@ from ckptnas.data import TabularData, load_data
 from ckptnas.runtime._allocator import keep_freed_memory
 from ckptnas.runtime._records import WorkerTask
 from ckptnas.space import SearchSpace
+from ckptnas.storage import TensorCache
+
+#: Donor tensors this worker process read lately (see :class:`~ckptnas.storage.TensorCache`).
+#: 256 MiB holds the whole of ~60 quickstart-sized donors (1 MiB or so each) and is small
+#: beside a worker's memory.
+DONOR_CACHE_BYTES = 256 * 2**20
+_DONOR_CACHE: TensorCache | None = None
+
+
+def donor_cache() -> TensorCache:
+    """This process's cache of donor tensors, made on first use."""
+    global _DONOR_CACHE  # noqa: PLW0603  # one cache per worker process
+    if _DONOR_CACHE is None:
+        _DONOR_CACHE = TensorCache(DONOR_CACHE_BYTES)
+    return _DONOR_CACHE
+
+
+def donor_cache_counts() -> tuple[int, int]:
+    """Donor tensors this process served from memory and read from files (for ``client.run``)."""
+    stats = donor_cache().stats()
+    return stats.hits, stats.misses
+
 
 #: Data built in this process, by :func:`data_key`.
 _DATA: dict[str, TabularData] = {}
