@@ -50,7 +50,9 @@ def train_candidate(spec: CandidateSpec) -> CandidateResult:
     if spec.plan.is_warm:
         assert spec.plan.donor is not None
         try:
-            tensors = store.load(spec.plan.donor, spec.plan.tensors, spec.donor_digest, device)
+            tensors = store.load(
+                spec.plan.donor, spec.plan.donor_tensors, spec.donor_digest, device
+            )
         except CheckpointError as exc:
             return replace(
                 started, status=CandidateStatus.DONOR_FAILED, error=str(exc), end_time=time.time()

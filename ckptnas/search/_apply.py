@@ -25,6 +25,9 @@ def apply_plan(
     freeze : bool
         Mark the copied parameters ``requires_grad = False`` so training leaves them as they are.
 
+    Tensors are looked up in ``tensors`` by their donor names (:attr:`TransferPlan.mapping`).
+    Buffers (a batch norm's running statistics) are copied too and never frozen.
+
     Raises
     ------
     KeyError
@@ -33,15 +36,16 @@ def apply_plan(
         If a tensor's shape differs from the model's.
     """
     params = dict(model.named_parameters())
+    targets = {**model.state_dict(keep_vars=True), **params}
     with torch.no_grad():
-        for name in plan.tensors:
-            target = params[name]
-            source = tensors[name]
+        for name, donor_name in plan.mapping.items():
+            target = targets[name]
+            source = tensors[donor_name]
             if source.shape != target.shape:
                 raise ValueError(
                     f"tensor {name!r}: donor shape {tuple(source.shape)} "
                     f"!= model shape {tuple(target.shape)}"
                 )
             target.copy_(source.to(target.device, target.dtype))
-            if freeze:
+            if freeze and name in params:
                 target.requires_grad_(False)

@@ -6,3 +6,10 @@ from ._dense import VariableNode as VariableNode
 from ._network import CandidateNet as CandidateNet
 from ._network import Dense as Dense
 from ._protocol import Architecture as Architecture
+from ._protocol import Layer as Layer
+from ._protocol import LayerLike as LayerLike
+from ._protocol import Space as Space
+from ._resolved import ResolvedSpace as ResolvedSpace
+from ._resolved import resolve_space as resolve_space
+from ._resolved import space_from_dict as space_from_dict
+from ._trace import traced_layers as traced_layers
