@@ -12,19 +12,21 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import torch
 import xarray as xr
 from distributed import Client
 
-from ckptnas.config import Config, Device, Task
+from ckptnas.config import Config, Device, SpaceKind, Task
 from ckptnas.data import TabularData, load_data
-from ckptnas.errors import ConfigError, RunDirectoryError
+from ckptnas.errors import ConfigError, RunDirectoryError, SearchSpaceError
 from ckptnas.runtime._cluster import connect
 from ckptnas.runtime._loop import Loop
 from ckptnas.runtime._records import CandidateResult, CandidateSpec
 from ckptnas.runtime._train import train_candidate
-from ckptnas.space import SearchSpace
+from ckptnas.space import ResolvedSpace, SearchSpace, space_from_dict
+from ckptnas.space._factory import checked_space, make_space
 from ckptnas.storage import CandidateStatus, LineageRegistry, ResultsWriter, RunDir, RunKind
 
 
@@ -44,6 +46,10 @@ class Experiment:
         by default; a replacement (for instrumentation, or another training loop) takes a
         :class:`~ckptnas.records.CandidateSpec` and returns a
         :class:`~ckptnas.records.CandidateResult`.
+    space : object, optional
+        A search space object (``sample``, ``mutate``, ``build``; see
+        :class:`~ckptnas.space.Space`) to search instead of the one ``[space]`` describes. It is
+        pickled with cloudpickle to reach the workers.
 
     Examples
     --------
@@ -52,13 +58,14 @@ class Experiment:
     >>> ds = Experiment(config, "runs/demo").run()                    # doctest: +SKIP
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913
         self,
         config: Config,
         run_dir: str | Path,
         progress: bool = True,
         resume: bool = False,
         trainer: Callable[[CandidateSpec], CandidateResult] = train_candidate,
+        space: Any = None,
     ) -> None:
         self.config = config
         self.run_dir = Path(run_dir)
@@ -66,6 +73,7 @@ class Experiment:
         self.progress = progress
         self.resume = resume
         self.trainer = trainer
+        self.space = space
         #: Set by :meth:`run` when resuming found the run's budget spent and nothing in flight.
         self.already_finished = False
 
@@ -83,9 +91,9 @@ class Experiment:
             raise RunDirectoryError(f"run directory {str(d)!r} holds no run to resume")
 
     def _describe_run(
-        self, registry: LineageRegistry, data: TabularData, space: SearchSpace
+        self, registry: LineageRegistry, data: TabularData, space: ResolvedSpace
     ) -> None:
-        space_meta = space.to_dict() | {"node_names": [n.name for n in space.nodes]}
+        space_meta = space.to_dict() | {"node_names": space.node_names}
         meta = {
             "config": self.config.to_toml(),
             "space": json.dumps(space_meta),
@@ -128,12 +136,7 @@ class Experiment:
                     self.already_finished = True
                     return self._results_without_training()
             data = load_data(self.config.data, seed=self.config.experiment.seed)
-            try:
-                space = SearchSpace.from_config(
-                    self.config.space, data.input_sizes, data.output_size
-                )
-            except ValueError as exc:
-                raise ConfigError(f"[space] {exc}") from None
+            space = self._make_space(data)
             if client is None:
                 client = stack.enter_context(connect(self.config))
             self.files.create()
@@ -141,6 +144,39 @@ class Experiment:
                 self.files.require_writable()
                 stack.enter_context(self.files.lock())
             return self._run_locked(client, data, space)
+
+    def _make_space(self, data: TabularData) -> ResolvedSpace:
+        """The space to search: the one given, the one a resumed run recorded, or ``[space]``."""
+        if self.space is not None:
+            return checked_space(self.space, list(data.input_shapes))
+        recorded = self._recorded_space()
+        if recorded is not None:
+            return recorded
+        config = self.config.space
+        try:
+            if config.kind == SpaceKind.DENSE:
+                flat = [n for n, shape in data.input_shapes.items() if len(shape) != 1]
+                if flat:
+                    raise SearchSpaceError(
+                        f"kind = 'dense' needs (sample, feature) inputs, but {flat[0]!r} has "
+                        f"one sample of shape {data.input_shapes[flat[0]]}; use kind = "
+                        "'conv1d', 'conv2d', 'cell' or 'python'"
+                    )
+                dense = SearchSpace.from_config(config, data.input_sizes, data.output_size)
+                return ResolvedSpace(dense)
+            return make_space(
+                config.kind, data.input_shapes, data.output_size, config.factory, config.options
+            )
+        except ValueError as exc:  # SearchSpaceError is one
+            raise ConfigError(f"[space] {exc}") from None
+
+    def _recorded_space(self) -> ResolvedSpace | None:
+        """A resumed run's pickled space (one given as an object, which no config describes)."""
+        if not self.resume or self.files.kind() != RunKind.SEARCH:
+            return None
+        with LineageRegistry(self.run_dir) as registry:
+            recorded = registry.recorded_space()
+        return space_from_dict(recorded) if recorded.get("kind") == "pickled" else None
 
     def _finished(self) -> bool:
         """Whether the run holds its whole budget of candidates, none of them in flight."""
@@ -155,7 +191,7 @@ class Experiment:
         with LineageRegistry(self.run_dir) as registry:
             return ResultsWriter(self.run_dir, registry, self.config.training.epochs).flush()
 
-    def _run_locked(self, client: Client, data: TabularData, space: SearchSpace) -> xr.Dataset:
+    def _run_locked(self, client: Client, data: TabularData, space: ResolvedSpace) -> xr.Dataset:
         # The configuration goes to disk before the registry exists, so that a run stopped at
         # any moment afterwards can be resumed.
         self.files.write_config(self.config)

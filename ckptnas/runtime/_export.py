@@ -37,7 +37,7 @@ from ckptnas._version import package_version
 from ckptnas.config import Task
 from ckptnas.errors import CkptnasError, RunDirectoryError
 from ckptnas.runtime._models import TrainedModel, load_model
-from ckptnas.space import SearchSpace
+from ckptnas.space import space_from_dict
 from ckptnas.storage import LineageRegistry, Preprocessing, replacing
 
 #: The version of the JSON description; a reader refuses a newer one.
@@ -220,7 +220,7 @@ def _describe(
     inputs = [
         {
             "name": name,
-            "shape": ["batch", len(preprocessing.inputs[name].shift)],
+            "shape": ["batch", *preprocessing.inputs[name].shift.shape],
             "dtype": "float32",
             "description": "raw values, as in the data: the model applies the scaling below",
         }
@@ -250,7 +250,7 @@ def _describe(
         "candidate": candidate_id,
         "objective": {"metric": metric, "validation": record.objective},
         "architecture": {
-            "description": SearchSpace.from_dict(space).describe(record.arch),
+            "description": space_from_dict(space).describe(record.arch),
             "choices": list(record.arch),
             "n_params": record.n_params,
             "space": space,
@@ -297,7 +297,7 @@ def load_exported(path: str | Path) -> TrainedModel:
             f"this one reads up to {DESCRIPTION_VERSION})"
         )
     architecture = description["architecture"]
-    network = SearchSpace.from_dict(architecture["space"]).build(architecture["choices"])
+    network = space_from_dict(architecture["space"]).build(architecture["choices"])
     model = TrainedModel(network, Preprocessing.from_dict(description["preprocessing"]))
     model.load_state_dict(tensors)
     return model.eval()

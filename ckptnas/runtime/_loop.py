@@ -18,15 +18,13 @@ import numpy as np
 import xarray as xr
 from distributed import Client
 
-from ckptnas.config import Policy
 from ckptnas.errors import RunDirectoryError
 from ckptnas.runtime._progress import Progress
 from ckptnas.runtime._records import CandidateResult, CandidateSpec, TrainingSettings
 from ckptnas.runtime._submit import Outcome, Submitter
 from ckptnas.runtime._worker import DataPlugin, data_key
-from ckptnas.search import SCRATCH, DonorIndex, Strategy, TransferPlan, make_strategy
-from ckptnas.search import plan_transfer as make_plan
-from ckptnas.space import Architecture, SearchSpace
+from ckptnas.search import SCRATCH, Planner, Strategy, TransferPlan, make_strategy
+from ckptnas.space import Architecture, ResolvedSpace
 from ckptnas.storage import CandidateStatus, LineageRegistry, ResultsWriter
 
 if TYPE_CHECKING:
@@ -51,7 +49,11 @@ class Loop:
     """The state of one run of the loop: what is in flight, what the strategy knows."""
 
     def __init__(
-        self, experiment: Experiment, registry: LineageRegistry, space: SearchSpace, client: Client
+        self,
+        experiment: Experiment,
+        registry: LineageRegistry,
+        space: ResolvedSpace,
+        client: Client,
     ) -> None:
         self.x = experiment
         self.config = experiment.config
@@ -66,7 +68,7 @@ class Loop:
             self.config.experiment.flush_interval,
         )
         self.strategy: Strategy = make_strategy(self.config, space)
-        self.donors = DonorIndex()
+        self.donors = Planner(self.config.transfer.policy, space)
         self.tasks: Submitter[CandidateSpec, CandidateResult] = Submitter(
             client, experiment.trainer, _task_name, window=self.config.experiment.max_in_flight
         )
@@ -81,16 +83,10 @@ class Loop:
     # -- planning and submitting -----------------------------------------------------------
     def plan(self, arch: Architecture) -> tuple[TransferPlan, str | None]:
         """The transfer plan for a new candidate and its donor's checkpoint digest."""
-        if self.config.transfer.policy == Policy.NONE:
+        plan = self.donors.plan(arch)
+        if not plan.is_warm or plan.donor is None:
             return SCRATCH, None
-        match = self.donors.best_donor(arch)
-        if match is None:
-            return SCRATCH, None
-        donor, donor_arch, _ = match
-        plan = make_plan(self.space, arch, donor_arch, donor)
-        if not plan.is_warm:
-            return SCRATCH, None
-        return plan, self.registry.get(donor).checkpoint_digest
+        return plan, self.registry.get(plan.donor).checkpoint_digest
 
     def spec(
         self,
@@ -137,7 +133,7 @@ class Loop:
             self.strategy.seen.add(record.arch)
         for record in finished:
             self.strategy.tell(record.arch, record.objective)
-        self.donors = DonorIndex.from_records(r for r in finished if r.status == CandidateStatus.OK)
+        self.donors.rebuild(r for r in finished if r.status == CandidateStatus.OK)
         return [r.id for r in records if r.status == CandidateStatus.PENDING]
 
     # -- the loop --------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from ckptnas.config import DataConfig, Device
 from ckptnas.data import TabularData, load_data
 from ckptnas.runtime._allocator import keep_freed_memory
 from ckptnas.runtime._records import WorkerTask
-from ckptnas.space import SearchSpace
+from ckptnas.space import space_from_dict
 
 #: Data built in this process, by :func:`data_key`.
 _DATA: dict[str, TabularData] = {}
@@ -151,6 +151,6 @@ def prepare(task: WorkerTask, device: str) -> Prepared:
     where = choose_device(device)
     data = DeviceData.of(task.data_key, where)
     seed_weights(task.seed)
-    model = SearchSpace.from_dict(task.space).build(task.arch).to(where)
+    model = space_from_dict(task.space).build(task.arch).to(where)
     n_params = sum(p.numel() for p in model.parameters())
     return Prepared(where, data, model, n_params, worker_name(), start)

@@ -7,5 +7,6 @@ from ._plan import SCRATCH as SCRATCH
 from ._plan import TransferPlan as TransferPlan
 from ._plan import common_prefix_length as common_prefix_length
 from ._plan import plan_transfer as plan_transfer
+from ._planner import Planner as Planner
 from ._prefix_tree import PrefixTree as PrefixTree
 from ._random import RandomSearch as RandomSearch

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from ckptnas.errors import SearchExhaustedError
-from ckptnas.space import Architecture, SearchSpace
+from ckptnas.space import Architecture, ResolvedSpace, SearchSpace
 
 _MAX_TRIES = 1000
 
@@ -22,13 +22,15 @@ class Strategy(ABC):
 
     Parameters
     ----------
-    space : SearchSpace
+    space : SearchSpace or ResolvedSpace
     seed : int
     allow_duplicates : bool
         Propose architectures again even if they were proposed before.
     """
 
-    def __init__(self, space: SearchSpace, seed: int = 0, allow_duplicates: bool = False) -> None:
+    def __init__(
+        self, space: SearchSpace | ResolvedSpace, seed: int = 0, allow_duplicates: bool = False
+    ) -> None:
         self.space = space
         self.rng = np.random.default_rng(seed)
         self.allow_duplicates = allow_duplicates

@@ -6,7 +6,7 @@ import math
 from collections import deque
 
 from ckptnas.search._base import Strategy
-from ckptnas.space import Architecture, SearchSpace
+from ckptnas.space import Architecture, ResolvedSpace, SearchSpace
 
 
 class RegularizedEvolution(Strategy):
@@ -19,7 +19,7 @@ class RegularizedEvolution(Strategy):
 
     Parameters
     ----------
-    space : SearchSpace
+    space : SearchSpace or ResolvedSpace
     population_size, sample_size : int
     mutation_bias : float
         Favour mutating later nodes (see :meth:`SearchSpace.mutate`).
@@ -30,7 +30,7 @@ class RegularizedEvolution(Strategy):
     # The algorithm's published parameters, one keyword each as [search] names them.
     def __init__(  # noqa: PLR0913
         self,
-        space: SearchSpace,
+        space: SearchSpace | ResolvedSpace,
         population_size: int = 10,
         sample_size: int = 3,
         mutation_bias: float = 0.0,

@@ -6,10 +6,10 @@ from ckptnas.config import Config, StrategyKind
 from ckptnas.search._base import Strategy
 from ckptnas.search._evolution import RegularizedEvolution
 from ckptnas.search._random import RandomSearch
-from ckptnas.space import SearchSpace
+from ckptnas.space import ResolvedSpace, SearchSpace
 
 
-def make_strategy(config: Config, space: SearchSpace) -> Strategy:
+def make_strategy(config: Config, space: SearchSpace | ResolvedSpace) -> Strategy:
     """The strategy a :class:`~ckptnas.config.Config` names."""
     seed, dupes = config.experiment.seed, config.experiment.allow_duplicates
     if config.search.strategy == StrategyKind.RANDOM:

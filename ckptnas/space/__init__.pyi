@@ -1,8 +1,12 @@
+from ._cell import CellSpace as CellSpace
+from ._conv import ConvSpace as ConvSpace
 from ._dense import ACTIVATIONS as ACTIVATIONS
 from ._dense import LayerSpec as LayerSpec
 from ._dense import Op as Op
 from ._dense import SearchSpace as SearchSpace
 from ._dense import VariableNode as VariableNode
+from ._factory import load_factory as load_factory
+from ._factory import make_space as make_space
 from ._network import CandidateNet as CandidateNet
 from ._network import Dense as Dense
 from ._protocol import Architecture as Architecture
@@ -10,6 +14,5 @@ from ._protocol import Layer as Layer
 from ._protocol import LayerLike as LayerLike
 from ._protocol import Space as Space
 from ._resolved import ResolvedSpace as ResolvedSpace
-from ._resolved import resolve_space as resolve_space
 from ._resolved import space_from_dict as space_from_dict
 from ._trace import traced_layers as traced_layers

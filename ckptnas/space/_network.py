@@ -12,7 +12,7 @@ from ckptnas.space._protocol import Architecture
 if TYPE_CHECKING:
     from ckptnas.space._dense import SearchSpace
 
-_ACTIVATIONS: dict[str, type[nn.Module]] = {
+ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "tanh": nn.Tanh,
     "sigmoid": nn.Sigmoid,
@@ -28,7 +28,7 @@ class Dense(nn.Linear):
 
     def __init__(self, in_features: int, out_features: int, activation: str) -> None:
         super().__init__(in_features, out_features)
-        self.activation = _ACTIVATIONS[activation]()
+        self.activation = ACTIVATION_MODULES[activation]()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.activation(super().forward(x))  # type: ignore[no-any-return]

@@ -185,13 +185,6 @@ def space_from_dict(d: dict[str, Any]) -> ResolvedSpace:
     return _UNPICKLED[digest]
 
 
-def resolve_space(space: Any, input_names: Sequence[str] | None = None) -> ResolvedSpace:
-    """Wrap a space for the search (a :class:`ResolvedSpace` is returned as it is)."""
-    if isinstance(space, ResolvedSpace):
-        return space
-    return ResolvedSpace(space, input_names)
-
-
 def _parameters(method: Callable[..., Any]) -> list[str]:
     try:
         return list(inspect.signature(method).parameters)
