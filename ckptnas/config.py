@@ -87,6 +87,7 @@ class Policy(StrEnum):
 
     LCP = "lcp"
     NONE = "none"
+    ALIGNED = "aligned"
 
 
 class Device(StrEnum):

@@ -83,7 +83,9 @@ MEANINGS: dict[str, str] = {
     "search.mutation_bias": "Regularized evolution: node *i* is mutated with probability "
     "proportional to (*i* + 1) ** bias; larger values favour later nodes.",
     "transfer.policy": "`lcp` warm-starts each candidate from the donor with the longest "
-    "common architecture prefix; `none` trains every candidate from scratch.",
+    "common architecture prefix (the published method); `aligned` from the donor sharing the "
+    "most parameters by layer identity, wherever the layers are; `none` trains every "
+    "candidate from scratch.",
     "transfer.freeze": "Keep transferred parameters fixed (`requires_grad = False`) while the "
     "candidate trains.",
     "training.epochs": "Epochs each candidate is trained; the objective is the validation "

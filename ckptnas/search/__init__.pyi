@@ -2,6 +2,7 @@ from ._apply import apply_plan as apply_plan
 from ._base import Strategy as Strategy
 from ._donors import DonorIndex as DonorIndex
 from ._evolution import RegularizedEvolution as RegularizedEvolution
+from ._identity_index import IdentityIndex as IdentityIndex
 from ._make import make_strategy as make_strategy
 from ._plan import SCRATCH as SCRATCH
 from ._plan import TransferPlan as TransferPlan

@@ -6,6 +6,12 @@
     The donor shares the longest prefix of architecture choices (a prefix tree,
     :class:`~ckptnas.search.DonorIndex`); the plan copies every layer with an identity of the
     donor's. The published method and the default.
+``aligned``
+    The donor is the trained candidate that shares the most parameters with the new one, by
+    layer identity, wherever the layers are (an identity index,
+    :class:`~ckptnas.search.IdentityIndex`, touches only candidates sharing a layer); the
+    plan copies every layer whose identity matches one of the donor's. Among all donors it
+    copies the most parameters, so at least as many as ``lcp`` for the same candidate.
 """
 
 from __future__ import annotations
@@ -15,7 +21,15 @@ from collections.abc import Iterable, Sequence
 
 from ckptnas.config import Policy
 from ckptnas.search._donors import DonorCandidate, DonorIndex
-from ckptnas.search._plan import SCRATCH, LayeredSpace, TransferPlan, plan_transfer
+from ckptnas.search._identity_index import IdentityIndex
+from ckptnas.search._plan import (
+    SCRATCH,
+    LayeredSpace,
+    TransferPlan,
+    common_prefix_length,
+    plan_from_layers,
+    plan_transfer,
+)
 
 
 class Planner:
@@ -42,29 +56,52 @@ class Planner:
         self.policy = Policy(policy)
         self.space = space
         self.prefixes = DonorIndex()
+        self.identities = IdentityIndex()
+        self._arch: dict[int, tuple[int, ...]] = {}
 
     def rebuild(self, records: Iterable[DonorCandidate]) -> None:
         """Forget every donor, then offer a run's usable records as donors."""
         self.prefixes = DonorIndex()
+        self.identities = IdentityIndex()
+        self._arch = {}
         for record in records:
             if record.donor_usable:
                 self.add(record.id, record.arch, record.objective)
 
     def add(self, candidate_id: int, arch: Sequence[int], objective: float) -> None:
         """Offer a trained candidate as a donor; one without a finite objective is ignored."""
-        if math.isfinite(objective):
+        if not math.isfinite(objective):
+            return
+        self._arch[candidate_id] = tuple(arch)
+        if self.policy == Policy.ALIGNED:
+            self.identities.add(candidate_id, self.space.layers(arch), objective)
+        else:
             self.prefixes.add(candidate_id, arch, objective)
 
     def discard(self, candidate_id: int) -> None:
         """Never offer this candidate again (its checkpoint is broken, say)."""
         self.prefixes.discard(candidate_id)
+        self.identities.discard(candidate_id)
+        self._arch.pop(candidate_id, None)
 
     def plan(self, arch: Sequence[int]) -> TransferPlan:
         """The transfer plan of a new candidate: :data:`SCRATCH` when it inherits nothing."""
         if self.policy == Policy.NONE:
             return SCRATCH
+        if self.policy == Policy.ALIGNED:
+            return self._aligned(arch)
         match = self.prefixes.best_donor(arch)
         if match is None:
             return SCRATCH
         donor, donor_arch, _ = match
         return plan_transfer(self.space, arch, donor_arch, donor)
+
+    def _aligned(self, arch: Sequence[int]) -> TransferPlan:
+        layers = self.space.layers(arch)
+        match = self.identities.best_donor(layers)
+        if match is None:
+            return SCRATCH
+        donor = match[0]
+        donor_arch = self._arch[donor]
+        prefix = common_prefix_length(arch, donor_arch)
+        return plan_from_layers(layers, self.space.layers(donor_arch), donor, prefix)
