@@ -42,7 +42,7 @@ def test_resolved_toml_round_trips(tmp_path: Path) -> None:
         ({"training": {"learning_rate": -1.0}}, r"learning_rate"),
         (
             {"transfer": {"policy": "closest"}},
-            r"\[transfer\] policy = 'closest' must be lcp or none",
+            r"\[transfer\] policy = 'closest' must be one of lcp, none, aligned",
         ),
         ({"data": {"kind": "csv"}}, r"\[data\] kind"),
         ({"data": {"val_fraction": 1.0}}, r"val_fraction"),
