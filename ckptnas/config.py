@@ -88,6 +88,7 @@ class Policy(StrEnum):
     LCP = "lcp"
     NONE = "none"
     ALIGNED = "aligned"
+    WIDEN = "widen"
 
 
 class Device(StrEnum):

@@ -84,8 +84,9 @@ MEANINGS: dict[str, str] = {
     "proportional to (*i* + 1) ** bias; larger values favour later nodes.",
     "transfer.policy": "`lcp` warm-starts each candidate from the donor with the longest "
     "common architecture prefix (the published method); `aligned` from the donor sharing the "
-    "most parameters by layer identity, wherever the layers are; `none` trains every "
-    "candidate from scratch.",
+    "most parameters by layer identity, wherever the layers are; `widen` takes the `lcp` "
+    "donor and also copies the overlapping block of layers that differ only in width (not "
+    "function-preserving); `none` trains every candidate from scratch.",
     "transfer.freeze": "Keep transferred parameters fixed (`requires_grad = False`) while the "
     "candidate trains.",
     "training.epochs": "Epochs each candidate is trained; the objective is the validation "

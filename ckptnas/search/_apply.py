@@ -26,7 +26,9 @@ def apply_plan(
         Mark the copied parameters ``requires_grad = False`` so training leaves them as they are.
 
     Tensors are looked up in ``tensors`` by their donor names (:attr:`TransferPlan.mapping`).
-    Buffers (a batch norm's running statistics) are copied too and never frozen.
+    Buffers (a batch norm's running statistics) are copied too and never frozen. Of a tensor
+    the plan names ``partial`` only the block both shapes cover is copied, and it is left
+    trainable (the rest of it was never trained).
 
     Raises
     ------
@@ -41,6 +43,12 @@ def apply_plan(
         for name, donor_name in plan.mapping.items():
             target = targets[name]
             source = tensors[donor_name]
+            if name in plan.partial and source.dim() == target.dim():
+                block = tuple(
+                    slice(0, min(a, b)) for a, b in zip(source.shape, target.shape, strict=True)
+                )
+                target[block] = source[block].to(target.device, target.dtype)
+                continue  # never frozen: the rest of the tensor was never trained
             if source.shape != target.shape:
                 raise ValueError(
                     f"tensor {name!r}: donor shape {tuple(source.shape)} "

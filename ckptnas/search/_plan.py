@@ -19,11 +19,12 @@ renamed between architectures, the two names differ.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ckptnas.space import LayerLike
+from ckptnas.space import Layer, LayerLike
 
 
 class LayeredSpace(Protocol):
@@ -49,6 +50,10 @@ class TransferPlan:
     sources : tuple of str
         The donor's name of each tensor of ``tensors``, in the same order; empty when every
         tensor has the same name in both (as in the dense space).
+    partial : tuple of str
+        Those of ``tensors`` whose layer differs from the donor's in width (policy ``widen``):
+        the block both shapes cover is copied, the rest keeps its fresh initialisation, and
+        they are never frozen.
     """
 
     donor: int | None = None
@@ -56,6 +61,7 @@ class TransferPlan:
     prefix_length: int = 0
     n_params: int = 0
     sources: tuple[str, ...] = ()
+    partial: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.sources and len(self.sources) != len(self.tensors):
@@ -157,4 +163,58 @@ def plan_from_layers(
         prefix_length=prefix_length,
         n_params=n_params,
         sources=() if sources == tensors else tuple(sources),
+    )
+
+
+def plan_widened(
+    recipient: Sequence[Layer], donor: Sequence[Layer], donor_id: int, prefix_length: int
+) -> TransferPlan:
+    """Plan copying the layers of equal identity, and the overlap of those only wider or narrower.
+
+    A recipient layer without an equal donor layer takes the first unused donor layer with the
+    same width-free identity (see :mod:`ckptnas.space`), and copies of each of its tensors the
+    block that both shapes cover, ``[:min(a0, b0), :min(a1, b1), ...]``. This is not
+    function-preserving: the copied block meets freshly initialised rows and columns.
+
+    Parameters
+    ----------
+    recipient, donor : sequence of Layer
+        Traced layers (with width-free identities).
+    donor_id, prefix_length : int
+
+    Returns
+    -------
+    TransferPlan
+        ``partial`` names the tensors copied in part; scratch when nothing is shared.
+    """
+    exact = plan_from_layers(recipient, donor, donor_id, prefix_length)
+    taken = {layer.identity for layer in recipient} & {layer.identity for layer in donor}
+    free: dict[str, list[Layer]] = {}
+    for layer in donor:
+        if layer.identity not in taken and layer.width_free:
+            free.setdefault(layer.width_free, []).append(layer)
+    tensors, sources = list(exact.tensors), list(exact.donor_tensors)
+    partial: list[str] = []
+    n_params = exact.n_params
+    for layer in recipient:
+        candidates = free.get(layer.width_free) if layer.identity not in taken else None
+        if not candidates:
+            continue
+        match = candidates.pop(0)
+        tensors += layer.tensors
+        sources += match.tensors
+        partial += layer.tensors
+        n_params += sum(
+            math.prod(min(x, y) for x, y in zip(a, b, strict=True))
+            for a, b in zip(layer.shapes[: layer.param_tensors], match.shapes, strict=False)
+        )
+    if not tensors:
+        return SCRATCH
+    return TransferPlan(
+        donor=donor_id,
+        tensors=tuple(tensors),
+        prefix_length=prefix_length,
+        n_params=n_params,
+        sources=() if sources == tensors else tuple(sources),
+        partial=tuple(partial),
     )

@@ -12,6 +12,11 @@
     :class:`~ckptnas.search.IdentityIndex`, touches only candidates sharing a layer); the
     plan copies every layer whose identity matches one of the donor's. Among all donors it
     copies the most parameters, so at least as many as ``lcp`` for the same candidate.
+``widen``
+    The donor as for ``lcp``; the plan also takes each layer that differs from a donor layer
+    only in width (equal width-free identities, from tracing) and copies the block both shapes
+    cover. Not function-preserving: the copied block meets fresh rows and columns. Where the
+    network cannot be traced, the plan is ``lcp``'s.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import math
 from collections.abc import Iterable, Sequence
 
 from ckptnas.config import Policy
+from ckptnas.errors import SearchSpaceError
 from ckptnas.search._donors import DonorCandidate, DonorIndex
 from ckptnas.search._identity_index import IdentityIndex
 from ckptnas.search._plan import (
@@ -29,7 +35,9 @@ from ckptnas.search._plan import (
     common_prefix_length,
     plan_from_layers,
     plan_transfer,
+    plan_widened,
 )
+from ckptnas.space import ResolvedSpace, SearchSpace
 
 
 class Planner:
@@ -58,6 +66,7 @@ class Planner:
         self.prefixes = DonorIndex()
         self.identities = IdentityIndex()
         self._arch: dict[int, tuple[int, ...]] = {}
+        self._dense_traced: ResolvedSpace | None = None
 
     def rebuild(self, records: Iterable[DonorCandidate]) -> None:
         """Forget every donor, then offer a run's usable records as donors."""
@@ -94,7 +103,24 @@ class Planner:
         if match is None:
             return SCRATCH
         donor, donor_arch, _ = match
+        if self.policy == Policy.WIDEN:
+            return self._widened(arch, donor_arch, donor)
         return plan_transfer(self.space, arch, donor_arch, donor)
+
+    def _widened(self, arch: Sequence[int], donor_arch: Sequence[int], donor: int) -> TransferPlan:
+        space = self.space
+        traced = space if isinstance(space, ResolvedSpace) else None
+        if isinstance(space, SearchSpace):  # its hand-written layers have no width-free twin
+            traced = self._dense_traced = self._dense_traced or ResolvedSpace(space)
+        if traced is not None:
+            try:
+                recipient, given = traced.traced_layers(arch), traced.traced_layers(donor_arch)
+            except SearchSpaceError:  # cannot trace: the exact layers only
+                traced = None
+        if traced is None:
+            return plan_transfer(space, arch, donor_arch, donor)
+        prefix = common_prefix_length(arch, donor_arch)
+        return plan_widened(recipient, given, donor, prefix)
 
     def _aligned(self, arch: Sequence[int]) -> TransferPlan:
         layers = self.space.layers(arch)

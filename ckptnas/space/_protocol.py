@@ -80,6 +80,11 @@ class Layer:
         Number of scalar parameters.
     shapes : tuple of tuple of int
         The shape of each tensor of ``tensors``.
+    param_tensors : int
+        How many of ``tensors``, from the first, are parameters (the rest are buffers).
+    width_free : str
+        The identity with widths left out (traced layers only; empty otherwise): equal for two
+        layers that differ at most in their widths and those of what feeds them.
     """
 
     name: str
@@ -87,3 +92,5 @@ class Layer:
     tensors: tuple[str, ...]
     n_params: int
     shapes: tuple[tuple[int, ...], ...] = ()
+    param_tensors: int = 0
+    width_free: str = ""

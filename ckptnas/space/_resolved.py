@@ -21,7 +21,7 @@ import hashlib
 import inspect
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 #: Architectures whose layers are kept; tracing costs milliseconds, a cache entry a few KB.
 CACHE_SIZE = 4096
+
+T = TypeVar("T")
 
 #: Unpickled spaces in this process, by the digest of their pickle.
 _UNPICKLED: dict[str, ResolvedSpace] = {}
@@ -74,6 +76,7 @@ class ResolvedSpace:
         self.input_names = None if input_names is None else list(input_names)
         self.origin = origin or {}
         self._layers: OrderedDict[Architecture, list[LayerLike]] = OrderedDict()
+        self._traced: OrderedDict[Architecture, list[Layer]] = OrderedDict()
         self._mutate_takes_bias = "bias" in _parameters(space.mutate)
         self.n_nodes = len(self.sample(np.random.default_rng(0)))
 
@@ -126,15 +129,25 @@ class ResolvedSpace:
 
         Computed once per architecture and cached (:data:`CACHE_SIZE` architectures).
         """
-        key = tuple(int(a) for a in arch)
-        if key in self._layers:
-            self._layers.move_to_end(key)
-            return self._layers[key]
-        layers = self._compute_layers(key)
-        self._layers[key] = layers
-        if len(self._layers) > CACHE_SIZE:
-            self._layers.popitem(last=False)
-        return layers
+        return _cached(self._layers, tuple(int(a) for a in arch), self._compute_layers)
+
+    def traced_layers(self, arch: Sequence[int]) -> list[Layer]:
+        """The layers as tracing the built module finds them, with width-free identities.
+
+        The same as :meth:`layers` for a space that gives no identities by hand; for the dense
+        space, the traced twin of its hand-written layers (they plan alike).
+
+        Raises
+        ------
+        SearchSpaceError
+            If the module cannot be traced.
+        """
+        from ckptnas.space._trace import traced_layers
+
+        def trace(key: Architecture) -> list[Layer]:
+            return traced_layers(self.build(key), self.input_names)
+
+        return _cached(self._traced, tuple(int(a) for a in arch), trace)
 
     def _compute_layers(self, arch: Architecture) -> list[LayerLike]:
         if isinstance(self.space, SearchSpace):  # identities by hand, and no torch needed
@@ -142,9 +155,7 @@ class ResolvedSpace:
         given = getattr(self.space, "identities", None)
         if callable(given):
             return _given_layers(self.build(arch), given(arch))
-        from ckptnas.space._trace import traced_layers
-
-        return list(traced_layers(self.build(arch), self.input_names))
+        return list(self.traced_layers(arch))
 
     def identities(self, arch: Sequence[int]) -> dict[str, str]:
         """Layer name to layer identity."""
@@ -185,6 +196,20 @@ def space_from_dict(d: dict[str, Any]) -> ResolvedSpace:
     return _UNPICKLED[digest]
 
 
+def _cached(
+    cache: OrderedDict[Architecture, T], key: Architecture, compute: Callable[[Architecture], T]
+) -> T:
+    """``compute(key)``, kept in a least-recently-used cache of :data:`CACHE_SIZE` entries."""
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    value = compute(key)
+    cache[key] = value
+    if len(cache) > CACHE_SIZE:
+        cache.popitem(last=False)
+    return value
+
+
 def _parameters(method: Callable[..., Any]) -> list[str]:
     try:
         return list(inspect.signature(method).parameters)
@@ -221,6 +246,7 @@ def _given_layers(module: nn.Module, identities: dict[str, str]) -> list[LayerLi
                 tensors=tuple(f"{name}.{rel}" for rel, _, _ in tensors),
                 n_params=sum(t.numel() for _, t, is_param in tensors if is_param),
                 shapes=tuple(tuple(t.shape) for _, t, _ in tensors),
+                param_tensors=sum(is_param for _, _, is_param in tensors),
             )
         )
     return layers

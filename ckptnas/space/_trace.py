@@ -11,12 +11,20 @@ same signal, as on two edges of a cell) are told apart by their order in the tra
 of them gets occurrence 0, the next 1. Shared modules (called more than once) are one layer
 whose identity covers every call; additions, concatenations and skips are operations like any
 other, so they change the identity of everything downstream.
+
+Each layer also gets a *width-free* identity, computed the same way but blind to widths: the
+numbers in a parametrised module's ``repr`` and the first two dimensions of its tensors (output
+and input features or channels) are left out, kernel sizes kept. Two layers with equal
+width-free identities differ at most in width, theirs or that of what feeds them; the
+``widen`` transfer policy copies the overlapping block of such layers.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
+import re
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -114,14 +122,22 @@ def traced_layers(module: nn.Module, input_names: Sequence[str] | None = None) -
             f"cannot trace the network with torch.fx to derive layer identities ({reason}); "
             "give the space an identities(arch) method returning module name -> identity"
         ) from None
-    return _GraphIdentities(module).layers(graph)
+    exact = _GraphIdentities(module, widths=True).layers(graph)
+    width_free = {
+        layer.name: layer.identity for layer in _GraphIdentities(module, widths=False).layers(graph)
+    }
+    return [dataclasses.replace(layer, width_free=width_free[layer.name]) for layer in exact]
 
 
 class _GraphIdentities:
-    """One pass over a traced graph, giving every value and every layer its identity."""
+    """One pass over a traced graph, giving every value and every layer its identity.
 
-    def __init__(self, module: nn.Module) -> None:
+    With ``widths=False`` the identities are width-free (see the module's docstring).
+    """
+
+    def __init__(self, module: nn.Module, widths: bool) -> None:
         self.module = module
+        self.widths = widths
         self.ids: dict[fx.Node, str] = {}
         self.calls: dict[str, list[str]] = {}  # layer name -> the identity of each call
         self.signature: dict[str, tuple[Any, ...]] = {}
@@ -141,6 +157,7 @@ class _GraphIdentities:
                     tensors=tuple(f"{name}.{rel}" if owner else name for rel, _, _ in tensors),
                     n_params=sum(t.numel() for _, t, is_param in tensors if is_param),
                     shapes=tuple(tuple(t.shape) for _, t, _ in tensors),
+                    param_tensors=sum(is_param for _, _, is_param in tensors),
                 )
             )
         return out
@@ -150,6 +167,10 @@ class _GraphIdentities:
             return tensors_of(owner)
         value = self._attribute(name)
         return [("", value.detach(), isinstance(value, nn.Parameter))]
+
+    def _shape(self, shape: torch.Size) -> tuple[int, ...]:
+        """A tensor's shape, or with widths left out its rank and its kernel dimensions."""
+        return tuple(shape) if self.widths else (len(shape), *shape[2:])
 
     def _attribute(self, target: str) -> Any:
         owner, _, attr = target.rpartition(".")
@@ -175,7 +196,7 @@ class _GraphIdentities:
             return _digest("constant", target, repr(value))
         # A tensor used directly (not through a module of its own) is a layer by itself; having
         # no input, it is known by its name and shape.
-        identity = _digest("tensor", target, tuple(value.shape), str(value.dtype))
+        identity = _digest("tensor", target, self._shape(value.shape), str(value.dtype))
         self.calls.setdefault(target, [identity])
         return identity
 
@@ -185,7 +206,9 @@ class _GraphIdentities:
         config = (type(sub).__module__, type(sub).__qualname__, repr(sub))
         if not any(True for _ in tensors_of(sub)):
             return _digest("module", config, self._operands(node))
-        shapes = tuple((n, tuple(t.shape), str(t.dtype)) for n, t, _ in tensors_of(sub))
+        if not self.widths:
+            config = (*config[:2], re.sub(r"\d+", "#", config[2]))
+        shapes = tuple((n, self._shape(t.shape), str(t.dtype)) for n, t, _ in tensors_of(sub))
         signature = (*config, shapes)
         base = _digest("call", signature, self._operands(node))
         self.occurrences[base] += 1
