@@ -25,6 +25,7 @@ from ckptnas.runtime._cluster import connect
 from ckptnas.runtime._loop import Loop
 from ckptnas.runtime._records import CandidateResult, CandidateSpec
 from ckptnas.runtime._train import train_candidate
+from ckptnas.runtime._worker import space_loads
 from ckptnas.space import ResolvedSpace, SearchSpace, space_from_dict
 from ckptnas.space._factory import checked_space, make_space
 from ckptnas.storage import CandidateStatus, LineageRegistry, ResultsWriter, RunDir, RunKind
@@ -139,6 +140,7 @@ class Experiment:
             space = self._make_space(data)
             if client is None:
                 client = stack.enter_context(connect(self.config))
+            _check_workers_load(client, space)
             self.files.create()
             if not existing:
                 self.files.require_writable()
@@ -198,6 +200,21 @@ class Experiment:
         with LineageRegistry(self.run_dir) as registry:
             self._describe_run(registry, data, space)
             return Loop(self, registry, space, client).run()
+
+
+def _check_workers_load(client: Client, space: ResolvedSpace) -> None:
+    """Stop before any work if the workers cannot unpickle the space (its module is missing)."""
+    described = space.to_dict()
+    if described.get("kind") != "pickled":
+        return
+    answers = client.run(space_loads, described)
+    failed = [error for error in answers.values() if error]
+    if failed:
+        raise SearchSpaceError(
+            f"{len(failed)} of {len(answers)} workers cannot load the search space "
+            f"({failed[0]}); its module must be importable on the workers, or travel by value "
+            "(cloudpickle.register_pickle_by_value(module), or a factory given as a file)"
+        )
 
 
 def resume_experiment(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -54,6 +55,15 @@ class DataPlugin(WorkerPlugin):
 
     def setup(self, worker: object) -> None:
         get_data(self.key)
+
+
+def space_loads(space: dict[str, Any]) -> str:
+    """Rebuild a task's search space as :func:`prepare` does: ``""``, or why it failed."""
+    try:
+        space_from_dict(space)
+    except Exception as exc:  # whatever unpickling the user's code raises
+        return f"{type(exc).__name__}: {exc}"
+    return ""
 
 
 def choose_device(setting: str) -> torch.device:

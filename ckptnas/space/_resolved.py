@@ -78,6 +78,7 @@ class ResolvedSpace:
         self._layers: OrderedDict[Architecture, list[LayerLike]] = OrderedDict()
         self._traced: OrderedDict[Architecture, list[Layer]] = OrderedDict()
         self._mutate_takes_bias = "bias" in _parameters(space.mutate)
+        self._described: dict[str, Any] | None = None
         self.n_nodes = len(self.sample(np.random.default_rng(0)))
 
     def __repr__(self) -> str:
@@ -169,9 +170,17 @@ class ResolvedSpace:
 
     # -- travelling ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable form: the dense space's keywords, else a cloudpickle."""
+        """A JSON-serialisable form: the dense space's keywords, else a cloudpickle.
+
+        Made once: every candidate's task carries it.
+        """
         if isinstance(self.space, SearchSpace):
             return self.space.to_dict()
+        if self._described is None:
+            self._described = self._pickled()
+        return self._described
+
+    def _pickled(self) -> dict[str, Any]:
         import cloudpickle
 
         blob = cloudpickle.dumps((self.space, self.input_names, self.origin))
