@@ -25,9 +25,12 @@ import xarray as xr
 from distributed import Client, LocalCluster
 from scipy.stats import mannwhitneyu
 
-from ckptnas import load_results
+from ckptnas import LineageRegistry, load_results
 from ckptnas.config import config_from_dict
 from ckptnas.runtime import Experiment
+from ckptnas.search import Planner
+from ckptnas.space import space_from_dict
+from ckptnas.storage import CandidateStatus
 
 POLICIES = ("none", "lcp", "aligned", "widen")
 SEEDS = (0, 1, 2)
@@ -101,7 +104,7 @@ def table(out: Path) -> str:
         runs = {(p, s): load_results(out / space / p / f"seed{s}") for p in POLICIES for s in SEEDS}
         for policy in POLICIES:
             numbers = [run_numbers(runs[policy, s]) for s in SEEDS]
-            mean = {k: np.nanmean([n[k] for n in numbers]) for k in numbers[0]}
+            mean = {k: float(np.mean([n[k] for n in numbers])) for k in numbers[0]}
             first = mean["first_all"] if policy == "none" else mean["first_warm"]
             pvalues = "-"
             if policy != "none":
@@ -131,6 +134,51 @@ def _fraction(run_dir: Path) -> float:
     return run_numbers(load_results(run_dir))["frac_params"]
 
 
+def paired_fractions(run_dir: Path) -> tuple[float, float, int]:
+    """lcp and aligned planned for the same candidates, from the same donors.
+
+    Replays a run: each candidate, in the order they were submitted, is planned by both
+    policies from the candidates that had finished before it was submitted. Returns the mean
+    fraction of parameters each would transfer, and how many candidates aligned gave fewer.
+    """
+    with LineageRegistry(run_dir, readonly=True) as registry:
+        space = space_from_dict(registry.recorded_space())
+        records = sorted(registry, key=lambda r: r.submit_time)
+    finished = sorted(
+        (r for r in records if r.status == CandidateStatus.OK), key=lambda r: r.end_time
+    )
+    planners = [Planner("lcp", space), Planner("aligned", space)]
+    fractions: list[tuple[float, float]] = []
+    added = 0
+    for record in records:
+        while added < len(finished) and finished[added].end_time < record.submit_time:
+            donor = finished[added]
+            for planner in planners:
+                planner.add(donor.id, donor.arch, donor.objective)
+            added += 1
+        lcp, aligned = (p.plan(record.arch).n_params / record.n_params for p in planners)
+        fractions.append((lcp, aligned))
+    lcp_mean, aligned_mean = np.mean(fractions, axis=0)
+    fewer = sum(a < b for b, a in fractions)
+    return float(lcp_mean), float(aligned_mean), fewer
+
+
+def paired_table(out: Path) -> str:
+    """:func:`paired_fractions` of every lcp and aligned run, as a Markdown table."""
+    lines = [
+        "| space | run | seed | lcp | aligned | candidates where aligned < lcp |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for space in SPACES:
+        for policy in ("lcp", "aligned"):
+            for seed in SEEDS:
+                lcp, aligned, fewer = paired_fractions(out / space / policy / f"seed{seed}")
+                lines.append(
+                    f"| {space} | {policy} | {seed} | {lcp:.3f} | {aligned:.3f} | {fewer} |"
+                )
+    return "\n".join(lines)
+
+
 def _p_value(policy: xr.Dataset, none: xr.Dataset) -> float:
     """One-sided Mann-Whitney U: are the policy's candidate objectives larger than none's?"""
     a = policy.objective.where(policy.status == "ok", drop=True).values
@@ -150,7 +198,7 @@ def main() -> int:
         Client(cluster) as client,
     ):
         run_all(out, client, 4 if args.quick else COMMON["experiment"]["max_candidates"])
-    text = table(out) + "\n\n" + per_run_fractions(out) + "\n"
+    text = "\n\n".join([table(out), per_run_fractions(out), paired_table(out)]) + "\n"
     (out / "table.md").write_text(text)
     print(text)
     return 0
