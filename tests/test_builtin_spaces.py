@@ -10,9 +10,9 @@ import torch
 import xarray as xr
 from distributed import Client
 
-from ckptnas import LineageRegistry
+from ckptnas import LineageRegistry, export_model, load_exported, load_model
 from ckptnas.config import config_from_dict
-from ckptnas.errors import SearchSpaceError
+from ckptnas.errors import RunDirectoryError, SearchSpaceError
 from ckptnas.runtime import Experiment
 from ckptnas.search import apply_plan, plan_transfer
 from ckptnas.space import ResolvedSpace, make_space
@@ -120,3 +120,27 @@ def test_search_trains_on_workers_and_frozen_transfers_are_exact(
             for name, source in plan.mapping.items():
                 if name in params:  # batch norm statistics move on with training
                     assert torch.equal(child[name], donor[source])
+
+
+def test_a_conv_candidate_loads_and_exports_trusted_only(tmp_path: Path, client: Client) -> None:
+    shape, options = KINDS["conv2d"]
+    data = image_file(tmp_path / "data.nc", shape)
+    config = config_from_dict(
+        {
+            "experiment": {"max_candidates": 2},
+            "data": {"kind": "netcdf", "path": str(data), "inputs": ["x"], "target": "y"},
+            "space": {"kind": "conv2d", "options": options},
+            "training": {"epochs": 1},
+        }
+    )
+    run = tmp_path / "run"
+    ds = Experiment(config, run, progress=False).run(client)
+    best = int(ds.objective.idxmax())
+    x = np.random.default_rng(1).normal(size=(4, *shape)).astype(np.float32)
+    expected = load_model(run, best)({"x": x})
+    exported = export_model(run, best, "safetensors", tmp_path / "export")
+    with pytest.raises(RunDirectoryError, match="trust_code=True"):
+        load_exported(exported.model_file)
+    torch.testing.assert_close(
+        load_exported(exported.model_file, trust_code=True)({"x": x}), expected
+    )

@@ -262,13 +262,16 @@ def _describe(
     }
 
 
-def load_exported(path: str | Path) -> TrainedModel:
+def load_exported(path: str | Path, trust_code: bool = False) -> TrainedModel:
     """Read back a model that ``ckptnas export --format safetensors`` wrote.
 
     Parameters
     ----------
     path : str or Path
         The ``.safetensors`` file, or the JSON description beside it.
+    trust_code : bool
+        The export of a search over a user's space carries that space as a cloudpickle, and
+        unpickling it runs its code: only with ``trust_code=True`` (for a file you made).
 
     Returns
     -------
@@ -297,6 +300,11 @@ def load_exported(path: str | Path) -> TrainedModel:
             f"this one reads up to {DESCRIPTION_VERSION})"
         )
     architecture = description["architecture"]
+    if architecture["space"].get("kind") == "pickled" and not trust_code:
+        raise RunDirectoryError(
+            f"{model_file} rebuilds its network from a pickled search space, which runs code "
+            "when loaded; pass trust_code=True if you trust the file"
+        )
     network = space_from_dict(architecture["space"]).build(architecture["choices"])
     model = TrainedModel(network, Preprocessing.from_dict(description["preprocessing"]))
     model.load_state_dict(tensors)
