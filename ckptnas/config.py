@@ -80,6 +80,53 @@ class StrategyKind(StrEnum):
 
     EVOLUTION = "evolution"
     RANDOM = "random"
+    OPTUNA = "optuna"
+
+
+class SamplerKind(StrEnum):
+    """``[search] sampler``: the Optuna sampler of ``strategy = "optuna"``."""
+
+    TPE = "tpe"
+    NSGA2 = "nsga2"
+    NSGA3 = "nsga3"
+    RANDOM = "random"
+    GP = "gp"
+    QMC = "qmc"
+
+
+class Scheduler(StrEnum):
+    """``[search] scheduler``: how long each candidate trains."""
+
+    #: Every candidate trains ``[training] epochs``.
+    NONE = "none"
+    #: Asynchronous successive halving: candidates train to rungs, the best are continued.
+    ASHA = "asha"
+
+
+class Direction(StrEnum):
+    """One entry of ``[search] directions``."""
+
+    MAXIMIZE = "maximize"
+    MINIMIZE = "minimize"
+
+
+#: Quantities a candidate may be judged by (``[search] objectives``), each with the direction
+#: that is better when ``[search] directions`` does not say.
+OBJECTIVES = {
+    "val_metric": Direction.MAXIMIZE,
+    "val_loss": Direction.MINIMIZE,
+    "n_params": Direction.MINIMIZE,
+    "latency": Direction.MINIMIZE,
+}
+
+#: The hyperparameters ``[search.hyperparameters]`` may search: name to the check each value
+#: must pass and its words in errors.
+HYPERPARAMETERS: dict[str, tuple[Check, str]] = {
+    "learning_rate": (_positive, "> 0"),
+    "weight_decay": (_non_negative, ">= 0"),
+    "dropout": (lambda x: 0 <= x < 1, ">= 0 and < 1"),
+    "batch_size": (_positive, "> 0"),
+}
 
 
 class Policy(StrEnum):
@@ -128,6 +175,26 @@ def _all_positive(xs: list[int]) -> bool:
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "elu", "silu")
 
 
+def rung_epochs(min_epochs: int, max_epochs: int, reduction_factor: int) -> tuple[int, ...]:
+    """The epochs of each rung, lowest first.
+
+    Examples
+    --------
+    >>> rung_epochs(1, 9, 3)
+    (1, 3, 9)
+    >>> rung_epochs(1, 10, 3)
+    (1, 3, 9, 10)
+    """
+    if not 0 < min_epochs <= max_epochs or reduction_factor < 2:
+        raise ValueError("rungs need 0 < min_epochs <= max_epochs and reduction_factor >= 2")
+    rungs = [min_epochs]
+    while rungs[-1] * reduction_factor <= max_epochs:
+        rungs.append(rungs[-1] * reduction_factor)
+    if rungs[-1] < max_epochs:
+        rungs.append(max_epochs)
+    return tuple(rungs)
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     """``[experiment]``: what the run is called, where it is written, how many candidates."""
@@ -145,6 +212,7 @@ class ExperimentConfig:
     allow_duplicates: bool = _opt(False)
     flush_interval: float = _opt(5.0, _positive, "> 0 seconds")
     max_retries: int = _opt(2, _non_negative, ">= 0")
+    max_training_epochs: int = _opt(0, _non_negative, ">= 0 (0: no limit)")
 
 
 @dataclass(frozen=True)
@@ -195,12 +263,44 @@ class SpaceConfig:
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """``[search]``: the strategy that proposes architectures."""
+    """``[search]``: what proposes candidates, what it optimises, how long candidates train."""
 
     strategy: str = _choice(StrategyKind.EVOLUTION)
     population_size: int = _opt(10, lambda x: x >= 2, ">= 2")
     sample_size: int = _opt(3, _positive, "> 0")
     mutation_bias: float = _opt(0.0, _non_negative, ">= 0 (0: uniform over nodes)")
+    sampler: str = _choice(SamplerKind.TPE)
+    sampler_options: dict[str, Any] = _opt({}, why="keyword arguments of the Optuna sampler")
+    objectives: list[str] = _opt(
+        ["val_metric"],
+        lambda xs: 0 < len(xs) == len(set(xs)) and all(x in OBJECTIVES for x in xs),
+        f"a non-empty list without repeats drawn from {', '.join(OBJECTIVES)}",
+    )
+    directions: list[str] = _opt(
+        [],
+        lambda xs: all(x in tuple(Direction) for x in xs),
+        "a list of maximize or minimize, one per objective (empty: each objective's own)",
+    )
+    hyperparameters: dict[str, Any] = _opt(
+        {}, why=f"a table of ranges or lists for {', '.join(HYPERPARAMETERS)}"
+    )
+    scheduler: str = _choice(Scheduler.NONE)
+    min_epochs: int = _opt(1, _positive, "> 0")
+    max_epochs: int = _opt(0, _non_negative, ">= 0 (0: [training] epochs)")
+    reduction_factor: int = _opt(3, lambda x: x >= 2, ">= 2")
+
+    def rungs(self, training_epochs: int) -> tuple[int, ...]:
+        """Epochs of each successive-halving rung; one rung of ``training_epochs`` without."""
+        if self.scheduler != Scheduler.ASHA:
+            return (training_epochs,)
+        return rung_epochs(
+            self.min_epochs, self.max_epochs or training_epochs, self.reduction_factor
+        )
+
+    @property
+    def resolved_directions(self) -> list[str]:
+        """One direction per objective: as given, or each objective's own."""
+        return list(self.directions) or [str(OBJECTIVES[o]) for o in self.objectives]
 
 
 @dataclass(frozen=True)
@@ -378,6 +478,16 @@ def _check_across_tables(config: Config) -> None:
             f"[search] sample_size = {config.search.sample_size} must not exceed "
             f"population_size = {config.search.population_size}"
         )
+    _check_search(config.search, config.training)
+    budget, first = (
+        config.experiment.max_training_epochs,
+        config.search.rungs(config.training.epochs)[0],
+    )
+    if budget and budget < first:
+        raise ConfigError(
+            f"[experiment] max_training_epochs = {budget} is less than the {first} epochs "
+            "one candidate trains"
+        )
     _check_cluster(config.cluster)
     if config.training.batch_size > data.n_samples and data.kind == DataKind.SYNTHETIC_COMBO:
         raise ConfigError(
@@ -402,6 +512,60 @@ def _check_space(space: SpaceConfig) -> None:
             "[space.options] are for kinds other than dense; the dense space takes its keys "
             "in [space] itself"
         )
+
+
+def _check_search(search: SearchConfig, training: TrainingConfig) -> None:
+    if search.objectives[0] != "val_metric" or search.resolved_directions[0] != "maximize":
+        raise ConfigError(
+            f"[search] objectives = {search.objectives!r} must start with 'val_metric', "
+            "maximized: it is the primary objective that summaries and top-K rank by"
+        )
+    if search.directions and len(search.directions) != len(search.objectives):
+        raise ConfigError(
+            f"[search] directions = {search.directions!r} must give one direction for each of "
+            f"the {len(search.objectives)} objectives {search.objectives!r}"
+        )
+    for name, value in search.hyperparameters.items():
+        _check_hyperparameter(name, value)
+    if search.scheduler == Scheduler.ASHA:
+        top = search.max_epochs or training.epochs
+        if search.min_epochs >= top:
+            raise ConfigError(
+                f"[search] min_epochs = {search.min_epochs} must be below max_epochs = {top} "
+                "when scheduler = 'asha' (max_epochs 0 means [training] epochs)"
+            )
+
+
+def _check_hyperparameter(name: str, value: Any) -> None:
+    """Check one entry of ``[search.hyperparameters]``: a range table or a list of choices."""
+    key = f"[search.hyperparameters] {name}"
+    if name not in HYPERPARAMETERS:
+        raise ConfigError(
+            f"[search.hyperparameters] unknown key {name!r}; known keys: "
+            f"{', '.join(sorted(HYPERPARAMETERS))}"
+        )
+    check, bounds = HYPERPARAMETERS[name]
+    integer = name == "batch_size"
+    kind = "an integer" if integer else "a number"
+
+    def allowed(x: Any) -> bool:
+        number = isinstance(x, int if integer else int | float) and not isinstance(x, bool)
+        return number and bool(check(x))
+
+    if isinstance(value, list):
+        if not value or not all(allowed(x) for x in value):
+            raise ConfigError(f"{key} = {value!r} must be a non-empty list, each {kind} {bounds}")
+        return
+    if integer or not isinstance(value, Mapping):
+        what = "a list of choices" if integer else "a table {low, high, log} or a list of choices"
+        raise ConfigError(f"{key} = {value!r} must be {what}")
+    if set(value) - {"low", "high", "log"} or not {"low", "high"} <= set(value):
+        raise ConfigError(f"{key} = {value!r} must have keys low, high and optionally log")
+    low, high, log = value["low"], value["high"], value.get("log", False)
+    if not (allowed(low) and allowed(high) and low < high):
+        raise ConfigError(f"{key} = {value!r} needs low < high, both {bounds}")
+    if not isinstance(log, bool) or (log and low <= 0):
+        raise ConfigError(f"{key} = {value!r}: log must be true or false, and needs low > 0")
 
 
 def _check_cluster(cluster: ClusterConfig) -> None:

@@ -38,6 +38,9 @@ MEANINGS: dict[str, str] = {
     "the run; when false, a strategy that finds no new one in 1000 tries stops the run.",
     "experiment.flush_interval": "Seconds between rewrites of `results.nc` while the run goes "
     "on; it is always written at the end.",
+    "experiment.max_training_epochs": "Training epochs the search may spend in total, "
+    "counted as candidates are submitted or continued; the fair budget when strategies or "
+    "schedulers are compared. 0: only `max_candidates` limits the search.",
     "experiment.max_retries": "Times a candidate whose task raised (or whose worker died) is "
     "submitted again before it is recorded as `failed`.",
     "data.kind": "Where the data come from: generated Combo-like drug-pair data, a dataset "
@@ -75,13 +78,38 @@ MEANINGS: dict[str, str] = {
     "space.max_skip": "How many nodes a skip connection may span at most.",
     "space.shared_inputs": "Groups of inputs of equal width that go through one branch with "
     'shared weights, e.g. `[["drug1", "drug2"]]`.',
-    "search.strategy": "`evolution` (regularized evolution) or `random` search.",
+    "search.strategy": "`evolution` (regularized evolution), `random` search, or `optuna` (the "
+    "Optuna sampler `sampler` names, through ask/tell; one categorical parameter per variable "
+    "node).",
     "search.population_size": "Regularized evolution: architectures are drawn at random until "
     "this many candidates have reported; then the size of the aging population.",
     "search.sample_size": "Regularized evolution: population members drawn to pick each "
     "parent (the best of them); at most `population_size`.",
     "search.mutation_bias": "Regularized evolution: node *i* is mutated with probability "
     "proportional to (*i* + 1) ** bias; larger values favour later nodes.",
+    "search.sampler": 'With `strategy = "optuna"`: TPE, NSGA-II (several objectives), '
+    "NSGA-III, random, Gaussian-process or quasi-Monte Carlo sampling.",
+    "search.sampler_options": 'With `strategy = "optuna"`: keyword arguments of the '
+    "sampler's class, e.g. `{n_startup_trials = 5}` for TPE or `{population_size = 20}` for "
+    "NSGA-II; its seed is `[experiment] seed`.",
+    "search.objectives": "What a candidate is judged by: the final validation metric, loss, "
+    "parameter count, or inference latency (the median time of a forward pass over 256 "
+    "validation rows, measured after training). The first, `val_metric`, is the primary "
+    "objective (summaries, top-K, evolution's parents); with two or more, `results.nc` marks "
+    "the Pareto front.",
+    "search.directions": "`maximize` or `minimize` for each objective; empty: `val_metric` "
+    "up, the others down.",
+    "search.hyperparameters": "Training hyperparameters sampled per candidate (see "
+    "[Hyperparameters](#hyperparameters)): `learning_rate`, `weight_decay`, `dropout` as "
+    "`{low, high, log}` or a list, `batch_size` as a list. They override `[training]`.",
+    "search.scheduler": "`asha`: asynchronous successive halving. Each candidate trains "
+    "`min_epochs`, and the best are continued from their own checkpoints to the next rungs "
+    "(`min_epochs` times `reduction_factor` to the power *k*, up to `max_epochs`).",
+    "search.min_epochs": 'With `scheduler = "asha"`: epochs of the first rung.',
+    "search.max_epochs": 'With `scheduler = "asha"`: epochs of the top rung; 0 takes '
+    "`[training] epochs`.",
+    "search.reduction_factor": 'With `scheduler = "asha"`: one in this many candidates of '
+    "a rung is continued to the next, whose epochs are this many times as many.",
     "transfer.policy": "`lcp` warm-starts each candidate from the donor with the longest "
     "common architecture prefix (the published method); `aligned` from the donor sharing the "
     "most parameters by layer identity, wherever the layers are; `widen` takes the `lcp` "
@@ -129,10 +157,12 @@ def type_name(annotation: Any) -> str:
 
 
 def toml_value(value: Any) -> str:
-    """A value as it would be written in the TOML file."""
-    if isinstance(value, dict):  # tomli_w writes a table as a [x] header of its own
+    """A value as it would be written in the TOML file, on one line (it sits in a table cell)."""
+    if isinstance(value, dict):
         inner = ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items())
-        return "{ " + inner + " }" if inner else "{}"
+        return f"{{ {inner} }}" if inner else "{}"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     return tomli_w.dumps({"x": value}).strip().removeprefix("x = ")
 
 

@@ -144,3 +144,31 @@ def test_a_conv_candidate_loads_and_exports_trusted_only(tmp_path: Path, client:
     torch.testing.assert_close(
         load_exported(exported.model_file, trust_code=True)({"x": x}), expected
     )
+
+
+def test_optuna_samples_a_built_in_space_through_its_nodes() -> None:
+    from ckptnas.search import OptunaStrategy
+
+    space = small_space("cell")
+    tpe = OptunaStrategy(space, seed=0, sampler_options={"n_startup_trials": 2})
+    for i in range(5):
+        suggestion = tpe.ask()
+        assert space.space.validate(suggestion.arch) == suggestion.arch
+        tpe.tell(suggestion, [float(i)])
+
+
+def test_a_space_without_nodes_is_refused_by_optuna() -> None:
+    from ckptnas.search import OptunaStrategy
+
+    class Bare:
+        def sample(self, rng: np.random.Generator) -> tuple[int, ...]:
+            return (int(rng.integers(2)),)
+
+        def mutate(self, arch: tuple[int, ...], rng: np.random.Generator) -> tuple[int, ...]:
+            return (1 - arch[0],)
+
+        def build(self, arch: tuple[int, ...]) -> torch.nn.Module:
+            return torch.nn.Linear(1, 1)
+
+    with pytest.raises(SearchSpaceError, match="does not list its nodes"):
+        OptunaStrategy(ResolvedSpace(Bare()), seed=0)

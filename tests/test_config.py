@@ -53,6 +53,17 @@ def test_resolved_toml_round_trips(tmp_path: Path) -> None:
         ({"data": {"kind": "netcdf", "inputs": ["x"], "target": "y"}}, r"path"),
         ({"search": {"population_size": 3, "sample_size": 5}}, r"sample_size"),
         ({"experiment": []}, r"\[experiment\] must be a table"),
+        ({"experiment": {"max_training_epochs": 1}}, r"max_training_epochs = 1 is less than"),
+        ({"search": {"objectives": ["n_params"]}}, r"must start with 'val_metric'"),
+        (
+            {"search": {"objectives": ["val_metric", "n_params"], "directions": ["maximize"]}},
+            r"one direction for each of the 2 objectives",
+        ),
+        ({"search": {"objectives": ["val_metric", "accuracy"]}}, r"objectives"),
+        ({"search": {"sampler": "cmaes"}}, r"\[search\] sampler = 'cmaes' must be one of tpe"),
+        ({"search": {"scheduler": "hyperband"}}, r"\[search\] scheduler = 'hyperband'"),
+        ({"search": {"reduction_factor": 1}}, r"reduction_factor = 1 must be >= 2"),
+        ({"search": {"hyperparameters": 3}}, r"\[search\] hyperparameters = 3 must be a table"),
     ],
 )
 def test_bad_values_name_the_key(values: dict[str, object], message: str) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import cloudpickle
 import dask
+import numpy as np
 import pytest
 import xarray as xr
 from distributed import Client, LocalCluster
@@ -35,6 +36,19 @@ def kill_first_attempt_of_3(spec: CandidateSpec) -> CandidateResult:
     marker = Path(spec.run_dir) / "killed-once"
     if spec.candidate_id == 3 and not marker.exists():
         marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return train_candidate(spec)
+
+
+def kill_first_continuation(spec: CandidateSpec) -> CandidateResult:
+    """The worker of the first promoted candidate is killed when it starts to continue it.
+
+    Dask reruns the task elsewhere (the client never hears of it); the rerun must find the
+    version of the checkpoint it was planned from and its training state.
+    """
+    marker = Path(spec.run_dir) / "killed-once"
+    if spec.start_epoch and not marker.exists():
+        marker.write_text(str(spec.candidate_id))
         os.kill(os.getpid(), signal.SIGKILL)
     return train_candidate(spec)
 
@@ -121,6 +135,23 @@ def test_killed_worker_costs_only_that_attempt(
     assert set(client.run(os.getpid).values()) != pids_before  # a worker really died
     check_exactly_once(ds, tmp_path, 10)
     assert set(ds.status.values) == {"ok"}
+
+
+def test_killed_worker_mid_promotion_continues_elsewhere(
+    tiny_config: Config, tmp_path: Path, client: Client
+) -> None:
+    config = evolving(tiny_config).replace(
+        "search", scheduler="asha", min_epochs=1, max_epochs=4, reduction_factor=2
+    )
+    ds = Experiment(config, tmp_path, progress=False, trainer=kill_first_continuation).run(client)
+    killed = int((tmp_path / "killed-once").read_text())
+    client.wait_for_workers(2)
+    check_exactly_once(ds, tmp_path, 10)
+    assert set(ds.status.values) == {"ok"}
+    assert int(ds["epochs_trained"].sel(candidate=killed)) >= 2
+    assert np.isfinite(ds["val_metric"].sel(candidate=killed).values[:2]).all()
+    with LineageRegistry(tmp_path, readonly=True) as reg:
+        assert all(r.target_epochs == len(reg.curve(r.id)) for r in reg.candidates())
 
 
 def test_candidate_that_always_kills_is_failed_after_bounded_retries(

@@ -12,7 +12,7 @@ from helpers import one_epoch_result
 
 import ckptnas
 
-HEAVY = ("torch", "sklearn", "matplotlib", "distributed", "scipy")
+HEAVY = ("torch", "sklearn", "matplotlib", "distributed", "scipy", "optuna")
 
 #: What each subpackage may import of ckptnas (besides itself), as its docstring says.
 ALLOWED = {
@@ -64,6 +64,7 @@ def test_reading_a_run_needs_no_torch(tmp_path: Path) -> None:
     code = (
         "import sys\n"
         "sys.modules['torch'] = None  # as if torch were not installed\n"
+        "sys.modules['optuna'] = None  # nor optuna\n"
         "from ckptnas.cli import main\n"
         f"assert main(['lineage', {str(run)!r}]) == 0\n"
         f"assert main(['lineage', {str(run)!r}, '--candidate', '2']) == 0\n"

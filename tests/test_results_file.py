@@ -25,7 +25,19 @@ def results(tmp_path_factory: pytest.TempPathFactory, client: Client) -> Path:
     from tests.conftest import TINY
 
     run = tmp_path_factory.mktemp("cf") / "run"
-    config: Config = config_from_dict(TINY).replace("experiment", max_candidates=4)
+    # Every optional variable too: hyperparameters, the Pareto flag, rungs.
+    config: Config = (
+        config_from_dict(TINY)
+        .replace("experiment", max_candidates=4)
+        .replace(
+            "search",
+            hyperparameters={"learning_rate": {"low": 1e-3, "high": 1e-2, "log": True}},
+            objectives=["val_metric", "n_params"],
+            scheduler="asha",
+            min_epochs=1,
+            reduction_factor=2,
+        )
+    )
     Experiment(config, run, progress=False).run(client)
     return run / "results.nc"
 

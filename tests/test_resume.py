@@ -75,9 +75,20 @@ def check_readable(run_dir: Path) -> None:
         xr.load_dataset(run_dir / "results.nc", engine="netcdf4")
 
 
-def test_client_killed_three_times_then_resumed(tmp_path: Path) -> None:
+#: Successive halving on top: kills also land while promoted candidates are being continued.
+ASHA = """
+scheduler = "asha"
+min_epochs = 1
+max_epochs = 4
+reduction_factor = 2
+"""
+
+
+@pytest.mark.parametrize("scheduler", ["none", "asha"])
+def test_client_killed_three_times_then_resumed(tmp_path: Path, scheduler: str) -> None:
     config = tmp_path / "c.toml"
-    config.write_text(CONFIG)
+    text = CONFIG.replace("mutation_bias = 2.0\n", "mutation_bias = 2.0\n" + ASHA)
+    config.write_text(text if scheduler == "asha" else CONFIG)
     run_dir = tmp_path / "run"
     kill_when(ckptnas("run", str(config), "--out", str(run_dir)), run_dir, 0)
     check_readable(run_dir)
@@ -93,9 +104,14 @@ def test_client_killed_three_times_then_resumed(tmp_path: Path) -> None:
     assert len({tuple(a) for a in ds.arch.values}) == 12
     with LineageRegistry(run_dir, readonly=True) as reg:
         records = {r.id: r for r in reg}
+        curves = reg.curves()
     for r in records.values():
         if r.parent is not None:
             assert records[r.parent].status == "ok" and r.parent != r.id
+        assert r.target_epochs == len(curves[r.id])  # nothing left half-continued
+    if scheduler == "asha":
+        assert set(ds["epochs_trained"].values) <= {1, 2, 4}
+        assert (ds["epochs_trained"] > 1).any()
     assert "top 5 candidates" in out.decode()
 
 

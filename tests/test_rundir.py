@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from helpers import one_epoch_result
 
 from ckptnas.cli import main
 from ckptnas.errors import RunDirectoryError
+from ckptnas.search import SCRATCH
 from ckptnas.storage import LineageRegistry, RunDir, RunKind, TopKRegistry
 
 
@@ -59,7 +61,8 @@ def test_database_of_a_newer_version_is_refused(tmp_path: Path, readonly: bool) 
     LineageRegistry(tmp_path).close()
     with sqlite3.connect(tmp_path / "lineage.sqlite") as db:
         db.execute(f"PRAGMA user_version = {LineageRegistry.VERSION + 1}")
-    with pytest.raises(RunDirectoryError, match=r"schema version 2.*newer ckptnas.*upgrade"):
+    newer = LineageRegistry.VERSION + 1
+    with pytest.raises(RunDirectoryError, match=rf"schema version {newer}.*newer ckptnas.*upgrade"):
         LineageRegistry(tmp_path, readonly=readonly)
 
 
@@ -85,6 +88,39 @@ def test_database_without_a_version_is_read_and_stamped(tmp_path: Path) -> None:
     LineageRegistry(tmp_path).close()
     with sqlite3.connect(tmp_path / "lineage.sqlite") as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == LineageRegistry.VERSION
+
+
+def _version_1_registry(run_dir: Path) -> None:
+    """A lineage registry as version 1 wrote it: no hyperparameters, no target epochs."""
+    LineageRegistry(run_dir).close()
+    with sqlite3.connect(run_dir / "lineage.sqlite") as db:
+        db.execute("ALTER TABLE candidates DROP COLUMN hyperparameters")
+        db.execute("ALTER TABLE candidates DROP COLUMN target_epochs")
+        db.execute("ALTER TABLE candidates DROP COLUMN latency")
+        db.execute("PRAGMA user_version = 1")
+        db.execute("INSERT INTO candidates (arch, status, objective) VALUES ('[1, 2]', 'ok', 0.5)")
+
+
+def test_version_1_registry_is_read_as_it_is_and_migrated_when_written(tmp_path: Path) -> None:
+    _version_1_registry(tmp_path)
+    with LineageRegistry(tmp_path, readonly=True) as reg:
+        (old,) = reg.candidates()
+        assert (old.arch, old.objective, old.hyperparameters, old.target_epochs) == (
+            (1, 2),
+            0.5,
+            {},
+            0,
+        )
+        assert math.isnan(old.latency)
+    with LineageRegistry(tmp_path) as reg:
+        assert reg.get(1) == old
+        new = reg.add_candidate(
+            (3, 4), SCRATCH, 10, hyperparameters={"dropout": 0.25}, target_epochs=3
+        )
+        assert reg.get(new).hyperparameters == {"dropout": 0.25}
+        assert reg.get(new).target_epochs == 3
+    with sqlite3.connect(tmp_path / "lineage.sqlite") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
 
 
 def test_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:

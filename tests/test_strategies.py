@@ -14,7 +14,7 @@ def test_random_search_is_seeded_and_never_repeats(combo_space: SearchSpace) -> 
     b = [RandomSearch(combo_space, seed=4).ask() for _ in range(1)]
     assert a == b
     s = RandomSearch(combo_space, seed=1)
-    asked = [s.ask() for _ in range(200)]
+    asked = [s.ask().arch for _ in range(200)]
     assert len(set(asked)) == 200
 
 
@@ -29,43 +29,43 @@ def test_exhausted_space_raises() -> None:
         skip_connections=False,
     )
     s = RandomSearch(tiny, seed=0)
-    assert {s.ask(), s.ask()} == {(0,), (1,)}
+    assert {s.ask().arch, s.ask().arch} == {(0,), (1,)}
     with pytest.raises(SearchExhaustedError, match="exhausted"):
         s.ask()
-    assert RandomSearch(tiny, seed=0, allow_duplicates=True).ask() in {(0,), (1,)}
+    assert RandomSearch(tiny, seed=0, allow_duplicates=True).ask().arch in {(0,), (1,)}
 
 
 def test_evolution_starts_random_then_mutates_population(combo_space: SearchSpace) -> None:
     evo = RegularizedEvolution(combo_space, population_size=4, sample_size=2, seed=0)
     first = [evo.ask() for _ in range(4)]
     for i, arch in enumerate(first):
-        evo.tell(arch, float(i))
+        evo.tell(arch, [float(i)])
     for _ in range(20):
         child = evo.ask()
-        members = [m for m, _ in evo.population]
-        distance = min(sum(a != b for a, b in zip(child, m, strict=True)) for m in members)
+        members = [m.arch for m, _ in evo.population]
+        distance = min(sum(a != b for a, b in zip(child.arch, m, strict=True)) for m in members)
         assert distance == 1
-        evo.tell(child, 0.0)
+        evo.tell(child, [0.0])
 
 
 def test_evolution_ages_out_old_members(combo_space: SearchSpace) -> None:
     evo = RegularizedEvolution(combo_space, population_size=3, sample_size=3, seed=0)
     archs = [evo.ask() for _ in range(5)]
     for arch in archs:
-        evo.tell(arch, 1.0)
+        evo.tell(arch, [1.0])
     assert [m for m, _ in evo.population] == archs[-3:]
 
 
 def test_failed_candidates_never_become_parents(combo_space: SearchSpace) -> None:
     evo = RegularizedEvolution(combo_space, population_size=2, sample_size=2, seed=0)
     a, b, c = evo.ask(), evo.ask(), evo.ask()
-    evo.tell(a, 0.5)
-    evo.tell(b, math.nan)
-    evo.tell(c, 0.1)
+    evo.tell(a, [0.5])
+    evo.tell(b, [math.nan])
+    evo.tell(c, [0.1])
     assert [m for m, _ in evo.population] == [a, c]
     for _ in range(30):
-        child = evo.ask()
-        assert min(sum(x != y for x, y in zip(child, m, strict=True)) for m in (a, c)) == 1
+        child = evo.ask().arch
+        assert min(sum(x != y for x, y in zip(child, m.arch, strict=True)) for m in (a, c)) == 1
 
 
 def test_evolution_is_seeded(combo_space: SearchSpace) -> None:
@@ -74,8 +74,8 @@ def test_evolution_is_seeded(combo_space: SearchSpace) -> None:
         out = []
         for i in range(10):
             arch = evo.ask()
-            evo.tell(arch, float(i % 4))
-            out.append(arch)
+            evo.tell(arch, [float(i % 4)])
+            out.append(arch.arch)
         return out
 
     assert run(3) == run(3)

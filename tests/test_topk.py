@@ -187,3 +187,23 @@ def test_cli_train_topk_rejects_a_directory_without_a_run(
     assert main(["train-topk", str(tmp_path), "-k", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "config.toml" in err[0]
+
+
+def test_full_training_takes_the_hyperparameters_the_search_found(
+    tmp_path: Path, client: Client
+) -> None:
+    from ckptnas.storage import CandidateStatus, Init
+    from ckptnas.topk._run import _specs
+
+    run_dir = tmp_path / "run"
+    config = config_from_dict(SEARCH).replace(
+        "search",
+        hyperparameters={"learning_rate": [0.005], "batch_size": [16], "dropout": [0.1]},
+    )
+    Experiment(config, run_dir, progress=False).run(client)
+    with LineageRegistry(run_dir) as lineage, TopKRegistry(run_dir) as registry:
+        specs = _specs(config, registry, lineage, TopKSettings(k=1), [Init.SCRATCH])
+    (spec,) = specs
+    assert (spec.learning_rate, spec.batch_size, spec.dropout) == (0.005, 16, 0.1)
+    assert spec.weight_decay == 0.0
+    assert full_train(replace(spec, max_epochs=2)).status == CandidateStatus.OK

@@ -9,6 +9,7 @@ from pathlib import Path
 import xarray as xr
 
 from ckptnas.analysis import _plots_compare as compare_plots
+from ckptnas.analysis import _plots_pareto as pareto_plots
 from ckptnas.analysis import _plots_run as run_plots
 from ckptnas.analysis._gather import gather, write_comparison
 from ckptnas.analysis._stats import format_table, mann_whitney
@@ -83,6 +84,8 @@ def report_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[P
         f"{len(records)} candidates inherited weights"
     )
     files.append(run_plots.lineage_tree(records, out / "lineage_tree.png", title))
+    if "pareto" in results:
+        files.append(pareto_plots.pareto_front(results, out / "pareto_front.png"))
     if files_of_run.topk_results.is_file():
         topk = load_topk(run)
         files.append(run_plots.topk_run(topk, out / "topk_curves.png"))

@@ -26,6 +26,7 @@ from ckptnas.runtime._loop import Loop
 from ckptnas.runtime._records import CandidateResult, CandidateSpec
 from ckptnas.runtime._train import train_candidate
 from ckptnas.runtime._worker import space_loads
+from ckptnas.search import Strategy
 from ckptnas.space import ResolvedSpace, SearchSpace, space_from_dict
 from ckptnas.space._factory import checked_space, make_space
 from ckptnas.storage import CandidateStatus, LineageRegistry, ResultsWriter, RunDir, RunKind
@@ -51,15 +52,26 @@ class Experiment:
         A search space object (``sample``, ``mutate``, ``build``; see
         :class:`~ckptnas.space.Space`) to search instead of the one ``[space]`` describes. It is
         pickled with cloudpickle to reach the workers.
+    strategy : Strategy or callable, optional
+        What proposes the candidates instead of the one ``[search]`` names: a
+        :class:`~ckptnas.search.Strategy`, or a function that makes one from the run's
+        :class:`~ckptnas.space.SearchSpace` (the space depends on the data, so it is built when
+        the run starts). On resume the strategy relearns the recorded candidates.
 
     Examples
     --------
     >>> from ckptnas import Config, Experiment
     >>> config = Config().replace("experiment", max_candidates=8)    # doctest: +SKIP
     >>> ds = Experiment(config, "runs/demo").run()                    # doctest: +SKIP
+
+    A strategy of one's own, here Optuna's TPE with options ``[search]`` does not offer:
+
+    >>> from ckptnas.search import OptunaStrategy
+    >>> tpe = lambda space: OptunaStrategy(space, sampler_options={"n_startup_trials": 4})
+    >>> ds = Experiment(config, "runs/tpe", strategy=tpe).run()        # doctest: +SKIP
     """
 
-    def __init__(  # noqa: PLR0913
+    def __init__(  # noqa: PLR0913  # the run, then optional replacements, each a keyword
         self,
         config: Config,
         run_dir: str | Path,
@@ -67,6 +79,7 @@ class Experiment:
         resume: bool = False,
         trainer: Callable[[CandidateSpec], CandidateResult] = train_candidate,
         space: Any = None,
+        strategy: Strategy | Callable[[ResolvedSpace], Strategy] | None = None,
     ) -> None:
         self.config = config
         self.run_dir = Path(run_dir)
@@ -75,6 +88,8 @@ class Experiment:
         self.resume = resume
         self.trainer = trainer
         self.space = space
+        self._strategy = strategy
+        self.strategy: Strategy | None = strategy if isinstance(strategy, Strategy) else None
         #: Set by :meth:`run` when resuming found the run's budget spent and nothing in flight.
         self.already_finished = False
 
@@ -181,22 +196,35 @@ class Experiment:
         return space_from_dict(recorded) if recorded.get("kind") == "pickled" else None
 
     def _finished(self) -> bool:
-        """Whether the run holds its whole budget of candidates, none of them in flight."""
+        """Whether the run holds its whole budget of candidates, none of them in flight.
+
+        A candidate being continued (successive halving) is in flight too: its curve is
+        shorter than the epochs it is to reach.
+        """
         if self.files.kind() != RunKind.SEARCH:
             return False
         with LineageRegistry(self.run_dir) as registry:
             budget_spent = len(registry) >= self.config.experiment.max_candidates
-            return budget_spent and not registry.candidates(CandidateStatus.PENDING)
+            curves = registry.curves()
+            continuing = any(
+                r.target_epochs > len(curves.get(r.id, []))
+                for r in registry.candidates(CandidateStatus.OK)
+            )
+            pending = registry.candidates(CandidateStatus.PENDING)
+            return budget_spent and not pending and not continuing
 
     def _results_without_training(self) -> xr.Dataset:
         """The results of a finished run, ``results.nc`` rewritten from its registry."""
         with LineageRegistry(self.run_dir) as registry:
-            return ResultsWriter(self.run_dir, registry, self.config.training.epochs).flush()
+            epochs = self.config.search.rungs(self.config.training.epochs)[-1]
+            return ResultsWriter(self.run_dir, registry, epochs).flush()
 
     def _run_locked(self, client: Client, data: TabularData, space: ResolvedSpace) -> xr.Dataset:
         # The configuration goes to disk before the registry exists, so that a run stopped at
         # any moment afterwards can be resumed.
         self.files.write_config(self.config)
+        if self._strategy is not None and not isinstance(self._strategy, Strategy):
+            self.strategy = self._strategy(space)
         with LineageRegistry(self.run_dir) as registry:
             self._describe_run(registry, data, space)
             return Loop(self, registry, space, client).run()

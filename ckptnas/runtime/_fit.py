@@ -44,6 +44,31 @@ def evaluate(model: nn.Module, data: DeviceData) -> tuple[float, float]:
     return loss, metric
 
 
+#: Validation rows of one timed forward pass (:func:`inference_latency`).
+LATENCY_ROWS = 256
+
+
+@torch.no_grad()
+def inference_latency(model: nn.Module, data: DeviceData, repeats: int = 5) -> float:
+    """Median seconds of one forward pass over :data:`LATENCY_ROWS` validation rows.
+
+    One untimed pass first, so that lazy initialisation and caches are not counted; on a GPU
+    each pass is synchronised, so the time is the computation's, not the launch's.
+    """
+    model.eval()
+    batch = {k: v[:LATENCY_ROWS] for k, v in data.val_x.items()}
+    cuda = data.val_y.device.type == "cuda"
+    model(batch)
+    times = []
+    for _ in range(repeats):
+        tic = time.perf_counter()
+        model(batch)
+        if cuda:
+            torch.cuda.synchronize(data.val_y.device)
+        times.append(time.perf_counter() - tic)
+    return sorted(times)[len(times) // 2]
+
+
 def train_epoch(
     model: nn.Module,
     data: DeviceData,

@@ -12,6 +12,8 @@ import contextlib
 import errno
 import logging
 import math
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,13 +21,30 @@ import xarray as xr
 from distributed import Client
 
 from ckptnas.errors import RunDirectoryError
+from ckptnas.runtime._objectives import objective_values
 from ckptnas.runtime._progress import Progress
 from ckptnas.runtime._records import CandidateResult, CandidateSpec, TrainingSettings
+from ckptnas.runtime._rungs import Rungs
 from ckptnas.runtime._submit import Outcome, Submitter
 from ckptnas.runtime._worker import DataPlugin, data_key
-from ckptnas.search import SCRATCH, Planner, Strategy, TransferPlan, make_strategy
+from ckptnas.search import (
+    SCRATCH,
+    Planner,
+    Promotion,
+    Strategy,
+    Suggestion,
+    TransferPlan,
+    make_strategy,
+)
 from ckptnas.space import Architecture, ResolvedSpace
-from ckptnas.storage import CandidateStatus, LineageRegistry, ResultsWriter
+from ckptnas.storage import (
+    CURVE_NAMES,
+    CandidateRecord,
+    CandidateStatus,
+    Curve,
+    LineageRegistry,
+    ResultsWriter,
+)
 
 if TYPE_CHECKING:
     from ckptnas.runtime._experiment import Experiment
@@ -61,19 +80,24 @@ class Loop:
         self.space = space
         self.client = client
         self.key = data_key(self.config.data, self.config.experiment.seed)
+        self.rungs = Rungs(self.config)
         self.writer = ResultsWriter(
             experiment.run_dir,
             registry,
-            self.config.training.epochs,
+            self.rungs.max_epochs,
             self.config.experiment.flush_interval,
         )
-        self.strategy: Strategy = make_strategy(self.config, space)
+        self.strategy: Strategy = experiment.strategy or make_strategy(self.config, space)
+        #: The suggestion each candidate in flight came from, to tell the strategy its values.
+        self.suggestions: dict[int, Suggestion] = {}
+        #: Candidates being continued when a previous client stopped (found by :meth:`replay`).
+        self.continuing: list[CandidateRecord] = []
         self.donors = Planner(self.config.transfer.policy, space)
         self.tasks: Submitter[CandidateSpec, CandidateResult] = Submitter(
             client, experiment.trainer, _task_name, window=self.config.experiment.max_in_flight
         )
         self.settings = TrainingSettings(
-            epochs=self.config.training.epochs,
+            epochs=self.rungs.first_epochs,
             batch_size=self.config.training.batch_size,
             learning_rate=self.config.training.learning_rate,
             freeze=self.config.transfer.freeze,
@@ -92,6 +116,7 @@ class Loop:
         self,
         candidate_id: int,
         arch: Architecture,
+        settings: TrainingSettings,
         planned: tuple[TransferPlan, str | None] | None = None,
     ) -> CandidateSpec:
         """A candidate's training task, planned from the best donor there is now by default."""
@@ -102,23 +127,73 @@ class Loop:
             space=self.space.to_dict(),
             run_dir=str(self.x.run_dir.resolve()),
             data_key=self.key,
-            settings=self.settings,
+            settings=settings,
             seed=candidate_seed(self.config.experiment.seed, candidate_id),
             plan=plan,
             donor_digest=digest,
+            keep_state=self.rungs.halving is not None,
         )
 
     def submit_new(self) -> None:
-        """Ask the strategy for an architecture, register it and submit it."""
-        arch = self.strategy.ask()
+        """Ask the strategy for a candidate, register it and submit it."""
+        suggestion = self.strategy.ask()
+        arch = suggestion.arch
+        settings = self.settings.with_hyperparameters(suggestion.hyperparameters)
         planned = self.plan(arch)
-        candidate_id = self.registry.add_candidate(arch, planned[0], self.space.n_params(arch))
-        self.tasks.submit(self.spec(candidate_id, arch, planned))
+        candidate_id = self.registry.add_candidate(
+            arch,
+            planned[0],
+            self.space.n_params(arch),
+            hyperparameters=suggestion.hyperparameters,
+            target_epochs=settings.epochs,
+        )
+        self.suggestions[candidate_id] = suggestion
+        self.rungs.started(settings.epochs)
+        self.tasks.submit(self.spec(candidate_id, arch, settings, planned))
+
+    def continue_spec(self, record: CandidateRecord, done: int, epochs: int) -> CandidateSpec:
+        """The task that trains a candidate on from ``done`` epochs to ``epochs``."""
+        settings = self.settings.with_hyperparameters(record.hyperparameters)
+        plan = SCRATCH
+        if record.parent is not None:  # kept, so that the lineage still names its donor
+            plan = TransferPlan(
+                record.parent,
+                record.transferred,
+                record.prefix_length,
+                record.n_params_transferred,
+            )
+        spec = self.spec(record.id, record.arch, replace(settings, epochs=epochs), (plan, None))
+        return replace(spec, start_epoch=done, own_digest=record.checkpoint_digest)
+
+    def submit_promotion(self, promotion: Promotion) -> None:
+        """Continue a candidate ASHA promoted, from its own checkpoint."""
+        done = self.rungs.promote(promotion)
+        self.registry.set_target_epochs(promotion.candidate_id, promotion.epochs)
+        record = self.registry.get(promotion.candidate_id)
+        self.tasks.submit(self.continue_spec(record, done, promotion.epochs))
+
+    def values(self, record: CandidateRecord | CandidateResult, val_loss: float) -> list[float]:
+        """The objective values the strategy learns of a finished candidate."""
+        return objective_values(
+            self.config.search.objectives,
+            record.objective,
+            val_loss,
+            record.n_params,
+            record.latency,
+        )
 
     def fill(self) -> None:
-        """Submit new candidates until the window is full or the budget is spent."""
-        while len(self.registry) < self.config.experiment.max_candidates and self.tasks.has_room():
-            self.submit_new()
+        """Submit promotions, then new candidates, until the window is full or budgets spent."""
+        while self.tasks.has_room():
+            promotion = self.rungs.next_promotion()
+            if promotion is not None:
+                self.submit_promotion(promotion)
+            elif len(self.registry) < self.config.experiment.max_candidates and (
+                self.rungs.affordable(self.rungs.first_epochs)
+            ):
+                self.submit_new()
+            else:
+                break
 
     def replay(self) -> list[int]:
         """Teach the strategy and the donor index what the registry holds.
@@ -127,14 +202,31 @@ class Loop:
         candidates that were in flight when a previous client stopped.
         """
         records = self.registry.candidates()
+        curves = self.registry.curves()
         finished = [r for r in records if r.status != CandidateStatus.PENDING]
         finished.sort(key=lambda r: (math.isnan(r.end_time), r.end_time, r.id))
         for record in records:
-            self.strategy.seen.add(record.arch)
+            self.strategy.seen.add(Suggestion.of(record.arch, record.hyperparameters))
         for record in finished:
-            self.strategy.tell(record.arch, record.objective)
+            suggestion = Suggestion.of(record.arch, record.hyperparameters)
+            self.strategy.tell(suggestion, self.first_values(record, curves.get(record.id, [])))
         self.donors.rebuild(r for r in finished if r.status == CandidateStatus.OK)
+        self.continuing = self.rungs.replay(records, curves)
         return [r.id for r in records if r.status == CandidateStatus.PENDING]
+
+    def first_values(self, record: CandidateRecord, curve: Sequence[Curve]) -> list[float]:
+        """What the strategy learnt of a candidate when its first training ended.
+
+        With ASHA that is the first rung, where every candidate was measured alike.
+        """
+        at = min(len(curve), self.rungs.first_epochs if self.rungs.halving else len(curve))
+        if record.status != CandidateStatus.OK or not at:
+            return objective_values(self.config.search.objectives, math.nan, math.nan, 0)
+        _, val_loss, val_metric, _ = curve[at - 1]
+        # The latency replayed is the last measured; the one told first is lost with the client.
+        return objective_values(
+            self.config.search.objectives, val_metric, val_loss, record.n_params, record.latency
+        )
 
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> xr.Dataset:
@@ -144,7 +236,14 @@ class Loop:
         pending = self.replay()
         progress = Progress(self.registry, self.config.experiment.max_candidates, self.x.progress)
         for candidate_id in pending:  # in flight when a previous client stopped: train again
-            self.tasks.submit(self.spec(candidate_id, self.registry.get(candidate_id).arch))
+            record = self.registry.get(candidate_id)
+            settings = self.settings.with_hyperparameters(record.hyperparameters)
+            if record.target_epochs:
+                settings = replace(settings, epochs=record.target_epochs)
+            self.tasks.submit(self.spec(candidate_id, record.arch, settings))
+        for record in self.continuing:  # promoted when a previous client stopped: continue
+            done = self.rungs.trained[record.id]
+            self.tasks.submit(self.continue_spec(record, done, record.target_epochs))
         self.fill()
         try:
             with progress.routing_logs():
@@ -177,15 +276,45 @@ class Loop:
             if result is None:
                 return None
         assert result is not None
+        if spec.start_epoch:
+            self._record_continued(spec, result)
+            return None
         if result.status == CandidateStatus.DONOR_FAILED:
             self._reject_donor(spec, result.error)
-            self.tasks.submit(self.spec(spec.candidate_id, spec.arch), outcome.attempt)
+            replanned = self.spec(spec.candidate_id, spec.arch, spec.settings)
+            self.tasks.submit(replanned, outcome.attempt)
             return None
         self.registry.record(result)
         if result.status == CandidateStatus.OK:
             self.donors.add(result.candidate_id, spec.arch, result.objective)
-        self.strategy.tell(spec.arch, result.objective)
+            self.rungs.reported(result.candidate_id, result.val_metric)
+        suggestion = self.suggestions.pop(spec.candidate_id, None) or Suggestion.of(
+            spec.arch, self.registry.get(spec.candidate_id).hyperparameters
+        )
+        val_loss = result.val_loss[-1] if result.val_loss else math.nan
+        self.strategy.tell(suggestion, self.values(result, val_loss))
         return result
+
+    def _record_continued(self, spec: CandidateSpec, result: CandidateResult) -> None:
+        """Record a promoted candidate's longer curve, or keep it as it was if that failed."""
+        cid = spec.candidate_id
+        if result.status != CandidateStatus.OK:
+            logger.warning("candidate %d could not be continued: %s", cid, result.error)
+            reason = f"not continued to {spec.settings.epochs} epochs: {result.error}"
+            self.registry.add_note(cid, reason)
+            self.registry.set_target_epochs(cid, spec.start_epoch)
+            return
+        before = self.registry.curve(cid)[: spec.start_epoch]
+        whole = {
+            name: tuple(c[k] for c in before) + getattr(result, name)
+            for k, name in enumerate(CURVE_NAMES)
+        }
+        result = replace(result, **whole)
+        self.registry.record(result, continued=True)
+        self.rungs.reported(cid, result.val_metric)
+        self.donors.discard(cid)  # a better-trained donor now, with a new checkpoint
+        if self.registry.get(cid).donor_usable:
+            self.donors.add(cid, spec.arch, result.objective)
 
     def _failed_task(
         self, outcome: Outcome[CandidateSpec, CandidateResult]

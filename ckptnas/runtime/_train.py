@@ -1,7 +1,8 @@
 """Training one candidate: the function a Dask worker runs for each candidate of a search.
 
 :func:`train_candidate` builds the candidate's network, copies in the tensors its plan names
-from the donor's checkpoint, trains it, saves its checkpoint and returns a
+from the donor's checkpoint (or, to continue a candidate promoted by successive halving, loads
+its own checkpoint and training state), trains it, saves its checkpoint and returns a
 :class:`~ckptnas.runtime.CandidateResult`.
 """
 
@@ -9,16 +10,27 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import replace
+from functools import partial
 
 import torch
+from torch import nn
 
 from ckptnas.errors import CheckpointError
-from ckptnas.runtime._fit import Curves
-from ckptnas.runtime._records import CandidateResult, CandidateSpec
+from ckptnas.runtime import _state
+from ckptnas.runtime._fit import Curves, inference_latency
+from ckptnas.runtime._records import CandidateResult, CandidateSpec, TrainingSettings
 from ckptnas.runtime._worker import prepare
 from ckptnas.search import SCRATCH, apply_plan
+from ckptnas.space import set_dropout
 from ckptnas.storage import CandidateStatus, CheckpointStore
+
+
+def _adam(settings: TrainingSettings, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+    return torch.optim.Adam(
+        list(params), lr=settings.learning_rate, weight_decay=settings.weight_decay
+    )
 
 
 def train_candidate(spec: CandidateSpec) -> CandidateResult:
@@ -27,13 +39,17 @@ def train_candidate(spec: CandidateSpec) -> CandidateResult:
     Parameters
     ----------
     spec : CandidateSpec
+        With ``start_epoch > 0``, continue the candidate from its own checkpoint (the version
+        ``own_digest`` names) and training state, up to ``settings.epochs``.
 
     Returns
     -------
     CandidateResult
         ``status`` is ``ok``; ``failed`` when the loss stopped being finite (the partial curves
-        are kept); ``donor_failed`` when the donor's checkpoint could not be read or verified,
-        in which case nothing was trained and the client picks another donor.
+        are kept) or a continued candidate's own checkpoint could not be read; ``donor_failed``
+        when the donor's checkpoint could not be read or verified, in which case nothing was
+        trained and the client picks another donor. The curves hold the epochs this task
+        trained.
     """
     ready = prepare(spec, spec.settings.device)
     model, device = ready.model, ready.device
@@ -47,23 +63,19 @@ def train_candidate(spec: CandidateSpec) -> CandidateResult:
         plan=spec.plan,
     )
     store = CheckpointStore(spec.run_dir)
-    if spec.plan.is_warm:
-        assert spec.plan.donor is not None
-        try:
-            tensors = store.load(
-                spec.plan.donor, spec.plan.donor_tensors, spec.donor_digest, device
-            )
-        except CheckpointError as exc:
-            return replace(
-                started, status=CandidateStatus.DONOR_FAILED, error=str(exc), end_time=time.time()
-            )
-        apply_plan(model, tensors, spec.plan, spec.settings.freeze)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(trainable, lr=spec.settings.learning_rate) if trainable else None
+    set_dropout(model, spec.settings.dropout)
     generator = torch.Generator(device=device).manual_seed(spec.seed)
+    try:
+        if spec.start_epoch:
+            optimizer = _continue(spec, store, model, generator, device)
+        else:
+            optimizer = _start(spec, store, model, device)
+    except CheckpointError as exc:
+        status = CandidateStatus.FAILED if spec.start_epoch else CandidateStatus.DONOR_FAILED
+        return replace(started, status=status, error=str(exc), end_time=time.time())
     curves = Curves()
     status, error = CandidateStatus.OK, ""
-    for epoch in range(1, spec.settings.epochs + 1):
+    for epoch in range(spec.start_epoch + 1, spec.settings.epochs + 1):
         measured = curves.fit_epoch(
             model, ready.data, optimizer, spec.settings.batch_size, generator
         )
@@ -71,15 +83,47 @@ def train_candidate(spec: CandidateSpec) -> CandidateResult:
             status = CandidateStatus.FAILED
             error = f"diverged: loss is not finite at epoch {epoch}"
             break
-    digest = None
+    digest, latency = None, math.nan
     if status == CandidateStatus.OK:
-        digest = store.save(spec.candidate_id, model.state_dict())
+        latency = inference_latency(model, ready.data)
+        version = spec.settings.epochs if spec.start_epoch else None
+        digest = store.save(spec.candidate_id, model.state_dict(), version)
+        if spec.keep_state:
+            tensors, info = _state.capture(model, optimizer, generator)
+            store.save_state(spec.candidate_id, digest, tensors, info)
     return replace(
         started,
         status=status,
         error=error,
         plan=spec.plan if spec.plan.is_warm else SCRATCH,
         checkpoint_digest=digest,
+        latency=latency,
         end_time=time.time(),
         **curves.as_tuples(),
     )
+
+
+def _start(
+    spec: CandidateSpec, store: CheckpointStore, model: nn.Module, device: torch.device
+) -> torch.optim.Optimizer | None:
+    """A new candidate: copy its donor's tensors in; its optimizer, over what trains."""
+    if spec.plan.is_warm:
+        assert spec.plan.donor is not None
+        tensors = store.load(spec.plan.donor, spec.plan.donor_tensors, spec.donor_digest, device)
+        apply_plan(model, tensors, spec.plan, spec.settings.freeze)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    return _adam(spec.settings, trainable) if trainable else None
+
+
+def _continue(
+    spec: CandidateSpec,
+    store: CheckpointStore,
+    model: nn.Module,
+    generator: torch.Generator,
+    device: torch.device,
+) -> torch.optim.Optimizer | None:
+    """A promoted candidate: its own weights, optimizer and generators as it left them."""
+    assert spec.own_digest is not None
+    model.load_state_dict(store.load(spec.candidate_id, digest=spec.own_digest, device=device))
+    tensors, info = store.load_state(spec.candidate_id, spec.own_digest)
+    return _state.restore(model, tensors, info, generator, partial(_adam, spec.settings))

@@ -1,9 +1,17 @@
 from ._apply import apply_plan as apply_plan
+from ._asha import Promotion as Promotion
+from ._asha import SuccessiveHalving as SuccessiveHalving
+from ._asha import rung_epochs as rung_epochs
 from ._base import Strategy as Strategy
+from ._base import Suggestion as Suggestion
 from ._donors import DonorIndex as DonorIndex
 from ._evolution import RegularizedEvolution as RegularizedEvolution
+from ._hyperparameters import Hyperparameter as Hyperparameter
+from ._hyperparameters import HyperparameterSpace as HyperparameterSpace
 from ._identity_index import IdentityIndex as IdentityIndex
 from ._make import make_strategy as make_strategy
+from ._optuna import SAMPLERS as SAMPLERS
+from ._optuna import OptunaStrategy as OptunaStrategy
 from ._plan import SCRATCH as SCRATCH
 from ._plan import TransferPlan as TransferPlan
 from ._plan import common_prefix_length as common_prefix_length

@@ -1,63 +1,122 @@
-"""The strategy base class: an ask/tell interface that never proposes an architecture twice.
+"""The strategy base class: an ask/tell interface that never proposes a candidate twice.
 
-A strategy proposes architectures (:meth:`Strategy.ask`) and learns their objectives
-(:meth:`Strategy.tell`, higher is better, NaN for a failed candidate). Unless duplicates are
-allowed, it never proposes an architecture it has proposed before in the run.
+A strategy proposes candidates (:meth:`Strategy.ask`: a :class:`Suggestion`, an architecture
+and its training hyperparameters) and learns their objective values (:meth:`Strategy.tell`, one
+value per objective, NaN for a failed candidate). Unless duplicates are allowed, it never
+proposes a suggestion it has proposed before in the run.
 """
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ckptnas.errors import SearchExhaustedError
+from ckptnas.search._hyperparameters import HyperparameterSpace, Values
 from ckptnas.space import Architecture, ResolvedSpace, SearchSpace
 
 _MAX_TRIES = 1000
 
 
+@dataclass(frozen=True)
+class Suggestion:
+    """A proposed candidate: its architecture and its training hyperparameters.
+
+    Two suggestions are the same when both agree; ``trial`` only lets the strategy that made
+    one find its own bookkeeping again (an Optuna trial number) and takes no part in that.
+    """
+
+    arch: Architecture
+    params: tuple[tuple[str, float], ...] = ()
+    trial: int | None = field(default=None, compare=False)
+
+    @classmethod
+    def of(
+        cls,
+        arch: Sequence[int],
+        hyperparameters: Mapping[str, float] | None = None,
+        trial: int | None = None,
+    ) -> Suggestion:
+        """A suggestion from an architecture and a mapping of hyperparameters."""
+        return cls(
+            tuple(int(a) for a in arch), tuple(sorted((hyperparameters or {}).items())), trial
+        )
+
+    @property
+    def hyperparameters(self) -> Values:
+        """The hyperparameter values by name (empty when none is searched)."""
+        return dict(self.params)
+
+
 class Strategy(ABC):
-    """Base class: seeded proposal of unseen architectures.
+    """Base class: seeded proposal of unseen candidates.
 
     Parameters
     ----------
     space : SearchSpace or ResolvedSpace
     seed : int
     allow_duplicates : bool
-        Propose architectures again even if they were proposed before.
+        Propose a suggestion again even if it was proposed before.
+    hyperparameters : HyperparameterSpace, optional
+        Training hyperparameters sampled with each architecture.
+    directions : sequence of {"maximize", "minimize"}
+        One per objective value :meth:`tell` receives; the first objective is the primary one.
     """
 
     def __init__(
-        self, space: SearchSpace | ResolvedSpace, seed: int = 0, allow_duplicates: bool = False
+        self,
+        space: SearchSpace | ResolvedSpace,
+        seed: int = 0,
+        allow_duplicates: bool = False,
+        hyperparameters: HyperparameterSpace | None = None,
+        directions: Sequence[str] = ("maximize",),
     ) -> None:
         self.space = space
         self.rng = np.random.default_rng(seed)
         self.allow_duplicates = allow_duplicates
-        self.seen: set[Architecture] = set()
+        self.hyperparameters = hyperparameters or HyperparameterSpace()
+        self.directions = tuple(directions)
+        self.seen: set[Suggestion] = set()
 
     @abstractmethod
-    def propose(self) -> Architecture:
-        """One architecture, possibly already seen."""
+    def propose(self) -> Suggestion:
+        """One suggestion, possibly already seen."""
 
-    def ask(self) -> Architecture:
-        """The next architecture to train.
+    def reject(self, suggestion: Suggestion) -> None:  # noqa: B027  # an optional hook
+        """Forget a proposal :meth:`ask` turned down as already seen (nothing to do here)."""
+
+    def ask(self) -> Suggestion:
+        """The next candidate to train.
 
         Raises
         ------
         SearchExhaustedError
-            If no unseen architecture turns up in many tries.
+            If no unseen suggestion turns up in many tries.
         """
         for _ in range(_MAX_TRIES):
-            arch = self.propose()
-            if self.allow_duplicates or arch not in self.seen:
-                self.seen.add(arch)
-                return arch
+            suggestion = self.propose()
+            if self.allow_duplicates or suggestion not in self.seen:
+                self.seen.add(suggestion)
+                return suggestion
+            self.reject(suggestion)
         raise SearchExhaustedError(
             f"no unseen architecture found in {_MAX_TRIES} proposals; "
             "the search space may be exhausted (set [experiment] allow_duplicates = true)"
         )
 
-    def tell(self, arch: Architecture, objective: float) -> None:
-        """Learn a candidate's objective (NaN when it failed)."""
-        self.seen.add(arch)
+    def tell(self, suggestion: Suggestion, values: Sequence[float]) -> None:
+        """Learn a candidate's objective values, one per direction (NaN when it failed)."""
+        self.seen.add(suggestion)
+
+    def score(self, values: Sequence[float]) -> float:
+        """The primary objective as a score where higher is better; NaN when it has none."""
+        value = float(values[0]) if values else math.nan
+        return -value if self.directions[0] == "minimize" else value
+
+    def sample_hyperparameters(self) -> Values:
+        """Hyperparameter values drawn with the strategy's generator."""
+        return self.hyperparameters.sample(self.rng)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 
-from ckptnas.search._base import Strategy
-from ckptnas.space import Architecture, ResolvedSpace, SearchSpace
+from ckptnas.search._base import Strategy, Suggestion
+from ckptnas.search._hyperparameters import HyperparameterSpace
+from ckptnas.space import ResolvedSpace, SearchSpace
 
 
 class RegularizedEvolution(Strategy):
@@ -16,6 +18,8 @@ class RegularizedEvolution(Strategy):
     Then each child is a one-node mutation of the best of ``sample_size`` members drawn from the
     population, and the population keeps only the ``population_size`` most recent reports, so
     old members age out whatever their score. Failed candidates never join the population.
+    A child keeps its parent's hyperparameters, one of them drawn again half of the time.
+    With several objectives, members are compared by the first.
 
     Parameters
     ----------
@@ -25,6 +29,8 @@ class RegularizedEvolution(Strategy):
         Favour mutating later nodes (see :meth:`SearchSpace.mutate`).
     seed : int
     allow_duplicates : bool
+    hyperparameters : HyperparameterSpace, optional
+    directions : sequence of {"maximize", "minimize"}
     """
 
     # The algorithm's published parameters, one keyword each as [search] names them.
@@ -36,23 +42,31 @@ class RegularizedEvolution(Strategy):
         mutation_bias: float = 0.0,
         seed: int = 0,
         allow_duplicates: bool = False,
+        hyperparameters: HyperparameterSpace | None = None,
+        directions: Sequence[str] = ("maximize",),
     ) -> None:
-        super().__init__(space, seed, allow_duplicates)
+        super().__init__(space, seed, allow_duplicates, hyperparameters, directions)
         if not 0 < sample_size <= population_size:
             raise ValueError("sample_size must be in 1..population_size")
         self.population_size = population_size
         self.sample_size = sample_size
         self.mutation_bias = mutation_bias
-        self.population: deque[tuple[Architecture, float]] = deque(maxlen=population_size)
+        #: Members and their scores (the primary objective, higher is better).
+        self.population: deque[tuple[Suggestion, float]] = deque(maxlen=population_size)
 
-    def propose(self) -> Architecture:
+    def propose(self) -> Suggestion:
         if len(self.population) < self.population_size:
-            return self.space.sample(self.rng)
+            return Suggestion.of(self.space.sample(self.rng), self.sample_hyperparameters())
         picks = self.rng.choice(len(self.population), size=self.sample_size, replace=False)
         parent = max((self.population[int(i)] for i in picks), key=lambda m: m[1])[0]
-        return self.space.mutate(parent, self.rng, self.mutation_bias)
+        arch = self.space.mutate(parent.arch, self.rng, self.mutation_bias)
+        values = parent.hyperparameters
+        if self.hyperparameters and self.rng.random() < 0.5:
+            values = self.hyperparameters.mutate(values, self.rng)
+        return Suggestion.of(arch, values)
 
-    def tell(self, arch: Architecture, objective: float) -> None:
-        super().tell(arch, objective)
-        if math.isfinite(objective):
-            self.population.append((arch, objective))
+    def tell(self, suggestion: Suggestion, values: Sequence[float]) -> None:
+        super().tell(suggestion, values)
+        score = self.score(values)
+        if math.isfinite(score):
+            self.population.append((suggestion, score))

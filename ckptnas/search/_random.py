@@ -1,13 +1,12 @@
-"""Random search: every architecture drawn uniformly."""
+"""Random search: every architecture and hyperparameter drawn uniformly."""
 
 from __future__ import annotations
 
-from ckptnas.search._base import Strategy
-from ckptnas.space import Architecture
+from ckptnas.search._base import Strategy, Suggestion
 
 
 class RandomSearch(Strategy):
-    """Every architecture drawn uniformly, one choice per node."""
+    """Every architecture drawn uniformly, one choice per node; hyperparameters likewise."""
 
-    def propose(self) -> Architecture:
-        return self.space.sample(self.rng)
+    def propose(self) -> Suggestion:
+        return Suggestion.of(self.space.sample(self.rng), self.sample_hyperparameters())

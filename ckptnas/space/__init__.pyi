@@ -9,6 +9,7 @@ from ._factory import load_factory as load_factory
 from ._factory import make_space as make_space
 from ._network import CandidateNet as CandidateNet
 from ._network import Dense as Dense
+from ._network import set_dropout as set_dropout
 from ._protocol import Architecture as Architecture
 from ._protocol import Layer as Layer
 from ._protocol import LayerLike as LayerLike

@@ -24,14 +24,33 @@ ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
 
 
 class Dense(nn.Linear):
-    """A linear layer followed by an activation, so its tensors are ``<name>.weight/.bias``."""
+    """A linear layer followed by an activation, so its tensors are ``<name>.weight/.bias``.
 
-    def __init__(self, in_features: int, out_features: int, activation: str) -> None:
+    A hidden layer ends with dropout, off (``p = 0``) until training sets its rate (see
+    :func:`set_dropout`). Dropout holds no tensors, so a layer's identity and checkpoint are the
+    same whatever the rate.
+    """
+
+    def __init__(
+        self, in_features: int, out_features: int, activation: str, dropout: bool = True
+    ) -> None:
         super().__init__(in_features, out_features)
         self.activation = ACTIVATION_MODULES[activation]()
+        self.dropout = nn.Dropout(0.0) if dropout else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.activation(super().forward(x))  # type: ignore[no-any-return]
+        h = self.activation(super().forward(x))
+        if self.dropout is not None and self.dropout.p:
+            h = self.dropout(h)
+        return h  # type: ignore[no-any-return]
+
+
+def set_dropout(model: nn.Module, rate: float) -> int:
+    """Set the rate of every dropout layer of a network; returns how many there are."""
+    layers = [m for m in model.modules() if isinstance(m, nn.Dropout)]
+    for layer in layers:
+        layer.p = rate
+    return len(layers)
 
 
 class CandidateNet(nn.Module):
@@ -53,7 +72,8 @@ class CandidateNet(nn.Module):
             spec = by_name.get(name)
             if spec is None:
                 return nn.Identity()
-            return Dense(spec.in_features, spec.out_features, spec.activation)
+            # The head's output is the prediction: it is never dropped.
+            return Dense(spec.in_features, spec.out_features, spec.activation, name != "head")
 
         self.branches = nn.ModuleDict(
             {

@@ -125,6 +125,25 @@ class ResolvedSpace:
             names = [f"node{i}" for i in range(self.n_nodes)]
         return names
 
+    @property
+    def nodes(self) -> tuple[Any, ...]:
+        """The space's variable nodes, each with a ``name`` and ``n_choices``.
+
+        What samplers that model each choice need (the Optuna strategy).
+
+        Raises
+        ------
+        SearchSpaceError
+            If the space does not list them.
+        """
+        nodes = tuple(getattr(self.space, "nodes", None) or ())
+        if len(nodes) != self.n_nodes or not all(hasattr(n, "n_choices") for n in nodes):
+            raise SearchSpaceError(
+                f"{type(self.space).__name__} does not list its nodes (a 'nodes' sequence with a "
+                "name and n_choices per choice), which this strategy needs"
+            )
+        return nodes
+
     def layers(self, arch: Sequence[int]) -> list[LayerLike]:
         """The parametrised layers of an architecture, in forward order, with identities.
 

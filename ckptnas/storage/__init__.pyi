@@ -2,6 +2,7 @@ from ._atomic import replacing as replacing
 from ._checkpoints import CheckpointStore as CheckpointStore
 from ._lineage import CandidateRecord as CandidateRecord
 from ._lineage import LineageRegistry as LineageRegistry
+from ._pareto import non_dominated as non_dominated
 from ._preprocessing import Preprocessing as Preprocessing
 from ._preprocessing import Scaling as Scaling
 from ._results import CURVE_ATTRS as CURVE_ATTRS
@@ -13,6 +14,7 @@ from ._results import write_dataset as write_dataset
 from ._rundir import RunDir as RunDir
 from ._rundir import RunKind as RunKind
 from ._sqlite import CURVE_NAMES as CURVE_NAMES
+from ._sqlite import Curve as Curve
 from ._sqlite import Database as Database
 from ._states import INITS as INITS
 from ._states import CandidateStatus as CandidateStatus

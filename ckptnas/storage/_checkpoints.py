@@ -5,6 +5,13 @@ SHA-256 of every tensor's bytes, and the store returns a *digest* of those hashe
 registry keeps. A partial load reads (memory-maps) only the requested tensors and checks each
 one against its hash, so a transfer never reads tensors it does not copy and never uses a
 truncated or altered file. No pickle is involved anywhere.
+
+A candidate continued to more epochs (successive halving) gets a new file,
+``<id>.e<epochs>.safetensors``, beside the earlier ones: a donor planned from an earlier
+version, or a continuation retried after its worker died, still finds the version its digest
+names. The state that continuing needs besides the weights (the optimizer's moments, the
+random generators) lives in a file of its own named by the weights' digest,
+``<id>.<digest>.state.safetensors``, so that transfers never read it.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -25,6 +33,10 @@ from ckptnas.storage._atomic import replacing
 from ckptnas.storage._rundir import RunDir
 
 _HASH_PREFIX = "sha256:"
+#: The metadata key of a training state's description (JSON text).
+_INFO = "ckptnas:info"
+#: A continued version's file name: candidate id and epochs trained.
+_VERSION = re.compile(r"^(\d+)\.e(\d+)\.safetensors$")
 
 
 def tensor_sha256(tensor: torch.Tensor) -> str:
@@ -72,32 +84,105 @@ class CheckpointStore:
     def __init__(self, run_dir: str | Path) -> None:
         self.root = RunDir(run_dir).checkpoints
 
-    def path(self, candidate_id: int) -> Path:
-        """Where a candidate's checkpoint is (or would be) stored."""
-        return self.root / f"{int(candidate_id):06d}.safetensors"
+    def path(self, candidate_id: int, epochs: int | None = None) -> Path:
+        """Where a candidate's checkpoint is (or would be) stored.
+
+        ``epochs`` names the version of a candidate continued to that many epochs; ``None``
+        the file of its first training.
+        """
+        if epochs is None:
+            return self.root / f"{int(candidate_id):06d}.safetensors"
+        return self.root / f"{int(candidate_id):06d}.e{int(epochs):04d}.safetensors"
+
+    def versions(self, candidate_id: int) -> list[Path]:
+        """A candidate's checkpoint files, the most trained first."""
+        continued = sorted(
+            (int(m.group(2)), p)
+            for p in self.root.glob(f"{int(candidate_id):06d}.e*.safetensors")
+            if (m := _VERSION.match(p.name)) and int(m.group(1)) == candidate_id
+        )
+        first = self.path(candidate_id)
+        return [p for _, p in reversed(continued)] + ([first] if first.is_file() else [])
 
     def exists(self, candidate_id: int) -> bool:
         """Whether a checkpoint file exists for the candidate (it may still be corrupt)."""
-        return self.path(candidate_id).is_file()
+        return bool(self.versions(candidate_id))
 
-    def save(self, candidate_id: int, tensors: Mapping[str, torch.Tensor]) -> str:
+    def save(
+        self,
+        candidate_id: int,
+        tensors: Mapping[str, torch.Tensor],
+        epochs: int | None = None,
+    ) -> str:
         """Write a candidate's tensors atomically and return the checkpoint's digest.
 
         The file is written under a temporary name, flushed to disk and renamed into place, so
-        a reader sees either no checkpoint or a complete one.
+        a reader sees either no checkpoint or a complete one. ``epochs`` writes the version of
+        a continued candidate (see :meth:`path`).
         """
+        return digest_of(self._write(self.path(candidate_id, epochs), tensors, {}))
+
+    def _write(
+        self, path: Path, tensors: Mapping[str, torch.Tensor], extra: Mapping[str, str]
+    ) -> dict[str, str]:
+        """Write tensors with their hashes (and ``extra`` metadata); returns the hashes."""
         self.root.mkdir(parents=True, exist_ok=True)
         cpu = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
         hashes = {name: tensor_sha256(t) for name, t in cpu.items()}
-        metadata = {f"{_HASH_PREFIX}{name}": h for name, h in hashes.items()}
+        metadata = {f"{_HASH_PREFIX}{name}": h for name, h in hashes.items()} | dict(extra)
         try:
-            with replacing(self.path(candidate_id), fsync=True) as tmp:
+            with replacing(path, fsync=True) as tmp:
                 # Written straight from the tensors' memory: serialising to bytes first would
                 # hold two more copies of the model at once.
                 save_file(cpu, tmp, metadata=metadata)
         except (OSError, SafetensorError) as exc:
             raise _as_os_error(exc) from None
-        return digest_of(hashes)
+        return hashes
+
+    def state_path(self, candidate_id: int, digest: str) -> Path:
+        """Where the training state that goes with the weights of ``digest`` is stored."""
+        return self.root / f"{int(candidate_id):06d}.{digest[:16]}.state.safetensors"
+
+    def save_state(
+        self,
+        candidate_id: int,
+        digest: str,
+        tensors: Mapping[str, torch.Tensor],
+        info: Mapping[str, object],
+    ) -> None:
+        """Write what continuing the weights of ``digest`` needs: tensors and a description.
+
+        Parameters
+        ----------
+        candidate_id : int
+        digest : str
+            The digest :meth:`save` returned for the weights this state goes with.
+        tensors : mapping of str to torch.Tensor
+            Optimizer moments, random generator states, ...
+        info : mapping
+            Anything else, as JSON (the optimizer's settings, the names of trained tensors).
+        """
+        extra = {_INFO: json.dumps({**info, "weights_digest": digest})}
+        self._write(self.state_path(candidate_id, digest), tensors, extra)
+
+    def load_state(
+        self, candidate_id: int, digest: str
+    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """The training state saved with the weights of ``digest``, verified.
+
+        Raises
+        ------
+        CheckpointError
+            If it is missing, unreadable, altered or belongs to other weights.
+        """
+        path = self.state_path(candidate_id, digest)
+        tensors, metadata = self._read(path, candidate_id, None, None, "training state")
+        info: dict[str, Any] = json.loads(metadata.get(_INFO, "{}"))
+        if info.get("weights_digest") != digest:
+            raise CheckpointError(
+                f"training state of candidate {candidate_id} belongs to other weights"
+            )
+        return tensors, info
 
     def load(
         self,
@@ -128,33 +213,63 @@ class CheckpointStore:
             If the file is missing or unreadable, a requested tensor is absent, or a tensor's
             bytes or the header do not match their hashes.
         """
-        path = self.path(candidate_id)
+        versions = self.versions(candidate_id)
+        if not versions:
+            raise CheckpointError(
+                f"checkpoint of candidate {candidate_id} is missing ({self.path(candidate_id)})"
+            )
+        path = versions[0] if digest is None else self._version_of(candidate_id, digest)
+        tensors, _ = self._read(path, candidate_id, names, digest)
+        return {name: t.to(device) for name, t in tensors.items()}
+
+    def _version_of(self, candidate_id: int, digest: str) -> Path:
+        """The version whose header hashes give ``digest``; the newest if none does."""
+        versions = self.versions(candidate_id)
+        for path in versions:
+            try:
+                with safe_open(str(path), framework="pt", device="cpu") as f:
+                    if digest_of(_hashes(f.metadata(), candidate_id)) == digest:
+                        return path
+            except (SafetensorError, OSError, ValueError, CheckpointError):
+                continue
+        return versions[0]  # reading it names what is wrong
+
+    def _read(
+        self,
+        path: Path,
+        candidate_id: int,
+        names: Iterable[str] | None,
+        digest: str | None,
+        what: str = "checkpoint",
+    ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        """Read and verify tensors of one file; returns them and the file's metadata."""
         if not path.is_file():
-            raise CheckpointError(f"checkpoint of candidate {candidate_id} is missing ({path})")
+            raise CheckpointError(f"{what} of candidate {candidate_id} is missing ({path})")
         try:
             with safe_open(str(path), framework="pt", device="cpu") as f:
-                hashes = _hashes(f.metadata(), candidate_id)
+                metadata = dict(f.metadata() or {})
+                hashes = _hashes(metadata, candidate_id)
                 if digest is not None and digest_of(hashes) != digest:
                     raise CheckpointError(
-                        f"checkpoint of candidate {candidate_id} does not match its recorded digest"
+                        f"{what} of candidate {candidate_id} does not match its recorded digest"
                     )
                 wanted = list(hashes) if names is None else list(names)
                 missing = [n for n in wanted if n not in hashes]
                 if missing:
                     raise CheckpointError(
-                        f"checkpoint of candidate {candidate_id} has no tensors {missing}"
+                        f"{what} of candidate {candidate_id} has no tensors {missing}"
                     )
                 tensors = {name: f.get_tensor(name) for name in wanted}
         except (SafetensorError, OSError, ValueError) as exc:
             raise CheckpointError(
-                f"checkpoint of candidate {candidate_id} is unreadable: {exc}"
+                f"{what} of candidate {candidate_id} is unreadable: {exc}"
             ) from None
         for name, tensor in tensors.items():
             if tensor_sha256(tensor) != hashes[name]:
                 raise CheckpointError(
                     f"tensor {name!r} of candidate {candidate_id} does not match its hash"
                 )
-        return {name: t.to(device) for name, t in tensors.items()}
+        return tensors, metadata
 
     def verify(self, candidate_id: int, digest: str | None = None) -> bool:
         """Whether the checkpoint exists and every tensor matches its hash (and the digest)."""

@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ckptnas.errors import RunDirectoryError
 from ckptnas.space import Architecture
@@ -23,6 +23,7 @@ from ckptnas.storage._sqlite import (
     RUN_COLUMNS_SQL,
     Curve,
     Database,
+    from_sql,
     record_from_row,
     run_columns,
     to_sql,
@@ -54,7 +55,10 @@ CREATE TABLE IF NOT EXISTS candidates (
     end_time REAL,
     attempts INTEGER NOT NULL DEFAULT 0,
     error TEXT NOT NULL DEFAULT '',
-    note TEXT NOT NULL DEFAULT ''
+    note TEXT NOT NULL DEFAULT '',
+    hyperparameters TEXT NOT NULL DEFAULT '{}',
+    target_epochs INTEGER NOT NULL DEFAULT 0,
+    latency REAL
 );
 CREATE INDEX IF NOT EXISTS candidates_parent ON candidates(parent);
 CREATE TABLE IF NOT EXISTS epochs (
@@ -65,6 +69,14 @@ CREATE TABLE IF NOT EXISTS epochs (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+#: Version 2 adds each candidate's training hyperparameters, the epochs it is to reach and its
+#: measured inference latency.
+_TO_VERSION_2 = (
+    ("candidates", "hyperparameters", "TEXT NOT NULL DEFAULT '{}'"),
+    ("candidates", "target_epochs", "INTEGER NOT NULL DEFAULT 0"),
+    ("candidates", "latency", "REAL"),
+)
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,13 @@ class CandidateRecord:
     attempts: int
     error: str
     note: str
+    #: Training hyperparameters searched for this candidate (empty when none were).
+    hyperparameters: dict[str, float]
+    #: Epochs the candidate is to have trained once its latest task ends (0: not recorded,
+    #: a run written before version 2); more than its curve holds while it is being continued.
+    target_epochs: int
+    #: Median seconds of a forward pass over 256 validation rows (NaN when not measured).
+    latency: float
 
     @property
     def frac_params_transferred(self) -> float:
@@ -115,7 +134,8 @@ class LineageRegistry(Database):
 
     FILE = "lineage.sqlite"
     SCHEMA = _SCHEMA
-    VERSION = 1
+    VERSION = 2
+    MIGRATIONS: ClassVar[dict[int, tuple[tuple[str, str, str], ...]]] = {2: _TO_VERSION_2}
     CURVE_OWNER = "candidate"
     DESCRIPTION = "lineage registry"
 
@@ -149,15 +169,21 @@ class LineageRegistry(Database):
         return meta
 
     # -- writing (client only) -------------------------------------------------------------
-    def add_candidate(
-        self, arch: Sequence[int], plan: TransferPlan, n_params: int, note: str = ""
+    def add_candidate(  # noqa: PLR0913  # one column each
+        self,
+        arch: Sequence[int],
+        plan: TransferPlan,
+        n_params: int,
+        note: str = "",
+        hyperparameters: Mapping[str, float] | None = None,
+        target_epochs: int = 0,
     ) -> int:
         """Record a candidate about to be submitted; returns its id."""
         with self._transaction():
             cur = self._db.execute(
                 "INSERT INTO candidates (arch, status, parent, transferred, prefix_length,"
-                " n_params, n_params_transferred, submit_time, note)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " n_params, n_params_transferred, submit_time, note, hyperparameters,"
+                " target_epochs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     json.dumps(list(arch)),
                     CandidateStatus.PENDING,
@@ -168,19 +194,26 @@ class LineageRegistry(Database):
                     plan.n_params,
                     time.time(),
                     note,
+                    json.dumps(dict(hyperparameters or {})),
+                    target_epochs,
                 ),
             )
         assert cur.lastrowid is not None
         return cur.lastrowid
 
-    def record(self, result: CandidateResult) -> None:
-        """Record a finished (or failed) candidate and its per-epoch curves in one transaction."""
+    def record(self, result: CandidateResult, continued: bool = False) -> None:
+        """Record a finished (or failed) candidate and its per-epoch curves in one transaction.
+
+        ``continued`` records a candidate trained on from its checkpoint (its whole curve):
+        that is no new attempt.
+        """
         plan = result.plan
         with self._transaction():
             self._replace_curves(result.candidate_id, result)
             self._db.execute(
                 "UPDATE candidates SET status = ?, objective = ?, parent = ?, transferred = ?,"
-                " prefix_length = ?, n_params_transferred = ?, attempts = attempts + 1, "
+                " prefix_length = ?, n_params_transferred = ?, attempts = attempts + ?,"
+                " latency = ?, "
                 f"{RUN_COLUMNS_SQL} WHERE id = ?",
                 (
                     result.status,
@@ -189,9 +222,18 @@ class LineageRegistry(Database):
                     json.dumps(list(plan.tensors)),
                     plan.prefix_length,
                     plan.n_params,
+                    0 if continued else 1,
+                    to_sql(result.latency),
                     *run_columns(result),
                     result.candidate_id,
                 ),
+            )
+
+    def set_target_epochs(self, candidate_id: int, epochs: int) -> None:
+        """Record the epochs a candidate is now to reach (it is being continued, say)."""
+        with self._transaction():
+            self._db.execute(
+                "UPDATE candidates SET target_epochs = ? WHERE id = ?", (epochs, candidate_id)
             )
 
     def add_note(self, candidate_id: int, note: str) -> None:
@@ -225,6 +267,9 @@ class LineageRegistry(Database):
             arch = tuple(int(a) for a in json.loads(row["arch"]))
             transferred = tuple(str(t) for t in json.loads(row["transferred"]))
             status = CandidateStatus(row["status"])
+            hyperparameters = json.loads(self.column(row, "hyperparameters", "{}"))
+            if not isinstance(hyperparameters, dict):
+                raise TypeError(f"hyperparameters {hyperparameters!r} are not a mapping")
         except (ValueError, TypeError) as exc:
             raise RunDirectoryError(
                 f"{self.path} is corrupt: the row of candidate {row['id']} cannot be read "
@@ -237,6 +282,9 @@ class LineageRegistry(Database):
             status=status,
             transferred=transferred,
             donor_usable=bool(row["donor_usable"]),
+            hyperparameters=hyperparameters,
+            target_epochs=int(self.column(row, "target_epochs", 0)),
+            latency=from_sql(self.column(row, "latency", None)),
         )
 
     def get(self, candidate_id: int) -> CandidateRecord:
@@ -265,6 +313,10 @@ class LineageRegistry(Database):
     def curves(self) -> dict[int, list[Curve]]:
         """Candidate id to its per-epoch ``(train_loss, val_loss, val_metric, epoch_time)``."""
         return self._curves()
+
+    def curve(self, candidate_id: int) -> list[Curve]:
+        """One candidate's per-epoch ``(train_loss, val_loss, val_metric, epoch_time)``."""
+        return self._curves(candidate_id).get(candidate_id, [])
 
     # -- lineage ---------------------------------------------------------------------------
     def parent(self, candidate_id: int) -> int | None:

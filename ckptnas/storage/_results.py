@@ -7,15 +7,20 @@ that is renamed into place, so the file on disk is complete at every moment.
 Schema (dims ``candidate``, ``epoch`` = 1..E, ``node``; ``Conventions = "CF-1.11"``):
 ``arch(candidate, node)``, ``arch_str``, ``parent``, ``n_transferred``,
 ``frac_params_transferred``, ``prefix_length``, ``objective``, ``status``, ``n_params``,
-``worker``, ``device``, ``attempts``, ``error``, ``submit_time``, ``start_time``, ``end_time``
-per candidate; ``train_loss``, ``val_loss``, ``val_metric``, ``epoch_time`` per candidate and
-epoch.
+``latency``, ``worker``, ``device``, ``attempts``, ``error``, ``submit_time``, ``start_time``,
+``end_time`` per candidate; ``train_loss``, ``val_loss``, ``val_metric``, ``epoch_time`` per
+candidate and epoch; and, when ``[search.hyperparameters]`` searches them,
+``learning_rate``, ``batch_size``, ``weight_decay``, ``dropout`` per candidate; with several
+``[search] objectives``, ``pareto`` (1 on the front of the successful candidates, else 0).
+Attributes ``objectives`` and ``directions`` name them. With ``[search] scheduler = "asha"``,
+``rung`` and ``epochs_trained`` per candidate; its curves are NaN past the epochs it trained.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import tomllib
 from pathlib import Path
 from typing import Any, Literal, overload
 
@@ -25,12 +30,14 @@ import pandas as pd
 import xarray as xr
 
 from ckptnas._version import package_version
-from ckptnas.errors import RunDirectoryError
+from ckptnas.config import Config, Scheduler, SearchConfig, config_from_dict
+from ckptnas.errors import ConfigError, RunDirectoryError
 from ckptnas.space import space_from_dict
 from ckptnas.storage._atomic import replacing
 from ckptnas.storage._lineage import CandidateRecord, LineageRegistry
+from ckptnas.storage._pareto import non_dominated
 from ckptnas.storage._rundir import RunDir
-from ckptnas.storage._sqlite import CURVE_NAMES
+from ckptnas.storage._sqlite import CURVE_NAMES, Curve
 from ckptnas.storage._states import CandidateStatus
 
 #: Units and long name of each per-epoch curve, in :data:`CURVE_NAMES` order.
@@ -46,6 +53,100 @@ CURVE_ATTRS = dict(
         strict=True,
     )
 )
+
+
+#: Long names of the searched hyperparameters' variables (all dimensionless).
+HYPERPARAMETER_NAMES = {
+    "learning_rate": "Adam learning rate",
+    "batch_size": "rows per optimisation step",
+    "weight_decay": "Adam weight decay (L2 penalty)",
+    "dropout": "dropout rate of the hidden layers",
+}
+
+
+def _hyperparameter_variables(records: list[CandidateRecord]) -> dict[str, xr.Variable]:
+    """One variable per hyperparameter searched in the run, NaN where a candidate lacks it."""
+    names = sorted({name for r in records for name in r.hyperparameters})
+    return {
+        name: xr.Variable(
+            "candidate",
+            np.array([r.hyperparameters.get(name, np.nan) for r in records], dtype=float),
+            {
+                "long_name": HYPERPARAMETER_NAMES.get(name, name) + ", searched per candidate",
+                "units": "1",
+            },
+        )
+        for name in names
+    }
+
+
+def _recorded_config(registry: LineageRegistry) -> Config:
+    """The run's configuration, the defaults when the run recorded none."""
+    try:
+        return config_from_dict(tomllib.loads(registry.get_meta("config") or ""))
+    except (tomllib.TOMLDecodeError, ConfigError):
+        return Config()
+
+
+def _rung_variables(
+    records: list[CandidateRecord], curves: dict[int, list[Curve]], config: Config
+) -> dict[str, xr.Variable]:
+    """``rung`` and ``epochs_trained`` per candidate, when successive halving stopped some."""
+    if config.search.scheduler != Scheduler.ASHA:
+        return {}
+    rungs = config.search.rungs(config.training.epochs)
+    trained = np.array([len(curves.get(r.id, [])) for r in records], dtype=np.int32)
+    reached = np.array([sum(e <= t for e in rungs) - 1 for t in trained], dtype=np.int32)
+    return {
+        "rung": xr.Variable(
+            "candidate",
+            reached,
+            {
+                "long_name": "successive-halving rung reached (0: the first; -1: none)",
+                "units": "1",
+                "rung_epochs": np.array(rungs, dtype=np.int32),
+            },
+        ),
+        "epochs_trained": xr.Variable(
+            "candidate", trained, {"long_name": "epochs trained", "units": "1"}
+        ),
+    }
+
+
+def _pareto_variable(
+    records: list[CandidateRecord], curves: dict[int, list[Curve]], search: SearchConfig
+) -> dict[str, xr.Variable]:
+    """``pareto``: 1 for the successful candidates no other dominates in every objective."""
+    if len(search.objectives) < 2:
+        return {}
+    per_objective = {
+        "val_metric": lambda r: r.objective,
+        "val_loss": lambda r: curves[r.id][-1][1] if curves.get(r.id) else np.nan,
+        "n_params": lambda r: float(r.n_params),
+        "latency": lambda r: r.latency,
+    }
+    values = np.array(
+        [
+            [
+                per_objective[name](r) if r.status == CandidateStatus.OK else np.nan
+                for name in search.objectives
+            ]
+            for r in records
+        ],
+        dtype=float,
+    ).reshape(len(records), len(search.objectives))
+    maximize = [d == "maximize" for d in search.resolved_directions]
+    front = non_dominated(values, maximize).astype(np.int8)
+    attrs = {
+        "long_name": "on the Pareto front of the objectives "
+        + ", ".join(
+            f"{o} ({d})" for o, d in zip(search.objectives, search.resolved_directions, strict=True)
+        ),
+        "units": "1",
+        "flag_values": np.array([0, 1], dtype=np.int8),
+        "flag_meanings": "dominated non_dominated",
+    }
+    return {"pareto": xr.Variable("candidate", front, attrs)}
 
 
 def _times(records: list[CandidateRecord], attr: str) -> np.ndarray:
@@ -71,6 +172,8 @@ def build_dataset(registry: LineageRegistry, n_epochs: int | None = None) -> xr.
     """
     records = [r for r in registry.candidates() if r.status != CandidateStatus.PENDING]
     curves = registry.curves()
+    config = _recorded_config(registry)
+    search = config.search
     longest = max((len(c) for c in curves.values()), default=0)
     n_epochs = max(n_epochs or 0, longest, 1)
     space = json.loads(registry.get_meta("space") or "{}")
@@ -95,6 +198,9 @@ def build_dataset(registry: LineageRegistry, n_epochs: int | None = None) -> xr.
             {"long_name": "the architecture in words"},
         ),
         **_per_candidate_variables(records),
+        **_hyperparameter_variables(records),
+        **_pareto_variable(records, curves, search),
+        **_rung_variables(records, curves, config),
     }
     for k, (name, (units, long_name)) in enumerate(CURVE_ATTRS.items()):
         data_vars[name] = xr.Variable(
@@ -118,7 +224,11 @@ def build_dataset(registry: LineageRegistry, n_epochs: int | None = None) -> xr.
         ),
         "node_name": ("node", np.array(node_names, dtype=object), {"long_name": "node name"}),
     }
-    return xr.Dataset(data_vars, coords, run_attrs(registry, "ckptnas search results"))
+    attrs = run_attrs(registry, "ckptnas search results") | {
+        "objectives": " ".join(search.objectives),
+        "directions": " ".join(search.resolved_directions),
+    }
+    return xr.Dataset(data_vars, coords, attrs)
 
 
 def _per_candidate_variables(records: list[CandidateRecord]) -> dict[str, xr.Variable]:
@@ -155,6 +265,12 @@ def _per_candidate_variables(records: list[CandidateRecord]) -> dict[str, xr.Var
         ),
         "status": variable([str(r.status) for r in records], object, "", "ok or failed"),
         "n_params": variable([r.n_params for r in records], np.int64, "1", "parameters"),
+        "latency": variable(
+            [r.latency for r in records],
+            float,
+            "s",
+            "median time of a forward pass over 256 validation rows, after training",
+        ),
         "worker": variable([r.worker for r in records], object, "", "Dask worker"),
         "device": variable([r.device for r in records], object, "", "training device"),
         "attempts": variable([r.attempts for r in records], np.int32, "1", "attempts made"),

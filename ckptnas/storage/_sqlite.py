@@ -144,6 +144,8 @@ class Database:
     SCHEMA: ClassVar[str]
     #: The schema version this code writes and reads (``PRAGMA user_version``).
     VERSION: ClassVar[int]
+    #: Version to the ``(table, column, definition)`` it adds to the version before.
+    MIGRATIONS: ClassVar[dict[int, tuple[tuple[str, str, str], ...]]] = {}
     #: The column of the ``epochs`` table naming whose curve a row belongs to.
     CURVE_OWNER: ClassVar[str]
     #: What the file is, in messages.
@@ -173,8 +175,7 @@ class Database:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
                 if version < self.VERSION:
-                    db.executescript(self.SCHEMA)
-                    db.execute(f"PRAGMA user_version = {int(self.VERSION)}")
+                    self._upgrade(db, version)
         except BaseException:
             db.close()
             raise
@@ -193,6 +194,31 @@ class Database:
                 f"version reads up to {self.VERSION}: upgrade ckptnas to open this run"
             )
         return version
+
+    def _upgrade(self, db: sqlite3.Connection, version: int) -> None:
+        """Bring a file of an older version (or a new, empty one) to :attr:`VERSION`, at once.
+
+        Each later version's columns are added where a table lacks them (version 0 reads as
+        1); a new file gets the current schema.
+        """
+        adds = []
+        for step in range(max(version, 1) + 1, self.VERSION + 1):
+            for table, column, definition in self.MIGRATIONS[step]:
+                have = {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}
+                if have and column not in have:
+                    adds.append(f"ALTER TABLE {table} ADD COLUMN {column} {definition};\n")
+        db.executescript(
+            f"BEGIN IMMEDIATE;\n{''.join(adds)}{self.SCHEMA}"
+            f"PRAGMA user_version = {int(self.VERSION)};\nCOMMIT;"
+        )
+
+    @staticmethod
+    def column(row: sqlite3.Row, name: str, default: Any) -> Any:
+        """A row's column, or ``default`` where a file of an older version lacks it.
+
+        Files are migrated when opened for writing; read-only, they are read as they are.
+        """
+        return row[name] if name in row.keys() else default  # noqa: SIM118  # a Row has no __contains__ of names
 
     def close(self) -> None:
         """Close the database connection."""

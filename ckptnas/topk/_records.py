@@ -55,6 +55,8 @@ class FullTrainSpec(WorkerTask):
     batch_size: int
     learning_rate: float
     device: str = Device.AUTO
+    weight_decay: float = 0.0
+    dropout: float = 0.0
 
     def result(self, status: CandidateStatus, **fields: Any) -> FullTrainResult:
         """This run's result record with ``status`` and the given fields."""

@@ -53,6 +53,8 @@ def _specs(
     specs = []
     for record in best:
         seed = candidate_seed(config.experiment.seed + 1_000_003, record.id)
+        # A candidate trains on with the hyperparameters the search found for it.
+        searched = record.hyperparameters
         for init in inits:
             done = registry.find(record.id, init)
             if done is not None and done.status == CandidateStatus.OK:
@@ -82,9 +84,11 @@ def _specs(
                     max_epochs=settings.max_epochs,
                     patience=settings.patience,
                     min_delta=settings.min_delta,
-                    batch_size=config.training.batch_size,
-                    learning_rate=config.training.learning_rate,
+                    batch_size=int(searched.get("batch_size", config.training.batch_size)),
+                    learning_rate=searched.get("learning_rate", config.training.learning_rate),
                     device=config.training.device,
+                    weight_decay=searched.get("weight_decay", 0.0),
+                    dropout=searched.get("dropout", 0.0),
                 )
             )
     return specs

@@ -12,6 +12,7 @@ import torch
 
 from ckptnas.errors import CheckpointError
 from ckptnas.runtime import Curves, DeviceData, prepare
+from ckptnas.space import set_dropout
 from ckptnas.storage import CandidateStatus, CheckpointStore, Init, RunDir
 from ckptnas.topk._records import FullTrainResult, FullTrainSpec
 
@@ -74,7 +75,10 @@ def _fit(
     model: torch.nn.Module, data: DeviceData, spec: FullTrainSpec
 ) -> tuple[Curves, tuple[int, dict[str, torch.Tensor]] | None]:
     """The early-stopped fit loop: per-epoch curves and (best epoch, its weights)."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=spec.learning_rate)
+    set_dropout(model, spec.dropout)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=spec.learning_rate, weight_decay=spec.weight_decay
+    )
     generator = torch.Generator(device=data.train_y.device).manual_seed(spec.seed)
     curves = Curves()
     best: tuple[int, dict[str, torch.Tensor]] | None = None
