@@ -30,6 +30,7 @@ from .search import TransferPlan as TransferPlan
 from .search import apply_plan as apply_plan
 from .search import plan_transfer as plan_transfer
 from .space import SearchSpace as SearchSpace
+from .space import Space as Space
 from .storage import CheckpointStore as CheckpointStore
 from .storage import LineageRegistry as LineageRegistry
 from .storage import RunDir as RunDir

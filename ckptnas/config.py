@@ -52,12 +52,27 @@ class DataKind(StrEnum):
     NETCDF = "netcdf"
 
 
+#: The scikit-learn datasets ``[data] kind = "sklearn"`` loads; ``digits_images`` is ``digits``
+#: as 1x8x8 images (channel, height, width).
+SKLEARN_NAMES = ("diabetes", "breast_cancer", "digits", "digits_images")
+
+
 class Task(StrEnum):
     """``[data] task``: what the head predicts (``auto`` decides from the target)."""
 
     AUTO = "auto"
     REGRESSION = "regression"
     CLASSIFICATION = "classification"
+
+
+class SpaceKind(StrEnum):
+    """``[space] kind``: which family of networks is searched."""
+
+    DENSE = "dense"
+    CONV1D = "conv1d"
+    CONV2D = "conv2d"
+    CELL = "cell"
+    PYTHON = "python"
 
 
 class StrategyKind(StrEnum):
@@ -119,6 +134,8 @@ class Policy(StrEnum):
 
     LCP = "lcp"
     NONE = "none"
+    ALIGNED = "aligned"
+    WIDEN = "widen"
 
 
 class Device(StrEnum):
@@ -203,7 +220,7 @@ class DataConfig:
     """``[data]``: which dataset, and how it is split into training and validation rows."""
 
     kind: str = _choice(DataKind.SYNTHETIC_COMBO)
-    name: str = _opt("", why="for kind = sklearn: diabetes, breast_cancer or digits")
+    name: str = _opt("", why="for kind = sklearn: diabetes, breast_cancer, digits or digits_images")
     path: str = _opt("", why="for kind = netcdf: the file to read")
     inputs: list[str] = _opt([], why="for kind = netcdf: the input variables")
     target: str = _opt("", why="for kind = netcdf: the target variable")
@@ -220,8 +237,17 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class SpaceConfig:
-    """``[space]``: the layered search space, one sub-network per input then a shared trunk."""
+    """``[space]``: the search space; the other keys shape the layered (``dense``) space."""
 
+    kind: str = _choice(SpaceKind.DENSE)
+    factory: str = _opt(
+        "",
+        why="for kind = python: 'module:function' or 'path/to/file.py:function', called as "
+        "function(inputs, output_size, **options)",
+    )
+    options: dict[str, Any] = _opt(
+        {}, why="a table of keyword arguments for the space of kinds other than dense"
+    )
     num_nodes: int = _opt(4, _positive, "> 0")
     input_nodes: int = _opt(1, _non_negative, ">= 0")
     units: list[int] = _opt([16, 32, 64, 128], _all_positive, "a non-empty list of positive ints")
@@ -434,10 +460,10 @@ def config_from_dict(values: Mapping[str, Any]) -> Config:
 
 def _check_across_tables(config: Config) -> None:
     data = config.data
-    if data.kind == DataKind.SKLEARN and data.name not in ("diabetes", "breast_cancer", "digits"):
+    if data.kind == DataKind.SKLEARN and data.name not in SKLEARN_NAMES:
         raise ConfigError(
-            f"[data] name = {data.name!r} must be diabetes, breast_cancer or digits "
-            "when kind = 'sklearn'"
+            f"[data] name = {data.name!r} must be diabetes, breast_cancer, digits or "
+            "digits_images when kind = 'sklearn'"
         )
     if data.kind == DataKind.NETCDF:
         if not data.path:
@@ -446,6 +472,7 @@ def _check_across_tables(config: Config) -> None:
             raise ConfigError("[data] inputs must list at least one variable when kind = 'netcdf'")
         if not data.target:
             raise ConfigError("[data] target must name a variable when kind = 'netcdf'")
+    _check_space(config.space)
     if config.search.sample_size > config.search.population_size:
         raise ConfigError(
             f"[search] sample_size = {config.search.sample_size} must not exceed "
@@ -466,6 +493,24 @@ def _check_across_tables(config: Config) -> None:
         raise ConfigError(
             f"[training] batch_size = {config.training.batch_size} exceeds "
             f"[data] n_samples = {data.n_samples}"
+        )
+
+
+def _check_space(space: SpaceConfig) -> None:
+    kind = SpaceKind(space.kind)
+    if kind == SpaceKind.PYTHON:
+        module, _, function = space.factory.rpartition(":")
+        if not module or not function.isidentifier():
+            raise ConfigError(
+                f"[space] factory = {space.factory!r} must be 'module:function' or "
+                "'path/to/file.py:function' when kind = 'python'"
+            )
+    elif space.factory:
+        raise ConfigError(f"[space] factory is for kind = 'python', not kind = {kind.value!r}")
+    if space.options and kind == SpaceKind.DENSE:
+        raise ConfigError(
+            "[space.options] are for kinds other than dense; the dense space takes its keys "
+            "in [space] itself"
         )
 
 
@@ -592,4 +637,7 @@ def _paths_from(config: Config, folder: Path) -> Config:
         value = getattr(getattr(config, table), key)
         if value and not Path(value).is_absolute():
             config = config.replace(table, **{key: str((folder / value).resolve())})
+    module, _, function = config.space.factory.rpartition(":")
+    if module.endswith(".py") and not Path(module).is_absolute():
+        config = config.replace("space", factory=f"{(folder / module).resolve()}:{function}")
     return config

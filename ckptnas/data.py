@@ -1,13 +1,16 @@
 """Datasets: a synthetic Combo-like default, scikit-learn's bundled sets, and netCDF files.
 
 Every dataset becomes a :class:`TabularData`: one or more named inputs of shape
-``(sample, feature)``, one target, and a fixed, seeded split into training and validation rows.
-Nothing is downloaded: the synthetic set is generated, scikit-learn's sets ship with the package,
-and netCDF files are the user's.
+``(sample, ...)`` (``(sample, feature)`` for tables, ``(sample, channel, length)`` or
+``(sample, channel, height, width)`` for signals and images), one target, and a fixed, seeded
+split into training and validation rows. Nothing is downloaded: the synthetic set is generated,
+scikit-learn's sets (digits also as 1x8x8 images) ship with the package, and netCDF files are the
+user's.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -36,7 +39,7 @@ class TabularData:
         A short name, recorded in the results.
     task : {"regression", "classification"}
     inputs : dict of str to ndarray
-        Input name to a float32 array of shape ``(sample, feature)``, standardised.
+        Input name to a float32 array of shape ``(sample, ...)``, standardised per element.
     target : ndarray
         Float32 of shape ``(sample,)`` for regression, int64 class indices for classification.
     train_index, val_index : ndarray
@@ -60,8 +63,13 @@ class TabularData:
 
     @property
     def input_sizes(self) -> dict[str, int]:
-        """Input name to its number of features, in input order."""
+        """Input name to its number of features (the size of its second dimension)."""
         return {name: int(x.shape[1]) for name, x in self.inputs.items()}
+
+    @property
+    def input_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Input name to the shape of one sample, in input order."""
+        return {name: tuple(int(d) for d in x.shape[1:]) for name, x in self.inputs.items()}
 
     @property
     def output_size(self) -> int:
@@ -162,11 +170,15 @@ def _sklearn(name: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
         "diabetes": datasets.load_diabetes,
         "breast_cancer": datasets.load_breast_cancer,
         "digits": datasets.load_digits,
+        "digits_images": datasets.load_digits,
     }
     if name not in loaders:
         raise DataError(f"unknown scikit-learn dataset {name!r}; known: {', '.join(loaders)}")
     bunch = loaders[name]()
-    return {"x": np.asarray(bunch.data, dtype=np.float64)}, np.asarray(bunch.target)
+    x = np.asarray(bunch.data, dtype=np.float64)
+    if name == "digits_images":
+        x = x.reshape(-1, 1, 8, 8)  # (sample, channel, height, width)
+    return {"x": x}, np.asarray(bunch.target)
 
 
 def _netcdf(config: DataConfig) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -204,12 +216,16 @@ def open_netcdf(path: str | Path, variables: list[str]) -> xr.Dataset:
 def netcdf_inputs(
     ds: xr.Dataset, names: list[str], sample: str, where: str
 ) -> dict[str, np.ndarray]:
-    """Inputs as ``(sample, feature)`` arrays, found by the sample dimension's name.
+    """Inputs as ``(sample, ...)`` arrays, found by the sample dimension's name.
+
+    The sample dimension goes first; the others keep their order (``(sample, length)``,
+    ``(sample, channel, height, width)``). An input with only the sample dimension becomes
+    ``(sample, 1)``.
 
     Raises
     ------
     DataError
-        If an input lacks the sample dimension or has more than one other.
+        If an input lacks the sample dimension.
     """
     arrays = {}
     for var in names:
@@ -222,11 +238,6 @@ def netcdf_inputs(
         values = np.asarray(x.transpose(sample, ...).values, dtype=np.float64)
         if values.ndim == 1:
             values = values[:, None]
-        if values.ndim != 2:
-            raise DataError(
-                f"{where}: input {var!r} has dimensions {x.dims}; it must have the sample "
-                "dimension and at most one other"
-            )
         arrays[var] = values
     return arrays
 
@@ -253,7 +264,7 @@ def _finish(
     for var, x in inputs.items():
         if len(x) != n:
             raise DataError(f"{name}: input {var!r} has {len(x)} samples but the target has {n}")
-        if x.shape[1] == 0:
+        if math.prod(x.shape[1:]) == 0:
             raise DataError(f"{name}: input {var!r} has no features")
     n_val = round(n * val_fraction)
     if min(n_val, n - n_val) < MIN_SPLIT_ROWS:

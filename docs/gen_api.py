@@ -27,6 +27,7 @@ GROUPS: dict[str, list[str]] = {
     "Taking a model away": ["export_model", "load_exported"],
     "Search spaces and strategies": [
         "SearchSpace",
+        "Space",
         "Strategy",
         "RandomSearch",
         "RegularizedEvolution",

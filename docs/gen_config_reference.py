@@ -45,10 +45,12 @@ MEANINGS: dict[str, str] = {
     "submitted again before it is recorded as `failed`.",
     "data.kind": "Where the data come from: generated Combo-like drug-pair data, a dataset "
     "bundled with scikit-learn, or a netCDF file.",
-    "data.name": "The scikit-learn dataset.",
+    "data.name": "The scikit-learn dataset; `digits_images` is `digits` as 1x8x8 images "
+    "(channel, height, width), for the conv2d and cell spaces.",
     "data.path": "The netCDF file.",
-    "data.inputs": "Input variables of the netCDF file; each becomes one named input, its "
-    "first dimension being the samples.",
+    "data.inputs": "Input variables of the netCDF file; each becomes one named input with the "
+    "samples first and its other dimensions after, in order: `(sample, feature)`, "
+    "`(sample, length)`, `(sample, channel, height, width)`.",
     "data.target": "Target variable of the netCDF file, one-dimensional.",
     "data.sample_dim": "The dimension that indexes samples: the target's only dimension, and a "
     "dimension of every input (inputs are transposed to put it first). Empty: the target's "
@@ -58,7 +60,15 @@ MEANINGS: dict[str, str] = {
     "data.val_fraction": "Share of rows held out for validation (seeded split).",
     "data.n_samples": "Rows of the synthetic data.",
     "data.noise": "Standard deviation of the noise added to the standardised synthetic target.",
-    "space.num_nodes": "Op nodes of the shared trunk.",
+    "space.kind": "`dense`: the layered space of the keys below; `conv1d`, `conv2d`, `cell`: the "
+    "built-in conv/pool and NAS-Bench-201 cell spaces; `python`: a space of your own made by "
+    "`factory` (see [Your own search space](own-space.md)).",
+    "space.factory": "The function that makes the space, called as "
+    "`function(inputs, output_size, **options)`; a file path is relative to the configuration "
+    "file.",
+    "space.options": "Keyword arguments of the space's factory, for every kind but `dense` "
+    "(the built-in kinds' options are listed in [Your own search space](own-space.md)).",
+    "space.num_nodes": "Dense space: op nodes of the shared trunk.",
     "space.input_nodes": "Op nodes in each input branch; 0 feeds the inputs to the trunk as "
     "they are.",
     "space.units": "Widths a dense layer may take.",
@@ -101,7 +111,10 @@ MEANINGS: dict[str, str] = {
     "search.reduction_factor": 'With `scheduler = "asha"`: one in this many candidates of '
     "a rung is continued to the next, whose epochs are this many times as many.",
     "transfer.policy": "`lcp` warm-starts each candidate from the donor with the longest "
-    "common architecture prefix; `none` trains every candidate from scratch.",
+    "common architecture prefix (the published method); `aligned` from the donor sharing the "
+    "most parameters by layer identity, wherever the layers are; `widen` takes the `lcp` "
+    "donor and also copies the overlapping block of layers that differ only in width (not "
+    "function-preserving); `none` trains every candidate from scratch.",
     "transfer.freeze": "Keep transferred parameters fixed (`requires_grad = False`) while the "
     "candidate trains.",
     "training.epochs": "Epochs each candidate is trained; the objective is the validation "

@@ -42,11 +42,14 @@ def test_resolved_toml_round_trips(tmp_path: Path) -> None:
         ({"training": {"learning_rate": -1.0}}, r"learning_rate"),
         (
             {"transfer": {"policy": "closest"}},
-            r"\[transfer\] policy = 'closest' must be lcp or none",
+            r"\[transfer\] policy = 'closest' must be one of lcp, none, aligned",
         ),
         ({"data": {"kind": "csv"}}, r"\[data\] kind"),
         ({"data": {"val_fraction": 1.0}}, r"val_fraction"),
-        ({"data": {"kind": "sklearn", "name": "iris"}}, r"diabetes, breast_cancer or digits"),
+        (
+            {"data": {"kind": "sklearn", "name": "iris"}},
+            r"diabetes, breast_cancer, digits or digits_images",
+        ),
         ({"data": {"kind": "netcdf", "inputs": ["x"], "target": "y"}}, r"path"),
         ({"search": {"population_size": 3, "sample_size": 5}}, r"sample_size"),
         ({"experiment": []}, r"\[experiment\] must be a table"),

@@ -84,3 +84,34 @@ def test_netcdf_empty(tmp_path: Path) -> None:
     path = _write(tmp_path, x=(("s",), np.zeros(0)), y=(("s",), np.zeros(0)))
     with pytest.raises(DataError, match="each split needs at least 2"):
         load_data(DataConfig(kind="netcdf", path=str(path), inputs=["x"], target="y"))
+
+
+def test_digits_as_images() -> None:
+    flat = load_data(DataConfig(kind="sklearn", name="digits"))
+    images = load_data(DataConfig(kind="sklearn", name="digits_images"))
+    assert images.input_shapes == {"x": (1, 8, 8)}
+    assert images.inputs["x"].shape == (1797, 1, 8, 8)
+    np.testing.assert_allclose(images.inputs["x"].reshape(1797, 64), flat.inputs["x"], atol=1e-6)
+
+
+def test_netcdf_inputs_keep_their_trailing_dimensions(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    image = rng.normal(size=(2, 4, 3, 30))  # (channel, height, width, sample)
+    signal = rng.normal(size=(30, 7))
+    ds = xr.Dataset(
+        {
+            "image": (("channel", "height", "width", "sample"), image),
+            "signal": (("sample", "length"), signal),
+            "y": (("sample",), rng.normal(size=30)),
+        }
+    )
+    ds.to_netcdf(tmp_path / "d.nc")
+    config = DataConfig(
+        kind="netcdf", path=str(tmp_path / "d.nc"), inputs=["image", "signal"], target="y"
+    )
+    data = load_data(config)
+    assert data.input_shapes == {"image": (2, 4, 3), "signal": (7,)}
+    # samples first, the other dimensions in their order; standardised per element
+    raw = np.moveaxis(image, -1, 0)
+    z = (raw - raw[data.train_index].mean(0)) / raw[data.train_index].std(0)
+    np.testing.assert_allclose(data.inputs["image"], z, rtol=1e-4, atol=1e-5)

@@ -361,7 +361,7 @@ def test_too_few_rows_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[
     ("x_dims", "needle"),
     [
         (("row", "feature"), "not the sample dimension 'sample'"),
-        (("sample", "feature", "extra"), "at most one other"),
+        (("sample", "feature", "extra"), "needs (sample, feature) inputs"),
     ],
 )
 def test_inputs_must_share_the_targets_sample_dimension(

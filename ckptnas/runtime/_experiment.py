@@ -12,20 +12,23 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import torch
 import xarray as xr
 from distributed import Client
 
-from ckptnas.config import Config, Device, Task
+from ckptnas.config import Config, Device, SpaceKind, Task
 from ckptnas.data import TabularData, load_data
-from ckptnas.errors import ConfigError, RunDirectoryError
+from ckptnas.errors import ConfigError, RunDirectoryError, SearchSpaceError
 from ckptnas.runtime._cluster import connect
 from ckptnas.runtime._loop import Loop
 from ckptnas.runtime._records import CandidateResult, CandidateSpec
 from ckptnas.runtime._train import train_candidate
+from ckptnas.runtime._worker import space_loads
 from ckptnas.search import Strategy
-from ckptnas.space import SearchSpace
+from ckptnas.space import ResolvedSpace, SearchSpace, space_from_dict
+from ckptnas.space._factory import checked_space, make_space
 from ckptnas.storage import CandidateStatus, LineageRegistry, ResultsWriter, RunDir, RunKind
 
 
@@ -45,6 +48,10 @@ class Experiment:
         by default; a replacement (for instrumentation, or another training loop) takes a
         :class:`~ckptnas.records.CandidateSpec` and returns a
         :class:`~ckptnas.records.CandidateResult`.
+    space : object, optional
+        A search space object (``sample``, ``mutate``, ``build``; see
+        :class:`~ckptnas.space.Space`) to search instead of the one ``[space]`` describes. It is
+        pickled with cloudpickle to reach the workers.
     strategy : Strategy or callable, optional
         What proposes the candidates instead of the one ``[search]`` names: a
         :class:`~ckptnas.search.Strategy`, or a function that makes one from the run's
@@ -71,7 +78,8 @@ class Experiment:
         progress: bool = True,
         resume: bool = False,
         trainer: Callable[[CandidateSpec], CandidateResult] = train_candidate,
-        strategy: Strategy | Callable[[SearchSpace], Strategy] | None = None,
+        space: Any = None,
+        strategy: Strategy | Callable[[ResolvedSpace], Strategy] | None = None,
     ) -> None:
         self.config = config
         self.run_dir = Path(run_dir)
@@ -79,6 +87,7 @@ class Experiment:
         self.progress = progress
         self.resume = resume
         self.trainer = trainer
+        self.space = space
         self._strategy = strategy
         self.strategy: Strategy | None = strategy if isinstance(strategy, Strategy) else None
         #: Set by :meth:`run` when resuming found the run's budget spent and nothing in flight.
@@ -98,9 +107,9 @@ class Experiment:
             raise RunDirectoryError(f"run directory {str(d)!r} holds no run to resume")
 
     def _describe_run(
-        self, registry: LineageRegistry, data: TabularData, space: SearchSpace
+        self, registry: LineageRegistry, data: TabularData, space: ResolvedSpace
     ) -> None:
-        space_meta = space.to_dict() | {"node_names": [n.name for n in space.nodes]}
+        space_meta = space.to_dict() | {"node_names": space.node_names}
         meta = {
             "config": self.config.to_toml(),
             "space": json.dumps(space_meta),
@@ -143,19 +152,48 @@ class Experiment:
                     self.already_finished = True
                     return self._results_without_training()
             data = load_data(self.config.data, seed=self.config.experiment.seed)
-            try:
-                space = SearchSpace.from_config(
-                    self.config.space, data.input_sizes, data.output_size
-                )
-            except ValueError as exc:
-                raise ConfigError(f"[space] {exc}") from None
+            space = self._make_space(data)
             if client is None:
                 client = stack.enter_context(connect(self.config))
+            _check_workers_load(client, space)
             self.files.create()
             if not existing:
                 self.files.require_writable()
                 stack.enter_context(self.files.lock())
             return self._run_locked(client, data, space)
+
+    def _make_space(self, data: TabularData) -> ResolvedSpace:
+        """The space to search: the one given, the one a resumed run recorded, or ``[space]``."""
+        if self.space is not None:
+            return checked_space(self.space, list(data.input_shapes))
+        recorded = self._recorded_space()
+        if recorded is not None:
+            return recorded
+        config = self.config.space
+        try:
+            if config.kind == SpaceKind.DENSE:
+                flat = [n for n, shape in data.input_shapes.items() if len(shape) != 1]
+                if flat:
+                    raise SearchSpaceError(
+                        f"kind = 'dense' needs (sample, feature) inputs, but {flat[0]!r} has "
+                        f"one sample of shape {data.input_shapes[flat[0]]}; use kind = "
+                        "'conv1d', 'conv2d', 'cell' or 'python'"
+                    )
+                dense = SearchSpace.from_config(config, data.input_sizes, data.output_size)
+                return ResolvedSpace(dense)
+            return make_space(
+                config.kind, data.input_shapes, data.output_size, config.factory, config.options
+            )
+        except ValueError as exc:  # SearchSpaceError is one
+            raise ConfigError(f"[space] {exc}") from None
+
+    def _recorded_space(self) -> ResolvedSpace | None:
+        """A resumed run's pickled space (one given as an object, which no config describes)."""
+        if not self.resume or self.files.kind() != RunKind.SEARCH:
+            return None
+        with LineageRegistry(self.run_dir) as registry:
+            recorded = registry.recorded_space()
+        return space_from_dict(recorded) if recorded.get("kind") == "pickled" else None
 
     def _finished(self) -> bool:
         """Whether the run holds its whole budget of candidates, none of them in flight.
@@ -181,7 +219,7 @@ class Experiment:
             epochs = self.config.search.rungs(self.config.training.epochs)[-1]
             return ResultsWriter(self.run_dir, registry, epochs).flush()
 
-    def _run_locked(self, client: Client, data: TabularData, space: SearchSpace) -> xr.Dataset:
+    def _run_locked(self, client: Client, data: TabularData, space: ResolvedSpace) -> xr.Dataset:
         # The configuration goes to disk before the registry exists, so that a run stopped at
         # any moment afterwards can be resumed.
         self.files.write_config(self.config)
@@ -190,6 +228,21 @@ class Experiment:
         with LineageRegistry(self.run_dir) as registry:
             self._describe_run(registry, data, space)
             return Loop(self, registry, space, client).run()
+
+
+def _check_workers_load(client: Client, space: ResolvedSpace) -> None:
+    """Stop before any work if the workers cannot unpickle the space (its module is missing)."""
+    described = space.to_dict()
+    if described.get("kind") != "pickled":
+        return
+    answers = client.run(space_loads, described)
+    failed = [error for error in answers.values() if error]
+    if failed:
+        raise SearchSpaceError(
+            f"{len(failed)} of {len(answers)} workers cannot load the search space "
+            f"({failed[0]}); its module must be importable on the workers, or travel by value "
+            "(cloudpickle.register_pickle_by_value(module), or a factory given as a file)"
+        )
 
 
 def resume_experiment(

@@ -37,7 +37,7 @@ from ckptnas._version import package_version
 from ckptnas.config import Task
 from ckptnas.errors import CkptnasError, RunDirectoryError
 from ckptnas.runtime._models import TrainedModel, load_model
-from ckptnas.space import SearchSpace
+from ckptnas.space import space_from_dict
 from ckptnas.storage import LineageRegistry, Preprocessing, replacing
 
 #: The version of the JSON description; a reader refuses a newer one.
@@ -220,7 +220,7 @@ def _describe(
     inputs = [
         {
             "name": name,
-            "shape": ["batch", len(preprocessing.inputs[name].shift)],
+            "shape": ["batch", *preprocessing.inputs[name].shift.shape],
             "dtype": "float32",
             "description": "raw values, as in the data: the model applies the scaling below",
         }
@@ -250,7 +250,7 @@ def _describe(
         "candidate": candidate_id,
         "objective": {"metric": metric, "validation": record.objective},
         "architecture": {
-            "description": SearchSpace.from_dict(space).describe(record.arch),
+            "description": space_from_dict(space).describe(record.arch),
             "choices": list(record.arch),
             "n_params": record.n_params,
             "space": space,
@@ -262,13 +262,16 @@ def _describe(
     }
 
 
-def load_exported(path: str | Path) -> TrainedModel:
+def load_exported(path: str | Path, trust_code: bool = False) -> TrainedModel:
     """Read back a model that ``ckptnas export --format safetensors`` wrote.
 
     Parameters
     ----------
     path : str or Path
         The ``.safetensors`` file, or the JSON description beside it.
+    trust_code : bool
+        The export of a search over a user's space carries that space as a cloudpickle, and
+        unpickling it runs its code: only with ``trust_code=True`` (for a file you made).
 
     Returns
     -------
@@ -297,7 +300,12 @@ def load_exported(path: str | Path) -> TrainedModel:
             f"this one reads up to {DESCRIPTION_VERSION})"
         )
     architecture = description["architecture"]
-    network = SearchSpace.from_dict(architecture["space"]).build(architecture["choices"])
+    if architecture["space"].get("kind") == "pickled" and not trust_code:
+        raise RunDirectoryError(
+            f"{model_file} rebuilds its network from a pickled search space, which runs code "
+            "when loaded; pass trust_code=True if you trust the file"
+        )
+    network = space_from_dict(architecture["space"]).build(architecture["choices"])
     model = TrainedModel(network, Preprocessing.from_dict(description["preprocessing"]))
     model.load_state_dict(tensors)
     return model.eval()

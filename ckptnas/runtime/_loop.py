@@ -20,7 +20,6 @@ import numpy as np
 import xarray as xr
 from distributed import Client
 
-from ckptnas.config import Policy
 from ckptnas.errors import RunDirectoryError
 from ckptnas.runtime._objectives import objective_values
 from ckptnas.runtime._progress import Progress
@@ -30,15 +29,14 @@ from ckptnas.runtime._submit import Outcome, Submitter
 from ckptnas.runtime._worker import DataPlugin, data_key, donor_cache_counts
 from ckptnas.search import (
     SCRATCH,
-    DonorIndex,
+    Planner,
     Promotion,
     Strategy,
     Suggestion,
     TransferPlan,
     make_strategy,
 )
-from ckptnas.search import plan_transfer as make_plan
-from ckptnas.space import Architecture, SearchSpace
+from ckptnas.space import Architecture, ResolvedSpace
 from ckptnas.storage import (
     CURVE_NAMES,
     CandidateRecord,
@@ -70,7 +68,11 @@ class Loop:
     """The state of one run of the loop: what is in flight, what the strategy knows."""
 
     def __init__(
-        self, experiment: Experiment, registry: LineageRegistry, space: SearchSpace, client: Client
+        self,
+        experiment: Experiment,
+        registry: LineageRegistry,
+        space: ResolvedSpace,
+        client: Client,
     ) -> None:
         self.x = experiment
         self.config = experiment.config
@@ -90,7 +92,7 @@ class Loop:
         self.suggestions: dict[int, Suggestion] = {}
         #: Candidates being continued when a previous client stopped (found by :meth:`replay`).
         self.continuing: list[CandidateRecord] = []
-        self.donors = DonorIndex()
+        self.donors = Planner(self.config.transfer.policy, space)
         # What every task carries, computed once: per candidate, the space's description and
         # the resolved run directory cost the client 1 ms (of 7 ms) with near-instant tasks.
         self.space_dict = space.to_dict()
@@ -113,18 +115,12 @@ class Loop:
     # -- planning and submitting -----------------------------------------------------------
     def plan(self, arch: Architecture) -> tuple[TransferPlan, str | None]:
         """The transfer plan for a new candidate and its donor's checkpoint digest."""
-        if self.config.transfer.policy == Policy.NONE:
+        plan = self.donors.plan(arch)
+        if not plan.is_warm or plan.donor is None:
             return SCRATCH, None
-        match = self.donors.best_donor(arch)
-        if match is None:
-            return SCRATCH, None
-        donor, donor_arch, _ = match
-        plan = make_plan(self.space, arch, donor_arch, donor)
-        if not plan.is_warm:
-            return SCRATCH, None
-        if donor not in self.digests:
-            self.digests[donor] = self.registry.get(donor).checkpoint_digest
-        return plan, self.digests[donor]
+        if plan.donor not in self.digests:
+            self.digests[plan.donor] = self.registry.get(plan.donor).checkpoint_digest
+        return plan, self.digests[plan.donor]
 
     def spec(
         self,
@@ -226,7 +222,7 @@ class Loop:
         for record in finished:
             suggestion = Suggestion.of(record.arch, record.hyperparameters)
             self.strategy.tell(suggestion, self.first_values(record, curves.get(record.id, [])))
-        self.donors = DonorIndex.from_records(r for r in finished if r.status == CandidateStatus.OK)
+        self.donors.rebuild(r for r in finished if r.status == CandidateStatus.OK)
         self.continuing = self.rungs.replay(records, curves)
         return [r.id for r in records if r.status == CandidateStatus.PENDING]
 

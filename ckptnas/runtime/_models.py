@@ -12,14 +12,18 @@ from torch import nn
 
 from ckptnas.config import Task
 from ckptnas.errors import CandidateError
-from ckptnas.space import SearchSpace
+from ckptnas.space import space_from_dict
 from ckptnas.storage import CandidateStatus, CheckpointStore, LineageRegistry, Preprocessing
 
 
-def run_space(run_dir: str | Path) -> SearchSpace:
-    """The search space a run used, as recorded in its registry."""
+def run_space(run_dir: str | Path) -> Any:
+    """The search space a run used, as recorded in its registry.
+
+    A :class:`~ckptnas.space.SearchSpace` for the dense space, else the space object the run
+    searched (unpickled: its code must be importable here).
+    """
     with LineageRegistry(run_dir, readonly=True) as registry:
-        return SearchSpace.from_dict(registry.recorded_space())
+        return space_from_dict(registry.recorded_space()).space
 
 
 class TrainedModel(nn.Module):
@@ -117,7 +121,7 @@ def load_model(run_dir: str | Path, candidate_id: int) -> TrainedModel:
             record = registry.get(candidate_id)
         except KeyError:
             raise CandidateError(f"run {run_dir} has no candidate {candidate_id}") from None
-        space = SearchSpace.from_dict(registry.recorded_space())
+        space = space_from_dict(registry.recorded_space())
     if record.status != CandidateStatus.OK:
         why = f": {record.error}" if record.error else ""
         raise CandidateError(

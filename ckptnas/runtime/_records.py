@@ -44,7 +44,7 @@ class WorkerTask:
 
     candidate_id: int
     arch: Architecture
-    #: The search space, as :meth:`~ckptnas.space.SearchSpace.to_dict` describes it.
+    #: The search space, as :meth:`~ckptnas.space.ResolvedSpace.to_dict` describes it.
     space: dict[str, Any]
     run_dir: str
     data_key: str

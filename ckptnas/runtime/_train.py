@@ -110,7 +110,7 @@ def _start(
     if spec.plan.is_warm:
         assert spec.plan.donor is not None
         tensors = donor_cache().load(
-            store, spec.plan.donor, spec.plan.tensors, spec.donor_digest, device
+            store, spec.plan.donor, spec.plan.donor_tensors, spec.donor_digest, device
         )
         apply_plan(model, tensors, spec.plan, spec.settings.freeze)
     trainable = [p for p in model.parameters() if p.requires_grad]

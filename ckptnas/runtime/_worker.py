@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,7 +21,7 @@ from ckptnas.config import DataConfig, Device
 from ckptnas.data import TabularData, load_data
 from ckptnas.runtime._allocator import keep_freed_memory
 from ckptnas.runtime._records import WorkerTask
-from ckptnas.space import SearchSpace
+from ckptnas.space import space_from_dict
 from ckptnas.storage import TensorCache
 
 #: Donor tensors this worker process read lately (see :class:`~ckptnas.storage.TensorCache`).
@@ -76,6 +77,15 @@ class DataPlugin(WorkerPlugin):
 
     def setup(self, worker: object) -> None:
         get_data(self.key)
+
+
+def space_loads(space: dict[str, Any]) -> str:
+    """Rebuild a task's search space as :func:`prepare` does: ``""``, or why it failed."""
+    try:
+        space_from_dict(space)
+    except Exception as exc:  # whatever unpickling the user's code raises
+        return f"{type(exc).__name__}: {exc}"
+    return ""
 
 
 def choose_device(setting: str) -> torch.device:
@@ -173,6 +183,6 @@ def prepare(task: WorkerTask, device: str) -> Prepared:
     where = choose_device(device)
     data = DeviceData.of(task.data_key, where)
     seed_weights(task.seed)
-    model = SearchSpace.from_dict(task.space).build(task.arch).to(where)
+    model = space_from_dict(task.space).build(task.arch).to(where)
     n_params = sum(p.numel() for p in model.parameters())
     return Prepared(where, data, model, n_params, worker_name(), start)

@@ -8,6 +8,7 @@ from ._donors import DonorIndex as DonorIndex
 from ._evolution import RegularizedEvolution as RegularizedEvolution
 from ._hyperparameters import Hyperparameter as Hyperparameter
 from ._hyperparameters import HyperparameterSpace as HyperparameterSpace
+from ._identity_index import IdentityIndex as IdentityIndex
 from ._make import make_strategy as make_strategy
 from ._optuna import SAMPLERS as SAMPLERS
 from ._optuna import OptunaStrategy as OptunaStrategy
@@ -15,5 +16,6 @@ from ._plan import SCRATCH as SCRATCH
 from ._plan import TransferPlan as TransferPlan
 from ._plan import common_prefix_length as common_prefix_length
 from ._plan import plan_transfer as plan_transfer
+from ._planner import Planner as Planner
 from ._prefix_tree import PrefixTree as PrefixTree
 from ._random import RandomSearch as RandomSearch

@@ -25,6 +25,11 @@ def apply_plan(
     freeze : bool
         Mark the copied parameters ``requires_grad = False`` so training leaves them as they are.
 
+    Tensors are looked up in ``tensors`` by their donor names (:attr:`TransferPlan.mapping`).
+    Buffers (a batch norm's running statistics) are copied too and never frozen. Of a tensor
+    the plan names ``partial`` only the block both shapes cover is copied, and it is left
+    trainable (the rest of it was never trained).
+
     Raises
     ------
     KeyError
@@ -33,15 +38,22 @@ def apply_plan(
         If a tensor's shape differs from the model's.
     """
     params = dict(model.named_parameters())
+    targets = {**model.state_dict(keep_vars=True), **params}
     with torch.no_grad():
-        for name in plan.tensors:
-            target = params[name]
-            source = tensors[name]
+        for name, donor_name in plan.mapping.items():
+            target = targets[name]
+            source = tensors[donor_name]
+            if name in plan.partial and source.dim() == target.dim():
+                block = tuple(
+                    slice(0, min(a, b)) for a, b in zip(source.shape, target.shape, strict=True)
+                )
+                target[block] = source[block].to(target.device, target.dtype)
+                continue  # never frozen: the rest of the tensor was never trained
             if source.shape != target.shape:
                 raise ValueError(
                     f"tensor {name!r}: donor shape {tuple(source.shape)} "
                     f"!= model shape {tuple(target.shape)}"
                 )
             target.copy_(source.to(target.device, target.dtype))
-            if freeze:
+            if freeze and name in params:
                 target.requires_grad_(False)

@@ -17,7 +17,7 @@ import numpy as np
 
 from ckptnas.errors import SearchExhaustedError
 from ckptnas.search._hyperparameters import HyperparameterSpace, Values
-from ckptnas.space import Architecture, SearchSpace
+from ckptnas.space import Architecture, ResolvedSpace, SearchSpace
 
 _MAX_TRIES = 1000
 
@@ -57,7 +57,7 @@ class Strategy(ABC):
 
     Parameters
     ----------
-    space : SearchSpace
+    space : SearchSpace or ResolvedSpace
     seed : int
     allow_duplicates : bool
         Propose a suggestion again even if it was proposed before.
@@ -69,7 +69,7 @@ class Strategy(ABC):
 
     def __init__(
         self,
-        space: SearchSpace,
+        space: SearchSpace | ResolvedSpace,
         seed: int = 0,
         allow_duplicates: bool = False,
         hyperparameters: HyperparameterSpace | None = None,

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from ckptnas.search._base import Strategy, Suggestion
 from ckptnas.search._hyperparameters import HyperparameterSpace
-from ckptnas.space import SearchSpace
+from ckptnas.space import ResolvedSpace, SearchSpace
 
 
 class RegularizedEvolution(Strategy):
@@ -23,7 +23,7 @@ class RegularizedEvolution(Strategy):
 
     Parameters
     ----------
-    space : SearchSpace
+    space : SearchSpace or ResolvedSpace
     population_size, sample_size : int
     mutation_bias : float
         Favour mutating later nodes (see :meth:`SearchSpace.mutate`).
@@ -36,7 +36,7 @@ class RegularizedEvolution(Strategy):
     # The algorithm's published parameters, one keyword each as [search] names them.
     def __init__(  # noqa: PLR0913
         self,
-        space: SearchSpace,
+        space: SearchSpace | ResolvedSpace,
         population_size: int = 10,
         sample_size: int = 3,
         mutation_bias: float = 0.0,

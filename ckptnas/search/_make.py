@@ -9,10 +9,10 @@ from ckptnas.search._evolution import RegularizedEvolution
 from ckptnas.search._hyperparameters import HyperparameterSpace
 from ckptnas.search._optuna import OptunaStrategy
 from ckptnas.search._random import RandomSearch
-from ckptnas.space import SearchSpace
+from ckptnas.space import ResolvedSpace, SearchSpace
 
 
-def make_strategy(config: Config, space: SearchSpace) -> Strategy:
+def make_strategy(config: Config, space: SearchSpace | ResolvedSpace) -> Strategy:
     """The strategy a :class:`~ckptnas.config.Config` names.
 
     Raises

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ckptnas.search._base import Strategy, Suggestion
 from ckptnas.search._hyperparameters import HyperparameterSpace
-from ckptnas.space import SearchSpace
+from ckptnas.space import ResolvedSpace, SearchSpace
 
 if TYPE_CHECKING:
     import optuna
@@ -58,7 +58,7 @@ class OptunaStrategy(Strategy):
 
     Parameters
     ----------
-    space : SearchSpace
+    space : SearchSpace or ResolvedSpace
     sampler : str
         A name of :data:`SAMPLERS`.
     sampler_options : mapping, optional
@@ -79,7 +79,7 @@ class OptunaStrategy(Strategy):
 
     def __init__(  # noqa: PLR0913  # the sampler and its options, then the base's keywords
         self,
-        space: SearchSpace,
+        space: SearchSpace | ResolvedSpace,
         sampler: str = "tpe",
         sampler_options: Mapping[str, Any] | None = None,
         seed: int = 0,

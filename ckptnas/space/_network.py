@@ -12,7 +12,7 @@ from ckptnas.space._protocol import Architecture
 if TYPE_CHECKING:
     from ckptnas.space._dense import SearchSpace
 
-_ACTIVATIONS: dict[str, type[nn.Module]] = {
+ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "tanh": nn.Tanh,
     "sigmoid": nn.Sigmoid,
@@ -35,7 +35,7 @@ class Dense(nn.Linear):
         self, in_features: int, out_features: int, activation: str, dropout: bool = True
     ) -> None:
         super().__init__(in_features, out_features)
-        self.activation = _ACTIVATIONS[activation]()
+        self.activation = ACTIVATION_MODULES[activation]()
         self.dropout = nn.Dropout(0.0) if dropout else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

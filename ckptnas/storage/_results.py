@@ -32,7 +32,7 @@ import xarray as xr
 from ckptnas._version import package_version
 from ckptnas.config import Config, Scheduler, SearchConfig, config_from_dict
 from ckptnas.errors import ConfigError, RunDirectoryError
-from ckptnas.space import SearchSpace
+from ckptnas.space import space_from_dict
 from ckptnas.storage._atomic import replacing
 from ckptnas.storage._lineage import CandidateRecord, LineageRegistry
 from ckptnas.storage._pareto import non_dominated
@@ -288,9 +288,11 @@ def _per_candidate_variables(records: list[CandidateRecord]) -> dict[str, xr.Var
 def _described(registry: LineageRegistry, records: list[CandidateRecord]) -> list[str]:
     """Each candidate's architecture in words, as its search space describes it."""
     try:
-        space = SearchSpace.from_dict(registry.recorded_space())
+        space = space_from_dict(registry.recorded_space())
     except RunDirectoryError:  # a registry written without its space: nothing to say
         return ["" for _ in records]
+    except Exception:  # a user's space whose code is not importable here
+        return [str(r.arch) for r in records]
     return [space.describe(r.arch) for r in records]
 
 
