@@ -135,26 +135,29 @@ def _print_summary(summary: RunSummary, metric: str, run_dir: Path, k: int) -> N
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:
+    from ckptnas.analysis import (
+        Lineage,
+        export_lineage,
+        format_ancestry,
+        format_lineage_stats,
+        format_lineage_tree,
+    )
+
     run_dir = Path(args.run_dir)
     RunDir(run_dir).require_search()
-    with LineageRegistry(run_dir, readonly=True) as registry:
-        records = {r.id: r for r in registry.candidates()}
-        if args.candidate is not None:
-            if args.candidate not in records:
-                raise CkptnasError(f"run {str(run_dir)!r} has no candidate {args.candidate}")
-            chain = [args.candidate, *registry.ancestors(args.candidate)]
-            print(" <- ".join(str(c) for c in chain))
-            return 0
-        children = registry.forest()
-    # Depth-first with an explicit stack: a lineage can be thousands of generations deep.
-    stack = [(root, 0) for root in reversed(children.get(None, []))]
-    while stack:
-        cid, depth = stack.pop()
-        r = records[cid]
-        score = f"{r.objective:.4f}" if r.status == CandidateStatus.OK else str(r.status)
-        took = f" took {len(r.transferred)} tensors" if r.parent is not None else ""
-        print(f"{'  ' * depth}{cid} [{score}]{took}")
-        stack.extend((child, depth + 1) for child in reversed(children.get(cid, [])))
+    lineage = Lineage.from_run(run_dir)
+    if args.candidate is not None:
+        if args.candidate not in lineage.records:
+            raise CkptnasError(f"run {str(run_dir)!r} has no candidate {args.candidate}")
+        print(format_ancestry(lineage, args.candidate))
+    elif args.stats:
+        window = args.window or RunDir(run_dir).recorded_config().search.population_size
+        print(format_lineage_stats(lineage, window))
+    elif args.export:
+        out = Path(args.output) if args.output else run_dir / f"lineage.{args.export}"
+        print(f"wrote {export_lineage(lineage, out, args.export)}")
+    else:
+        print(format_lineage_tree(lineage))
     return 0
 
 
@@ -294,7 +297,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     lineage = sub.add_parser("lineage", help="print who inherited from whom")
     lineage.add_argument("run_dir")
-    lineage.add_argument("--candidate", type=int, help="print only this candidate's ancestry")
+    what = lineage.add_mutually_exclusive_group()
+    what.add_argument(
+        "--candidate", type=int, help="this candidate's ancestry and what each step inherited"
+    )
+    what.add_argument(
+        "--stats", action="store_true", help="depth distribution and donor popularity"
+    )
+    what.add_argument(
+        "--export", choices=("graphml", "dot"), help="write the lineage as a graph file"
+    )
+    lineage.add_argument(
+        "--window",
+        type=int,
+        help="candidates per sliding window of --stats (default: [search] population_size)",
+    )
+    lineage.add_argument("--output", help="file of --export (default: RUN_DIR/lineage.FORMAT)")
     lineage.set_defaults(func=cmd_lineage)
 
     summary = sub.add_parser("summary", help="print a run's headline numbers and best candidates")
@@ -387,7 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ckptnas`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
-    for name in ("workers", "max_candidates"):
+    for name in ("workers", "max_candidates", "window"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
             print(f"ckptnas: error: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)

@@ -2,6 +2,15 @@ from ._gather import COMPARISON_FILE as COMPARISON_FILE
 from ._gather import gather as gather
 from ._gather import policy_label as policy_label
 from ._gather import write_comparison as write_comparison
+from ._lineage_export import GraphFormat as GraphFormat
+from ._lineage_export import export_lineage as export_lineage
+from ._lineage_export import lineage_graph as lineage_graph
+from ._lineage_stats import DonorWindows as DonorWindows
+from ._lineage_stats import Inheritance as Inheritance
+from ._lineage_stats import Lineage as Lineage
+from ._lineage_stats import format_ancestry as format_ancestry
+from ._lineage_stats import format_lineage_stats as format_lineage_stats
+from ._lineage_stats import format_lineage_tree as format_lineage_tree
 from ._report import Comparison as Comparison
 from ._report import compare_runs as compare_runs
 from ._report import report_run as report_run
