@@ -248,10 +248,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ckptnas.analysis import report_run
+    from ckptnas.analysis import report_run, write_html_report
     from ckptnas.storage import load_results
 
-    files = report_run(args.run_dir, args.out)
+    if args.html:
+        page = Path(args.out) / RunDir(args.run_dir).report.name if args.out else None
+        files = [write_html_report(args.run_dir, page)]
+    else:
+        files = report_run(args.run_dir, args.out)
     print_summary(load_results(args.run_dir), Path(args.run_dir), k=args.k)
     print("\nwrote " + ", ".join(str(f) for f in files))
     return 0
@@ -380,7 +384,15 @@ def _add_analysis_parsers(
 
     report = sub.add_parser("report", help="write one run's figures and print its top candidates")
     report.add_argument("run_dir")
-    report.add_argument("--out", help="where the PNG files go (default: RUN_DIR/figures)")
+    report.add_argument(
+        "--html",
+        action="store_true",
+        help="write one interactive page, report.html, instead of PNG files",
+    )
+    report.add_argument(
+        "--out",
+        help="where the files go (default: RUN_DIR/figures, and RUN_DIR for --html)",
+    )
     report.add_argument("-k", type=int, default=5, help="how many candidates to list")
     report.set_defaults(func=cmd_report)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -72,15 +74,16 @@ def recorded_search(
     """A run directory whose registry holds ``n`` candidates of a real space, without training.
 
     Each candidate after the first four is a mutation of a random earlier successful one and
-    inherits from it by a real transfer plan (or trains from scratch when the plan is empty);
-    candidates are spread over three workers with increasing times. Ids in
+    inherits from it by a real transfer plan (or trains from scratch when the plan is empty).
+    Candidate ``i`` is submitted at ``1.7e9 + i`` seconds and trains for 2.5 s from 0.1 s
+    later, on one of three workers. Ids in
     ``failed`` end failed, ids in ``pending`` are left in flight.
     """
     from conftest import TINY
 
     from ckptnas.config import config_from_dict
     from ckptnas.search import plan_transfer
-    from ckptnas.storage import LineageRegistry
+    from ckptnas.storage import LineageRegistry, ResultsWriter
 
     rng = np.random.default_rng(seed)
     config = config_from_dict(TINY).replace("experiment", max_candidates=n)
@@ -127,12 +130,17 @@ def recorded_search(
                     epoch_time=(0.1, 0.1),
                     n_params=space.n_params(arch),
                     worker=f"worker-{cid % 3}",
-                    start_time=start + cid,
-                    end_time=start + cid + 2.5,
+                    start_time=start + cid + 0.1,
+                    end_time=start + cid + 2.6,
                     plan=plan,
                     error="diverged" if status == "failed" else "",
                 )
             )
             if status == "ok":
                 done[cid] = arch
+    # One submission a second, as a clock would have stamped them (the registry stamps now).
+    with contextlib.closing(sqlite3.connect(run_dir / LineageRegistry.FILE)) as db, db:
+        db.execute("UPDATE candidates SET submit_time = ? + id", (start,))
+    with LineageRegistry(run_dir) as registry:
+        ResultsWriter(run_dir, registry, 2).flush()
     return run_dir

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import sqlite3
 from collections import Counter
 from pathlib import Path
 
@@ -137,8 +139,8 @@ def test_looping_parent_links_are_refused(tmp_path: Path) -> None:
         a = registry.add_candidate((0,), SCRATCH, 1)
         b = registry.add_candidate((1,), TransferPlan(a, ("x.weight",), 1, 1), 1)
         c = registry.add_candidate((2,), TransferPlan(b, ("x.weight",), 1, 1), 1)
-        registry._db.execute("UPDATE candidates SET parent = ? WHERE id = ?", (c, b))
-        registry._db.commit()
+    with contextlib.closing(sqlite3.connect(tmp_path / LineageRegistry.FILE)) as db, db:
+        db.execute("UPDATE candidates SET parent = ? WHERE id = ?", (c, b))  # damaged by hand
     with pytest.raises(RunDirectoryError, match="loop"):
         Lineage.from_run(tmp_path)
 

@@ -2,6 +2,8 @@ from ._gather import COMPARISON_FILE as COMPARISON_FILE
 from ._gather import gather as gather
 from ._gather import policy_label as policy_label
 from ._gather import write_comparison as write_comparison
+from ._html_report import html_report as html_report
+from ._html_report import write_html_report as write_html_report
 from ._lineage_export import GraphFormat as GraphFormat
 from ._lineage_export import export_lineage as export_lineage
 from ._lineage_export import lineage_graph as lineage_graph
@@ -14,6 +16,8 @@ from ._lineage_stats import format_lineage_tree as format_lineage_tree
 from ._report import Comparison as Comparison
 from ._report import compare_runs as compare_runs
 from ._report import report_run as report_run
+from ._report_data import RunSnapshot as RunSnapshot
+from ._report_data import Stage as Stage
 from ._stats import MannWhitney as MannWhitney
 from ._stats import SpeedupSummary as SpeedupSummary
 from ._stats import format_table as format_table
