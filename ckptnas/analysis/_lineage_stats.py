@@ -154,8 +154,17 @@ class Lineage:
 
     @classmethod
     def from_registry(cls, registry: LineageRegistry) -> Lineage:
-        """The lineage of every candidate an open registry holds."""
-        return cls(registry.candidates())
+        """The lineage of every candidate an open registry holds.
+
+        Raises
+        ------
+        RunDirectoryError
+            Naming the registry's file, if its parent links loop.
+        """
+        try:
+            return cls(registry.candidates())
+        except RunDirectoryError as exc:
+            raise RunDirectoryError(f"{registry.path} is corrupt: {exc}") from None
 
     @classmethod
     def from_run(cls, run_dir: str | Path) -> Lineage:
