@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import xarray as xr
 
     from ckptnas.analysis import RunSummary
+    from ckptnas.runtime import RunListener
 
 
 def _apply_flags(config: Config, args: argparse.Namespace) -> Config:
@@ -56,7 +57,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _apply_flags(load_config(args.config), args)
     run_dir = Path(args.out) if args.out else default_run_dir(config)
     args.stopping_run = run_dir  # named in the message if the run is interrupted
-    ds = Experiment(config, run_dir, progress=not args.no_progress).run()
+    experiment = Experiment(
+        config, run_dir, progress=not args.no_progress, listeners=_live_report(run_dir)
+    )
+    ds = experiment.run()
     print_summary(ds, run_dir)
     _refuse_all_failed(ds)
     return 0
@@ -69,7 +73,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
     RunDir(run_dir).require_writable()  # before reading: a read-only open leaves -shm files
     config = _apply_flags(RunDir(run_dir).recorded_config(), args)
     args.stopping_run = run_dir
-    experiment = Experiment(config, run_dir, progress=not args.no_progress, resume=True)
+    experiment = Experiment(
+        config,
+        run_dir,
+        progress=not args.no_progress,
+        resume=True,
+        listeners=_live_report(run_dir),
+    )
     ds = experiment.run()
     if experiment.already_finished:
         print(
@@ -79,6 +89,17 @@ def cmd_resume(args: argparse.Namespace) -> int:
     print_summary(ds, run_dir)
     _refuse_all_failed(ds)
     return 0
+
+
+def _live_report(run_dir: Path) -> list[RunListener]:
+    """The listener of ``run`` and ``resume``: ``report.html`` kept up to date as results come.
+
+    Where to watch the run is printed on standard output, before the progress bar appears (on
+    standard error); standard error keeps its one line when the run fails.
+    """
+    from ckptnas.analysis import LiveReport
+
+    return [LiveReport(run_dir, notice=sys.stdout)]
 
 
 def _refuse_all_failed(ds: xr.Dataset) -> None:

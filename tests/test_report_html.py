@@ -1,11 +1,13 @@
-"""The HTML report: one self-contained page per run."""
+"""The HTML report: one self-contained page per run, and its live rewrites during a search."""
 
 from __future__ import annotations
 
 import base64
 import gzip
 import html
+import io
 import json
+import logging
 import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -14,11 +16,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from distributed import Client
 from helpers import recorded_search
 
-from ckptnas.analysis import RunSnapshot, html_report, write_html_report
+from ckptnas.analysis import LiveReport, RunSnapshot, html_report, write_html_report
 from ckptnas.cli import main
 from ckptnas.config import Config
+from ckptnas.runtime import Experiment
 from ckptnas.search import SCRATCH
 from ckptnas.storage import LineageRegistry
 
@@ -182,3 +186,78 @@ def test_cli_report_html(run: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "top 5 candidates" in out
     assert named_columns((tmp_path / "report.html").read_text(), "lineage")["id"][-1] == 60
     assert not (tmp_path / "lineage_tree.png").exists()  # one page, no PNGs
+
+
+def _inode(path: Path) -> int:
+    return path.stat().st_ino  # a rewrite renames a new file into place: a new inode
+
+
+def test_live_report_throttles_rewrites_while_running(run: Path, tmp_path: Path) -> None:
+    page = tmp_path / "live.html"
+    notice = io.StringIO()
+    report = LiveReport(run, page, refresh=3, share=0.01, notice=notice)
+    with LineageRegistry(run, readonly=True) as registry:
+        report.run_started(registry, "http://127.0.0.1:8787/status")
+        first = _inode(page)
+        assert _reloads(page.read_text())
+        # Rebuilt at most once every 100 build times: too soon after the first page.
+        assert report.build_seconds > 0
+        report.results_written(registry, running=True)
+        assert _inode(page) == first
+        # The run's last write is never skipped, and the page stops reloading.
+        report.results_written(registry, running=False)
+        assert _inode(page) != first
+        assert not _reloads(page.read_text())
+    assert notice.getvalue().splitlines() == [
+        f"report: {page.resolve().as_uri()}",
+        "Dask dashboard: http://127.0.0.1:8787/status",
+    ]
+
+
+class _Recorder:
+    """A listener that notes every call, and what the page said at that moment."""
+
+    def __init__(self, page: Path) -> None:
+        self.page = page
+        self.calls: list[tuple[str, bool, str]] = []
+
+    def run_started(self, registry: LineageRegistry, dashboard_link: str) -> None:
+        self.calls.append(("started", True, self.page.read_text()))
+
+    def results_written(self, registry: LineageRegistry, running: bool) -> None:
+        self.calls.append(("written", running, self.page.read_text()))
+
+
+class _Broken:
+    def run_started(self, registry: LineageRegistry, dashboard_link: str) -> None:
+        raise OSError("disk full")
+
+    def results_written(self, registry: LineageRegistry, running: bool) -> None:
+        raise ValueError("cannot draw")
+
+
+def test_run_rewrites_its_report_with_the_results_and_survives_a_broken_listener(
+    tmp_path: Path, tiny_config: Config, client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    page = tmp_path / "report.html"
+    recorder = _Recorder(page)
+    # share=1: rebuilt whenever results.nc is, once as long as the last build has passed
+    listeners = [_Broken(), LiveReport(tmp_path, share=1.0), recorder]
+    with caplog.at_level(logging.WARNING, logger="ckptnas"):
+        ds = Experiment(tiny_config, tmp_path, progress=False, listeners=listeners).run(client)
+    assert ds.sizes["candidate"] == 8
+    kinds = [(kind, running) for kind, running, _ in recorder.calls]
+    assert kinds[0] == ("started", True) and kinds[-1] == ("written", False)
+    assert ("written", True) in kinds  # rewritten while the search was going on
+    during = [text for kind, running, text in recorder.calls if running]
+    assert all(_reloads(text) for text in during)
+    counts = [
+        int(re.search(r"(\d+) of 8 registered", text).group(1)) for _, _, text in recorder.calls
+    ]
+    assert counts == sorted(counts) and counts[-1] == 8
+    final = page.read_text()
+    assert not _reloads(final) and 'id="run-state">finished<' in final
+    assert len(named_columns(final, "candidates")["id"]) == 8
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("_Broken.run_started failed: OSError: disk full" in m for m in messages)
+    assert any("_Broken.results_written failed: ValueError: cannot draw" in m for m in messages)

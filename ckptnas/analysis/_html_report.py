@@ -4,8 +4,8 @@
 counts, the candidate table, objectives, validation curves by stage, the lineage tree, donor
 popularity and the worker timeline. BokehJS is embedded inline, so the file opens with no
 network (2.1 MB for 30 candidates, 2.4 MB for 500, most of it BokehJS).
-:func:`write_html_report` writes it for a run directory; with ``refresh`` the page reloads
-itself, for a run that goes on.
+:func:`write_html_report` writes it for a run directory; :class:`LiveReport` rewrites it while
+a search runs, with a reload in the page.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import json
 import math
 import time
 from pathlib import Path
+from typing import TextIO
 
 from bokeh.document import Document
 from bokeh.embed import file_html
@@ -216,3 +217,71 @@ def _write(path: Path, text: str) -> Path:
     with replacing(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return path
+
+
+class LiveReport:
+    """Keeps a run's ``report.html`` up to date while the search runs.
+
+    A listener of the run (see :class:`ckptnas.runtime.RunListener`): the page is written when
+    the run starts, rewritten each time ``results.nc`` is, and written once more, without its
+    reload, when the run ends. Building the page takes the client's time: 0.65 s of one core
+    for 30 candidates and 0.66 s for 500 (bokeh's models cost the time, not the data; 0.9 s
+    for 2000), 0.7-1 s of wall time on a shared 2-core machine. So while the run goes on,
+    each build is followed by a pause of its own duration divided by ``share`` before the
+    next: with the default 0.1, 7-10 s, and at most a tenth of the client's time goes into
+    the page, the rest to collecting results and submitting candidates.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+    path : str or Path, optional
+        ``<run_dir>/report.html`` by default.
+    refresh : float
+        Seconds between the browser's reloads of a live page.
+    share : float
+        The largest share of the client's time spent rebuilding the page.
+    notice : text stream, optional
+        Where to print, once the first page is written, its address and the Dask
+        dashboard's (``sys.stdout`` for ``ckptnas run``).
+    """
+
+    def __init__(
+        self,
+        run_dir: str | Path,
+        path: str | Path | None = None,
+        refresh: float = 10.0,
+        share: float = 0.1,
+        notice: TextIO | None = None,
+    ) -> None:
+        self.run_dir = Path(run_dir)
+        self.path = Path(path) if path is not None else RunDir(run_dir).report
+        self.refresh = refresh
+        self.share = share
+        self.notice = notice
+        self.dashboard_link = ""
+        self._next = -math.inf
+        self.build_seconds = math.nan
+
+    def run_started(self, registry: LineageRegistry, dashboard_link: str) -> None:
+        """Write the first page, linking the Dask dashboard, and say where both are."""
+        self.dashboard_link = dashboard_link
+        self._build(registry, running=True)
+        if self.notice is not None:
+            print(f"report: {self.path.resolve().as_uri()}", file=self.notice, flush=True)
+            if dashboard_link:
+                print(f"Dask dashboard: {dashboard_link}", file=self.notice, flush=True)
+
+    def results_written(self, registry: LineageRegistry, running: bool) -> None:
+        """Rewrite the page, unless it was rebuilt too recently; always at the end of a run."""
+        if running and time.monotonic() < self._next:
+            return
+        self._build(registry, running)
+
+    def _build(self, registry: LineageRegistry, running: bool) -> None:
+        start = time.monotonic()
+        snap = RunSnapshot.read(registry, name=self.run_dir.resolve().name)
+        refresh = self.refresh if running else None
+        _write(self.path, html_report(snap, refresh=refresh, dashboard_link=self.dashboard_link))
+        end = time.monotonic()
+        self.build_seconds = end - start
+        self._next = end + self.build_seconds / self.share

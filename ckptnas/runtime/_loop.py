@@ -238,7 +238,6 @@ class Loop:
         # Every worker, including one that restarts later, builds the dataset once at start-up.
         self.client.register_plugin(DataPlugin(self.key))
         pending = self.replay()
-        progress = Progress(self.registry, self.config.experiment.max_candidates, self.x.progress)
         for candidate_id in pending:  # in flight when a previous client stopped: train again
             record = self.registry.get(candidate_id)
             settings = self.settings.with_hyperparameters(record.hyperparameters)
@@ -249,7 +248,14 @@ class Loop:
             done = self.rungs.trained[record.id]
             self.tasks.submit(self.continue_spec(record, done, record.target_epochs))
         self.fill()
+        progress: Progress | None = None
         try:
+            # Once the workers have their first candidates, and before the progress bar is
+            # drawn: what listeners print at start-up comes above it.
+            self.x.listeners.run_started(self.registry, self.client)
+            progress = Progress(
+                self.registry, self.config.experiment.max_candidates, self.x.progress
+            )
             with progress.routing_logs():
                 self._collect_all(progress)
         except BaseException:
@@ -257,10 +263,14 @@ class Loop:
             self.tasks.cancel()
             with contextlib.suppress(OSError):  # the error that stopped the run matters more
                 self.writer.flush()
+                self.x.listeners.results_written(self.registry, running=False)
             raise
         finally:
-            progress.close()
-        return self.writer.flush()
+            if progress is not None:
+                progress.close()
+        ds = self.writer.flush()
+        self.x.listeners.results_written(self.registry, running=False)
+        return ds
 
     def _collect_all(self, progress: Progress) -> None:
         for outcome in self.tasks.outcomes():
@@ -268,8 +278,8 @@ class Loop:
             self.fill()  # the workers get their next candidates before results.nc is written
             if result is not None:
                 progress.update(result)
-                if len(self.tasks):  # the last result is written once, at the end
-                    self.writer.maybe_flush()
+                if len(self.tasks) and self.writer.maybe_flush():  # the last is written at the end
+                    self.x.listeners.results_written(self.registry, running=True)
 
     def _collect(self, outcome: Outcome[CandidateSpec, CandidateResult]) -> CandidateResult | None:
         """Record what a finished task brought; ``None`` when the candidate was resubmitted."""
