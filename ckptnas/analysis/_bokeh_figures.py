@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 from bokeh.layouts import row
 from bokeh.models import (
+    BasicTicker,
     ColumnDataSource,
     DataRange1d,
     HoverTool,
     LayoutDOM,
-    SingleIntervalTicker,
 )
 from bokeh.models.annotations.geometry import Whisker
 from bokeh.models.annotations.labels import LabelSet, Title
@@ -237,7 +237,7 @@ def _stage_figure(snap: RunSnapshot, stage: Stage) -> figure:
     fig.add_layout(
         Title(text="warm vs scratch within this stage only", text_font_style="italic"), "above"
     )
-    fig.xaxis.ticker = SingleIntervalTicker(interval=1)
+    fig.xaxis.ticker = BasicTicker(min_interval=1)  # integers, spaced to fit
     for warm, color, label in ((True, WARM, "warm-started"), (False, SCRATCH, "from scratch")):
         ids = [cid for cid, r in ok.items() if (r.parent is not None) == warm]
         mean, sem, n = _mean_curve(snap, ids)

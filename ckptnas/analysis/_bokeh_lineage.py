@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 from bokeh.layouts import row
 from bokeh.models import (
+    BasicTicker,
     ColumnDataSource,
     CustomJS,
     DataRange1d,
     HoverTool,
     LayoutDOM,
     Scatter,
-    SingleIntervalTicker,
     TapTool,
 )
 from bokeh.models.annotations.labels import LabelSet
@@ -124,7 +124,7 @@ def lineage_tree(snap: RunSnapshot) -> LayoutDOM:
     )
     fig.yaxis.visible = False
     fig.ygrid.visible = False
-    fig.xaxis.ticker = SingleIntervalTicker(interval=1)
+    fig.xaxis.ticker = BasicTicker(min_interval=1)  # integers, spaced to fit
     fig.multi_line(
         "xs", "ys", source=ColumnDataSource(_edges(snap, pos)), color="#999999", line_width=1
     )
@@ -169,7 +169,13 @@ def lineage_tree(snap: RunSnapshot) -> LayoutDOM:
         ),
         TapTool(renderers=[marks]),
     )
-    panel = Div(text=_PANEL_HINT, width=360, name="ancestry_panel", styles={"overflow-y": "auto"})
+    # A long ancestry scrolls within the panel, which is never taller than the tree.
+    panel = Div(
+        text=_PANEL_HINT,
+        width=360,
+        name="ancestry_panel",
+        styles={"overflow-y": "auto", "max-height": f"{fig.height}px"},
+    )
     nodes.selected.js_on_change(
         "indices",
         CustomJS(
