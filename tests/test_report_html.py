@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import gzip
 import html
 import io
 import json
 import logging
 import re
+import shutil
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 from distributed import Client
-from helpers import recorded_search
+from helpers import one_epoch_result, recorded_search
 
 from ckptnas.analysis import LiveReport, RunSnapshot, html_report, write_html_report
 from ckptnas.cli import main
@@ -158,13 +160,66 @@ def test_stages_follow_the_population_rule(run: Path) -> None:
     assert [s.candidates for s in stages] == [tuple(range(1, 7)), tuple(range(7, 60))]
 
 
-def test_a_random_search_is_one_stage(tmp_path: Path, tiny_config: Config) -> None:
-    random = tiny_config.replace("search", strategy="random")
+def _stages_under(run: Path, copy: Path, config: Config) -> list[tuple[int, ...]]:
+    """The stages of a copy of ``run`` that records ``config`` as its configuration."""
+    shutil.copytree(run, copy)
+    with LineageRegistry(copy) as registry:
+        registry.set_meta("config", config.to_toml())
+        return [s.candidates for s in RunSnapshot.read(registry).stages()]
+
+
+@pytest.mark.parametrize(
+    ("search", "random_until"),
+    [
+        # TPE learns once n_startup_trials have finished: at candidate 8's submission, 1-5
+        ({"sampler": "tpe", "sampler_options": {"n_startup_trials": 5}}, 7),
+        # Optuna's own default, 10 trials: failed candidate 9 does not count, so 1-8, 10, 11
+        ({"sampler": "tpe"}, 13),
+        # NSGA-II breeds from its second generation: the first population_size submitted
+        ({"sampler": "nsga2", "sampler_options": {"population_size": 8}}, 8),
+    ],
+)
+def test_stages_follow_each_samplers_random_start(
+    run: Path, tmp_path: Path, tiny_config: Config, search: dict[str, Any], random_until: int
+) -> None:
+    config = tiny_config.replace("search", strategy="optuna", **search)
+    assert _stages_under(run, tmp_path / "run", config) == [
+        tuple(range(1, random_until + 1)),
+        tuple(range(random_until + 1, 60)),
+    ]
+
+
+@pytest.mark.parametrize(
+    "search", [{"strategy": "random"}, {"strategy": "optuna", "sampler": "random"}]
+)
+def test_a_search_that_only_draws_at_random_is_one_stage(
+    run: Path, tmp_path: Path, tiny_config: Config, search: dict[str, Any]
+) -> None:
+    config = tiny_config.replace("search", **search)
+    assert _stages_under(run, tmp_path / "run", config) == [tuple(range(1, 60))]
+
+
+def test_table_shows_hyperparameters_latency_and_candidates_being_continued(
+    tmp_path: Path,
+) -> None:
     with LineageRegistry(tmp_path) as registry:
-        registry.set_meta("config", random.to_toml())
-        registry.add_candidate((0, 1), SCRATCH, 10)
-        stages = RunSnapshot.read(registry).stages()
-    assert len(stages) == 1 and "random" in stages[0].name
+        # promoted by successive halving: to train on to 3 epochs, 1 trained so far
+        a = registry.add_candidate(
+            (0, 1), SCRATCH, 10, hyperparameters={"lr": 0.01}, target_epochs=3
+        )
+        registry.record(dataclasses.replace(one_epoch_result(a), latency=0.002))
+        b = registry.add_candidate((1, 1), SCRATCH, 10, target_epochs=1)
+        registry.record(one_epoch_result(b))
+        snap = RunSnapshot.read(registry)
+    table = named_columns(html_report(snap), "candidates")
+    assert table["status"] == ["continuing", "ok"]
+    assert table["epochs"] == [1, 1]
+    assert table["hyperparameters"] == ["lr=0.01", ""]
+    np.testing.assert_allclose(table["latency_ms"], [2.0, np.nan])
+
+
+def test_table_leaves_out_what_the_run_did_not_search_or_measure(run: Path, page: str) -> None:
+    assert not {"hyperparameters", "latency_ms"} & set(named_columns(page, "candidates"))
 
 
 @pytest.mark.parametrize("n_pending", [0, 2])

@@ -18,7 +18,7 @@ from ._report import Comparison as Comparison
 from ._report import compare_runs as compare_runs
 from ._report import report_run as report_run
 from ._report_data import RunSnapshot as RunSnapshot
-from ._report_data import Stage as Stage
+from ._stages import Stage as Stage
 from ._stats import MannWhitney as MannWhitney
 from ._stats import SpeedupSummary as SpeedupSummary
 from ._stats import format_table as format_table

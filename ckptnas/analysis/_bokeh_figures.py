@@ -1,9 +1,8 @@
-"""The report's interactive figures of candidates: the table, objectives, curves and timeline.
+"""The report's interactive figures of candidates: objectives, curves and timeline.
 
 Each function takes a :class:`RunSnapshot` and returns a bokeh layout, or a short note
 (:func:`note`) when the run has nothing to show there yet, so that a live page of a run that
-has just started is valid too. Models the browser test and users' scripts look up carry a
-``name``: the table's data source is ``candidates``.
+has just started is valid too. Each layout carries a ``name``, by which the page places it.
 """
 
 from __future__ import annotations
@@ -25,15 +24,10 @@ from bokeh.models.annotations.geometry import Whisker
 from bokeh.models.annotations.labels import LabelSet, Title
 from bokeh.models.renderers import DataRenderer
 from bokeh.models.widgets.markups import Div
-from bokeh.models.widgets.tables import (
-    DataTable,
-    HTMLTemplateFormatter,
-    NumberFormatter,
-    TableColumn,
-)
 from bokeh.plotting import figure
 
-from ckptnas.analysis._report_data import RunSnapshot, Stage
+from ckptnas.analysis._report_data import RunSnapshot
+from ckptnas.analysis._stages import Stage
 from ckptnas.storage import CandidateRecord, CandidateStatus
 
 #: Colours of the report, the same as the PNG figures' (matplotlib's tab:orange, tab:gray).
@@ -57,79 +51,6 @@ def new_figure(title: str, x_label: str, y_label: str, height: int = 320, **kwar
         tools=TOOLS,
         toolbar_location="above",
         **kwargs,
-    )
-
-
-def _seconds(x: float) -> float:
-    return x if math.isfinite(x) else math.nan
-
-
-def candidate_table(snap: RunSnapshot) -> DataTable:
-    """Every candidate, sortable by any column (click a header).
-
-    The data source is named ``candidates``; the table ``candidate_table``.
-    """
-    records = snap.records
-    t0 = snap.start
-    source = ColumnDataSource(
-        {
-            "id": np.array([r.id for r in records], dtype=np.int64),
-            "arch": [snap.described.get(r.id, "") for r in records],
-            "parent": np.array([math.nan if r.parent is None else r.parent for r in records]),
-            "tensors": np.array([len(r.transferred) for r in records], dtype=np.int64),
-            "inherited": np.array([r.frac_params_transferred for r in records]),
-            "objective": np.array([r.objective for r in records]),
-            "status": [str(r.status) for r in records],
-            "worker": [r.worker for r in records],
-            "train_s": np.array([_seconds(r.end_time - r.start_time) for r in records]),
-            "end_s": np.array([_seconds(r.end_time - t0) for r in records]),
-        },
-        name="candidates",
-    )
-    # Long architectures are cut to the column; the whole text shows when hovering.
-    arch = HTMLTemplateFormatter(template='<span title="<%- value %>"><%- value %></span>')
-    number = NumberFormatter(format="0", nan_format="-")
-    columns = [
-        TableColumn(field="id", title="id", formatter=number, width=50),
-        TableColumn(field="arch", title="architecture", formatter=arch, width=420),
-        TableColumn(field="parent", title="parent", formatter=number, width=60),
-        TableColumn(field="tensors", title="tensors taken", formatter=number, width=90),
-        TableColumn(
-            field="inherited",
-            title="params inherited",
-            formatter=NumberFormatter(format="0%"),
-            width=100,
-        ),
-        TableColumn(
-            field="objective",
-            title=f"objective ({snap.metric})",
-            formatter=NumberFormatter(format="0.0000", nan_format="-"),
-            width=100,
-        ),
-        TableColumn(field="status", title="status", width=70),
-        TableColumn(field="worker", title="worker", width=70),
-        TableColumn(
-            field="train_s",
-            title="training (s)",
-            formatter=NumberFormatter(format="0.0", nan_format="-"),
-            width=80,
-        ),
-        TableColumn(
-            field="end_s",
-            title="finished at (s)",
-            formatter=NumberFormatter(format="0", nan_format="-"),
-            width=90,
-        ),
-    ]
-    return DataTable(
-        source=source,
-        columns=columns,
-        sortable=True,
-        reorderable=False,  # reordering columns needs jquery-ui, which bokeh does not embed
-        index_position=None,
-        height=min(420, 40 + 25 * max(len(records), 1)),
-        sizing_mode="stretch_width",
-        name="candidate_table",
     )
 
 
@@ -234,9 +155,10 @@ def _stage_figure(snap: RunSnapshot, stage: Stage) -> figure:
         f"mean validation {snap.metric} (± s.e.m.)",
         height=300,
     )
-    fig.add_layout(
-        Title(text="warm vs scratch within this stage only", text_font_style="italic"), "above"
-    )
+    note_text = "warm vs scratch within this stage only"
+    if len({len(snap.curves.get(cid, [])) for cid in ok}) > 1:  # successive halving's rungs
+        note_text += "; later epochs: only the candidates promoted that far"
+    fig.add_layout(Title(text=note_text, text_font_style="italic"), "above")
     fig.xaxis.ticker = BasicTicker(min_interval=1)  # integers, spaced to fit
     for warm, color, label in ((True, WARM, "warm-started"), (False, SCRATCH, "from scratch")):
         ids = [cid for cid, r in ok.items() if (r.parent is not None) == warm]
@@ -262,8 +184,8 @@ def validation_curves(snap: RunSnapshot) -> LayoutDOM:
     """Mean validation curves of warm-started and scratch candidates, stage by stage.
 
     Candidates are compared only with others of the same stage of the search (see
-    :meth:`RunSnapshot.stages`): the random first population is never set against evolved
-    candidates, which descend from the best of it.
+    :meth:`RunSnapshot.stages`): what a strategy drew at random is never set against what it
+    proposed from the best candidates so far.
     """
     figures = [_stage_figure(snap, s) for s in snap.stages() if s.candidates]
     if not figures:

@@ -25,8 +25,10 @@ from bokeh.resources import INLINE
 
 from ckptnas.analysis import _bokeh_figures as figures
 from ckptnas.analysis import _bokeh_lineage as lineage_figures
+from ckptnas.analysis._bokeh_table import candidate_table
 from ckptnas.analysis._lineage_stats import plural
 from ckptnas.analysis._report_data import RunSnapshot
+from ckptnas.analysis._stages import describe_strategy
 from ckptnas.storage import CandidateStatus, LineageRegistry, RunDir, replacing
 
 _TEMPLATE = (Path(__file__).with_name("_report_page.html")).read_text(encoding="utf-8")
@@ -51,7 +53,7 @@ try {
 def _roots(snap: RunSnapshot) -> list[LayoutDOM]:
     """The page's bokeh parts, in page order, each named for the template."""
     return [
-        figures.candidate_table(snap),
+        candidate_table(snap),
         figures.objective_figures(snap),
         figures.validation_curves(snap),
         lineage_figures.lineage_tree(snap),
@@ -117,11 +119,7 @@ def _facts(snap: RunSnapshot) -> list[tuple[str, str]]:
         ),
     ]
     if config is not None:
-        search = config.search
-        strategy = str(search.strategy)
-        if snap.population_size() is not None:
-            strategy += f" (population {search.population_size}, sample {search.sample_size})"
-        rows.append(("strategy", f"{strategy}, seed {snap.meta['seed']}"))
+        rows.append(("strategy", f"{describe_strategy(config)}, seed {snap.meta['seed']}"))
     return [(html.escape(label), html.escape(value)) for label, value in rows]
 
 

@@ -13,33 +13,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from ckptnas.analysis._lineage_stats import Lineage
+from ckptnas.analysis._stages import Stage, stages
 from ckptnas.analysis._summary import RunSummary
-from ckptnas.config import Config, StrategyKind, config_from_dict
+from ckptnas.config import Config, config_from_dict
 from ckptnas.errors import ConfigError, RunDirectoryError
 from ckptnas.space import SearchSpace
 from ckptnas.storage import CandidateRecord, CandidateStatus, LineageRegistry
 
 #: One epoch of a candidate: ``(train_loss, val_loss, val_metric, epoch_time)``.
 Curve = tuple[float, float, float, float]
-
-
-@dataclass(frozen=True)
-class Stage:
-    """Candidates proposed the same way, at a comparable point of the search.
-
-    Attributes
-    ----------
-    name : str
-        What the stage is, in words (``random first population``).
-    candidates : tuple of int
-        Their ids.
-    """
-
-    name: str
-    candidates: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -130,42 +113,13 @@ class RunSnapshot:
         """Candidates with this status."""
         return sum(r.status == status for r in self.records)
 
-    def population_size(self) -> int | None:
-        """The evolution's population size, ``None`` when the strategy draws every candidate."""
-        if self.config is None or self.config.search.strategy != StrategyKind.EVOLUTION:
-            return None
-        return self.config.search.population_size
-
     def stages(self) -> list[Stage]:
-        """The candidates in stages of the search, to compare like with like.
+        """The finished candidates in stages of the search, to compare like with like.
 
-        Regularized evolution draws architectures at random until ``population_size``
-        candidates have finished, then mutates the best members of its population: a
-        candidate belongs to the random first population when fewer than
-        ``population_size`` successful candidates had finished at its submission (the rule
-        the strategy applies, up to the moment a result reaches the client). A random search
-        is one stage. Pending candidates are left out.
+        See :func:`~ckptnas.analysis._stages.stages`: what the strategy drew at random first,
+        then what it proposed from the scores it had seen.
         """
-        finished = [r for r in self.records if r.status != CandidateStatus.PENDING]
-        population = self.population_size()
-        if population is None:
-            return [Stage("all candidates (drawn at random)", tuple(r.id for r in finished))]
-        ends = np.sort(
-            [
-                r.end_time
-                for r in finished
-                if r.status == CandidateStatus.OK and math.isfinite(r.end_time)
-            ]
-        )
-        drawn: list[int] = []
-        evolved: list[int] = []
-        for r in finished:
-            told = int(np.searchsorted(ends, r.submit_time))  # finished strictly before
-            (drawn if told < population else evolved).append(r.id)
-        return [
-            Stage(f"random first population (first {population} to finish)", tuple(drawn)),
-            Stage("evolved: mutations of the population's best", tuple(evolved)),
-        ]
+        return stages(self.records, self.config)
 
 
 def _config(text: str) -> Config | None:
