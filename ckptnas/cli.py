@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import xarray as xr
 
     from ckptnas.analysis import RunSummary
+    from ckptnas.runtime import RunListener
 
 
 def _apply_flags(config: Config, args: argparse.Namespace) -> Config:
@@ -56,7 +57,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _apply_flags(load_config(args.config), args)
     run_dir = Path(args.out) if args.out else default_run_dir(config)
     args.stopping_run = run_dir  # named in the message if the run is interrupted
-    ds = Experiment(config, run_dir, progress=not args.no_progress).run()
+    experiment = Experiment(
+        config, run_dir, progress=not args.no_progress, listeners=_live_report(run_dir)
+    )
+    ds = experiment.run()
     print_summary(ds, run_dir)
     _refuse_all_failed(ds)
     return 0
@@ -69,7 +73,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
     RunDir(run_dir).require_writable()  # before reading: a read-only open leaves -shm files
     config = _apply_flags(RunDir(run_dir).recorded_config(), args)
     args.stopping_run = run_dir
-    experiment = Experiment(config, run_dir, progress=not args.no_progress, resume=True)
+    experiment = Experiment(
+        config,
+        run_dir,
+        progress=not args.no_progress,
+        resume=True,
+        listeners=_live_report(run_dir),
+    )
     ds = experiment.run()
     if experiment.already_finished:
         print(
@@ -79,6 +89,17 @@ def cmd_resume(args: argparse.Namespace) -> int:
     print_summary(ds, run_dir)
     _refuse_all_failed(ds)
     return 0
+
+
+def _live_report(run_dir: Path) -> list[RunListener]:
+    """The listener of ``run`` and ``resume``: ``report.html`` kept up to date as results come.
+
+    Where to watch the run is printed on standard output, before the progress bar appears (on
+    standard error); standard error keeps its one line when the run fails.
+    """
+    from ckptnas.analysis import LiveReport
+
+    return [LiveReport(run_dir, notice=sys.stdout)]
 
 
 def _refuse_all_failed(ds: xr.Dataset) -> None:
@@ -135,26 +156,29 @@ def _print_summary(summary: RunSummary, metric: str, run_dir: Path, k: int) -> N
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:
+    from ckptnas.analysis import (
+        Lineage,
+        export_lineage,
+        format_ancestry,
+        format_lineage_stats,
+        format_lineage_tree,
+    )
+
     run_dir = Path(args.run_dir)
     RunDir(run_dir).require_search()
-    with LineageRegistry(run_dir, readonly=True) as registry:
-        records = {r.id: r for r in registry.candidates()}
-        if args.candidate is not None:
-            if args.candidate not in records:
-                raise CkptnasError(f"run {str(run_dir)!r} has no candidate {args.candidate}")
-            chain = [args.candidate, *registry.ancestors(args.candidate)]
-            print(" <- ".join(str(c) for c in chain))
-            return 0
-        children = registry.forest()
-    # Depth-first with an explicit stack: a lineage can be thousands of generations deep.
-    stack = [(root, 0) for root in reversed(children.get(None, []))]
-    while stack:
-        cid, depth = stack.pop()
-        r = records[cid]
-        score = f"{r.objective:.4f}" if r.status == CandidateStatus.OK else str(r.status)
-        took = f" took {len(r.transferred)} tensors" if r.parent is not None else ""
-        print(f"{'  ' * depth}{cid} [{score}]{took}")
-        stack.extend((child, depth + 1) for child in reversed(children.get(cid, [])))
+    lineage = Lineage.from_run(run_dir)
+    if args.candidate is not None:
+        if args.candidate not in lineage.records:
+            raise CkptnasError(f"run {str(run_dir)!r} has no candidate {args.candidate}")
+        print(format_ancestry(lineage, args.candidate))
+    elif args.stats:
+        window = args.window or RunDir(run_dir).recorded_config().search.population_size
+        print(format_lineage_stats(lineage, window))
+    elif args.export:
+        out = Path(args.output) if args.output else run_dir / f"lineage.{args.export}"
+        print(f"wrote {export_lineage(lineage, out, args.export)}")
+    else:
+        print(format_lineage_tree(lineage))
     return 0
 
 
@@ -245,10 +269,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ckptnas.analysis import report_run
+    from ckptnas.analysis import report_run, write_html_report
     from ckptnas.storage import load_results
 
-    files = report_run(args.run_dir, args.out)
+    if args.html:
+        page = Path(args.out) / RunDir(args.run_dir).report.name if args.out else None
+        files = [write_html_report(args.run_dir, page)]
+    else:
+        files = report_run(args.run_dir, args.out)
     print_summary(load_results(args.run_dir), Path(args.run_dir), k=args.k)
     print("\nwrote " + ", ".join(str(f) for f in files))
     return 0
@@ -294,7 +322,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     lineage = sub.add_parser("lineage", help="print who inherited from whom")
     lineage.add_argument("run_dir")
-    lineage.add_argument("--candidate", type=int, help="print only this candidate's ancestry")
+    what = lineage.add_mutually_exclusive_group()
+    what.add_argument(
+        "--candidate", type=int, help="this candidate's ancestry and what each step inherited"
+    )
+    what.add_argument(
+        "--stats", action="store_true", help="depth distribution and donor popularity"
+    )
+    what.add_argument(
+        "--export", choices=("graphml", "dot"), help="write the lineage as a graph file"
+    )
+    lineage.add_argument(
+        "--window",
+        type=int,
+        help="candidates per sliding window of --stats (default: [search] population_size)",
+    )
+    lineage.add_argument("--output", help="file of --export (default: RUN_DIR/lineage.FORMAT)")
     lineage.set_defaults(func=cmd_lineage)
 
     summary = sub.add_parser("summary", help="print a run's headline numbers and best candidates")
@@ -362,7 +405,15 @@ def _add_analysis_parsers(
 
     report = sub.add_parser("report", help="write one run's figures and print its top candidates")
     report.add_argument("run_dir")
-    report.add_argument("--out", help="where the PNG files go (default: RUN_DIR/figures)")
+    report.add_argument(
+        "--html",
+        action="store_true",
+        help="write one interactive page, report.html, instead of PNG files",
+    )
+    report.add_argument(
+        "--out",
+        help="where the files go (default: RUN_DIR/figures, and RUN_DIR for --html)",
+    )
     report.add_argument("-k", type=int, default=5, help="how many candidates to list")
     report.set_defaults(func=cmd_report)
 
@@ -387,7 +438,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ckptnas`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
-    for name in ("workers", "max_candidates"):
+    for name in ("workers", "max_candidates", "window"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
             print(f"ckptnas: error: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)

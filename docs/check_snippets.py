@@ -22,7 +22,14 @@ import traceback
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
-PAGES = ["getting-started.md", "concepts.md", "configuration.md", "results-schema.md", "cluster.md"]
+PAGES = [
+    "getting-started.md",
+    "report.md",
+    "concepts.md",
+    "configuration.md",
+    "results-schema.md",
+    "cluster.md",
+]
 BLOCK = re.compile(r"(<!-- check: skip -->\s*\n)?```python\n(.*?)```", re.DOTALL)
 
 

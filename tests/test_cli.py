@@ -41,7 +41,12 @@ def test_run_lineage_and_summary(
 ) -> None:
     out = tmp_path / "run"
     assert main(["run", str(config_file), "--out", str(out), "--no-progress"]) == 0
-    printed = capsys.readouterr().out
+    lines = capsys.readouterr().out.splitlines(keepends=True)
+    # first where to watch the run: the live page, then the Dask dashboard
+    assert lines[0] == f"report: {(out / 'report.html').resolve().as_uri()}\n"
+    assert lines[1].startswith("Dask dashboard: http://127.0.0.1:")
+    assert 'id="run-state">finished<' in (out / "report.html").read_text()
+    printed = "".join(lines[2:])
     assert "top 5 candidates" in printed and "warm-started" in printed
     # summary reads the registry, run printed from results.nc: the same numbers
     assert main(["summary", str(out)]) == 0

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ckptnas.analysis._figures import INIT_COLORS, clip_low, save
+from ckptnas.analysis._lineage_stats import Lineage
 from ckptnas.storage import CandidateRecord, CandidateStatus, Init
 
 
@@ -66,34 +67,9 @@ def run_curves(results: xr.Dataset, path: str | Path) -> Path:
     return save(fig, path)
 
 
-def _tree_layout(records: Sequence[CandidateRecord]) -> dict[int, tuple[float, float]]:
-    """Tidy positions: x = generation, y = leaves in order, a parent at its children's mean."""
-    children: dict[int | None, list[int]] = {}
-    for r in records:
-        children.setdefault(r.parent, []).append(r.id)
-    pos: dict[int, tuple[float, float]] = {}
-    next_leaf = [0.0]
-
-    def place(node: int, depth: int) -> float:
-        kids = children.get(node, [])
-        if kids:
-            y = float(np.mean([place(k, depth + 1) for k in kids]))
-        else:
-            y, next_leaf[0] = next_leaf[0], next_leaf[0] + 1
-        pos[node] = (float(depth), y)
-        return y
-
-    for root in sorted(children.get(None, [])):
-        place(root, 0)
-    return pos
-
-
 def lineage_tree(records: Sequence[CandidateRecord], path: str | Path, title: str = "") -> Path:
     """The inheritance forest of a run: an edge from each donor to each candidate it seeded."""
-    import sys
-
-    sys.setrecursionlimit(max(1000, 10 * len(records)))
-    pos = _tree_layout(records)
+    pos = Lineage(records).layout()
     n_leaves = max((y for _, y in pos.values()), default=0) + 1
     fig = Figure(figsize=(8, max(3.0, min(24.0, 0.18 * n_leaves))))
     ax = fig.add_subplot()

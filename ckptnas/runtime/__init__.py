@@ -4,7 +4,9 @@
 (:mod:`~ckptnas.runtime._loop`): it asks the strategy, plans each candidate's transfer, submits
 it through the :class:`Submitter` (the one place that talks to Dask) and records each result.
 On the workers, :func:`train_candidate` builds, warm-starts, trains and checkpoints a candidate
-from a :class:`CandidateSpec` and returns a :class:`CandidateResult`.
+from a :class:`CandidateSpec` and returns a :class:`CandidateResult`. Whoever follows a run (the
+live HTML report of ``ckptnas run``) is a :class:`RunListener`, told when the run starts and
+each time it writes ``results.nc``.
 
 May import: :mod:`ckptnas.space`, :mod:`ckptnas.search`, :mod:`ckptnas.storage`,
 :mod:`ckptnas.data`, :mod:`ckptnas.config`, :mod:`ckptnas.errors`.

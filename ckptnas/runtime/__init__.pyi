@@ -11,6 +11,7 @@ from ._export import load_exported as load_exported
 from ._fit import Curves as Curves
 from ._fit import evaluate as evaluate
 from ._fit import train_epoch as train_epoch
+from ._listener import RunListener as RunListener
 from ._loop import candidate_seed as candidate_seed
 from ._models import TrainedModel as TrainedModel
 from ._models import load_model as load_model

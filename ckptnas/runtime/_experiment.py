@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from ckptnas.config import Config, Device, SpaceKind, Task
 from ckptnas.data import TabularData, load_data
 from ckptnas.errors import ConfigError, RunDirectoryError, SearchSpaceError
 from ckptnas.runtime._cluster import connect
+from ckptnas.runtime._listener import Listeners, RunListener
 from ckptnas.runtime._loop import Loop
 from ckptnas.runtime._records import CandidateResult, CandidateSpec
 from ckptnas.runtime._train import train_candidate
@@ -57,6 +58,9 @@ class Experiment:
         :class:`~ckptnas.search.Strategy`, or a function that makes one from the run's
         :class:`~ckptnas.space.SearchSpace` (the space depends on the data, so it is built when
         the run starts). On resume the strategy relearns the recorded candidates.
+    listeners : sequence of RunListener
+        Told when the run starts and each time ``results.nc`` is written, such as
+        :class:`ckptnas.analysis.LiveReport`, which keeps ``report.html`` up to date.
 
     Examples
     --------
@@ -80,6 +84,7 @@ class Experiment:
         trainer: Callable[[CandidateSpec], CandidateResult] = train_candidate,
         space: Any = None,
         strategy: Strategy | Callable[[ResolvedSpace], Strategy] | None = None,
+        listeners: Sequence[RunListener] = (),
     ) -> None:
         self.config = config
         self.run_dir = Path(run_dir)
@@ -92,6 +97,7 @@ class Experiment:
         self.strategy: Strategy | None = strategy if isinstance(strategy, Strategy) else None
         #: Set by :meth:`run` when resuming found the run's budget spent and nothing in flight.
         self.already_finished = False
+        self.listeners = Listeners(listeners)
 
     # -- set-up ----------------------------------------------------------------------------
     def _refuse_unusable_run_dir(self) -> None:

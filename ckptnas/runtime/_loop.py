@@ -247,7 +247,6 @@ class Loop:
         self.client.register_plugin(DataPlugin(self.key))
         self._cache_before = self._donor_cache_totals()  # workers may have served other runs
         pending = self.replay()
-        progress = Progress(self.registry, self.config.experiment.max_candidates, self.x.progress)
         for candidate_id in pending:  # in flight when a previous client stopped: train again
             record = self.registry.get(candidate_id)
             settings = self.settings.with_hyperparameters(record.hyperparameters)
@@ -258,7 +257,14 @@ class Loop:
             done = self.rungs.trained[record.id]
             self.tasks.submit(self.continue_spec(record, done, record.target_epochs))
         self.fill()
+        progress: Progress | None = None
         try:
+            # Once the workers have their first candidates, and before the progress bar is
+            # drawn: what listeners print at start-up comes above it.
+            self.x.listeners.run_started(self.registry, self.client)
+            progress = Progress(
+                self.registry, self.config.experiment.max_candidates, self.x.progress
+            )
             with progress.routing_logs():
                 self._collect_all(progress)
         except BaseException:
@@ -266,11 +272,15 @@ class Loop:
             self.tasks.cancel()
             with contextlib.suppress(OSError):  # the error that stopped the run matters more
                 self.writer.flush()
+                self.x.listeners.results_written(self.registry, running=False)
             raise
         finally:
-            progress.close()
+            if progress is not None:
+                progress.close()
         self._log_donor_cache()
-        return self.writer.flush()
+        ds = self.writer.flush()
+        self.x.listeners.results_written(self.registry, running=False)
+        return ds
 
     def _donor_cache_totals(self) -> tuple[int, int]:
         """Donor tensor reads all workers served from memory and from files, so far."""
@@ -298,8 +308,8 @@ class Loop:
             self.fill()  # the workers get their next candidates before results.nc is written
             if result is not None:
                 progress.update(result)
-                if len(self.tasks):  # the last result is written once, at the end
-                    self.writer.maybe_flush()
+                if len(self.tasks) and self.writer.maybe_flush():  # the last is written at the end
+                    self.x.listeners.results_written(self.registry, running=True)
 
     def _collect(self, outcome: Outcome[CandidateSpec, CandidateResult]) -> CandidateResult | None:
         """Record what a finished task brought; ``None`` when the candidate was resubmitted."""

@@ -113,6 +113,11 @@ class RunDir:
         return self.root / "topk" / str(init)
 
     @property
+    def report(self) -> Path:
+        """``report.html``: the run's report page, kept up to date while the search runs."""
+        return self.root / "report.html"
+
+    @property
     def figures(self) -> Path:
         """``figures/``: the report's default output folder."""
         return self.root / "figures"

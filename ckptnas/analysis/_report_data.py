@@ -1,0 +1,138 @@
+"""What the HTML report shows, read from a run's registry at one moment: :class:`RunSnapshot`.
+
+The report reads the registry rather than ``results.nc``: the registry is never behind it, it
+holds the candidates still in flight (which a live page shows), and reading it needs no xarray.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ckptnas.analysis._lineage_stats import Lineage
+from ckptnas.analysis._stages import Stage, stages
+from ckptnas.analysis._summary import RunSummary
+from ckptnas.config import Config, config_from_dict
+from ckptnas.errors import ConfigError, RunDirectoryError
+from ckptnas.space import SearchSpace
+from ckptnas.storage import CandidateRecord, CandidateStatus, LineageRegistry
+
+#: One epoch of a candidate: ``(train_loss, val_loss, val_metric, epoch_time)``.
+Curve = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """A run as its registry holds it at one moment.
+
+    Attributes
+    ----------
+    name : str
+        The run directory's name.
+    lineage : Lineage
+        Every candidate, pending ones included, and who inherited from whom.
+    curves : dict
+        Candidate id to its per-epoch ``(train_loss, val_loss, val_metric, epoch_time)``.
+    described : dict
+        Candidate id to its architecture in words.
+    meta : dict
+        The run's recorded values (``dataset``, ``metric``, ``policy``, ``freeze``, ``seed``,
+        ``config``).
+    config : Config or None
+        The recorded configuration, when it can be read.
+    headline : dict
+        :meth:`RunSummary.headline` of the finished candidates.
+    taken_at : float
+        When the registry was read (Unix seconds).
+    """
+
+    name: str
+    lineage: Lineage
+    curves: dict[int, list[Curve]]
+    described: dict[int, str]
+    meta: dict[str, str]
+    config: Config | None
+    headline: dict[str, float]
+    taken_at: float
+
+    @classmethod
+    def read(cls, registry: LineageRegistry, name: str = "") -> RunSnapshot:
+        """Everything the report shows, from an open registry."""
+        meta = {
+            key: registry.get_meta(key) or ""
+            for key in ("config", "dataset", "task", "metric", "policy", "freeze", "seed")
+        }
+        lineage = Lineage.from_registry(registry)
+        return cls(
+            name=name or Path(registry.path).parent.name,
+            lineage=lineage,
+            curves=registry.curves(),
+            described=_described(registry, lineage.records.values()),
+            meta=meta,
+            config=_config(meta["config"]),
+            headline=RunSummary.from_registry(registry).headline(),
+            taken_at=time.time(),
+        )
+
+    @property
+    def records(self) -> list[CandidateRecord]:
+        """Every candidate's record, in id order."""
+        return list(self.lineage.records.values())
+
+    @property
+    def page_key(self) -> str:
+        """What the report page names its state in the browser's session storage after."""
+        return f"ckptnas:{self.name}"
+
+    @property
+    def metric(self) -> str:
+        """The validation metric's name (``r2``, ``accuracy``)."""
+        return self.meta["metric"] or "metric"
+
+    @property
+    def budget(self) -> int:
+        """Candidates the search is to register in all (``[experiment] max_candidates``)."""
+        recorded = len(self.lineage)
+        return max(recorded, self.config.experiment.max_candidates if self.config else recorded)
+
+    @property
+    def start(self) -> float:
+        """The first submission or start (Unix seconds): time zero of the report's time axes.
+
+        Starts count too: they are stamped by the workers' clocks, which may run a little
+        behind the client's.
+        """
+        times = [t for r in self.records for t in (r.submit_time, r.start_time) if math.isfinite(t)]
+        return min(times, default=self.taken_at)
+
+    def count(self, status: CandidateStatus) -> int:
+        """Candidates with this status."""
+        return sum(r.status == status for r in self.records)
+
+    def stages(self) -> list[Stage]:
+        """The finished candidates in stages of the search, to compare like with like.
+
+        See :func:`~ckptnas.analysis._stages.stages`: what the strategy drew at random first,
+        then what it proposed from the scores it had seen.
+        """
+        return stages(self.records, self.config)
+
+
+def _config(text: str) -> Config | None:
+    try:
+        return config_from_dict(tomllib.loads(text)) if text else None
+    except (tomllib.TOMLDecodeError, ConfigError):
+        return None  # a run of another version: the report shows what it can
+
+
+def _described(registry: LineageRegistry, records: Iterable[CandidateRecord]) -> dict[int, str]:
+    """Each candidate's architecture in words, as the run's search space describes it."""
+    try:
+        space = SearchSpace.from_dict(registry.recorded_space())
+    except RunDirectoryError:  # stopped before it recorded its space: nothing to say
+        return {r.id: "" for r in records}
+    return {r.id: space.describe(r.arch) for r in records}
