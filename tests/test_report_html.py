@@ -26,6 +26,7 @@ from ckptnas.cli import main
 from ckptnas.config import Config
 from ckptnas.runtime import Experiment
 from ckptnas.search import SCRATCH
+from ckptnas.space import ResolvedSpace, SearchSpace
 from ckptnas.storage import LineageRegistry
 
 SECTIONS = ("candidates", "objectives", "curves", "lineage", "donors", "timeline")
@@ -316,3 +317,37 @@ def test_run_rewrites_its_report_with_the_results_and_survives_a_broken_listener
     messages = [r.getMessage() for r in caplog.records]
     assert any("_Broken.run_started failed: OSError: disk full" in m for m in messages)
     assert any("_Broken.results_written failed: ValueError: cannot draw" in m for m in messages)
+
+
+class _OwnSpace:
+    """A user's space (the dense one behind an object of its own): recorded pickled."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.space = space
+
+    def sample(self, rng: np.random.Generator) -> tuple[int, ...]:
+        return self.space.sample(rng)
+
+    def mutate(self, arch: tuple[int, ...], rng: np.random.Generator) -> tuple[int, ...]:
+        return self.space.mutate(arch, rng)
+
+    def build(self, arch: tuple[int, ...]) -> Any:
+        return self.space.build(arch)
+
+    def describe(self, arch: tuple[int, ...]) -> str:
+        return f"own: {self.space.describe(arch)}"
+
+
+def test_a_space_recorded_as_code_is_described_only_when_trusted(
+    tmp_path: Path, combo_space: SearchSpace, rng: np.random.Generator
+) -> None:
+    arch = combo_space.sample(rng)
+    with LineageRegistry(tmp_path) as registry:
+        recorded = ResolvedSpace(_OwnSpace(combo_space)).to_dict()
+        assert recorded["kind"] == "pickled"
+        registry.set_meta("space", json.dumps(recorded))
+        cid = registry.add_candidate(arch, SCRATCH, 10)
+        # unpickling the space would run code from the run directory
+        assert RunSnapshot.read(registry).described == {cid: str(arch)}
+        trusted = RunSnapshot.read(registry, trust_code=True).described
+    assert trusted == {cid: f"own: {combo_space.describe(arch)}"}

@@ -180,6 +180,7 @@ def write_html_report(
     *,
     refresh: float | None = None,
     dashboard_link: str = "",
+    trust_code: bool = False,
 ) -> Path:
     """Write a run's report page, atomically.
 
@@ -191,6 +192,9 @@ def write_html_report(
         The file to write; ``<run_dir>/report.html`` by default.
     refresh, dashboard_link
         See :func:`html_report`.
+    trust_code : bool
+        Describe the architectures of a space recorded as Python code in words, which runs that
+        code (see :meth:`RunSnapshot.read`); only for a run directory you trust.
 
     Returns
     -------
@@ -204,7 +208,7 @@ def write_html_report(
     """
     RunDir(run_dir).require_search()
     with LineageRegistry(run_dir, readonly=True) as registry:
-        snap = RunSnapshot.read(registry, name=Path(run_dir).resolve().name)
+        snap = RunSnapshot.read(registry, Path(run_dir).resolve().name, trust_code)
     target = Path(path) if path is not None else RunDir(run_dir).report
     return _write(target, html_report(snap, refresh=refresh, dashboard_link=dashboard_link))
 
@@ -277,7 +281,8 @@ class LiveReport:
 
     def _build(self, registry: LineageRegistry, running: bool) -> None:
         start = time.monotonic()
-        snap = RunSnapshot.read(registry, name=self.run_dir.resolve().name)
+        # The run's own process already runs its space's code: describing it runs nothing new.
+        snap = RunSnapshot.read(registry, name=self.run_dir.resolve().name, trust_code=True)
         refresh = self.refresh if running else None
         _write(self.path, html_report(snap, refresh=refresh, dashboard_link=self.dashboard_link))
         end = time.monotonic()

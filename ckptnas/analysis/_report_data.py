@@ -18,7 +18,7 @@ from ckptnas.analysis._stages import Stage, stages
 from ckptnas.analysis._summary import RunSummary
 from ckptnas.config import Config, config_from_dict
 from ckptnas.errors import ConfigError, RunDirectoryError
-from ckptnas.space import SearchSpace
+from ckptnas.space import space_from_dict
 from ckptnas.storage import CandidateRecord, CandidateStatus, LineageRegistry
 
 #: One epoch of a candidate: ``(train_loss, val_loss, val_metric, epoch_time)``.
@@ -60,8 +60,21 @@ class RunSnapshot:
     taken_at: float
 
     @classmethod
-    def read(cls, registry: LineageRegistry, name: str = "") -> RunSnapshot:
-        """Everything the report shows, from an open registry."""
+    def read(
+        cls, registry: LineageRegistry, name: str = "", trust_code: bool = False
+    ) -> RunSnapshot:
+        """Everything the report shows, from an open registry.
+
+        Parameters
+        ----------
+        registry : LineageRegistry
+        name : str
+            The run's name; its directory's by default.
+        trust_code : bool
+            Describe architectures of a space the run recorded as Python code (pickled: any
+            space but the layered dense one) in words, which unpickles and so runs that code.
+            Without it, such architectures show as their tuples of choices.
+        """
         meta = {
             key: registry.get_meta(key) or ""
             for key in ("config", "dataset", "task", "metric", "policy", "freeze", "seed")
@@ -71,7 +84,7 @@ class RunSnapshot:
             name=name or Path(registry.path).parent.name,
             lineage=lineage,
             curves=registry.curves(),
-            described=_described(registry, lineage.records.values()),
+            described=_described(registry, lineage.records.values(), trust_code),
             meta=meta,
             config=_config(meta["config"]),
             headline=RunSummary.from_registry(registry).headline(),
@@ -129,10 +142,18 @@ def _config(text: str) -> Config | None:
         return None  # a run of another version: the report shows what it can
 
 
-def _described(registry: LineageRegistry, records: Iterable[CandidateRecord]) -> dict[int, str]:
+def _described(
+    registry: LineageRegistry, records: Iterable[CandidateRecord], trust_code: bool
+) -> dict[int, str]:
     """Each candidate's architecture in words, as the run's search space describes it."""
     try:
-        space = SearchSpace.from_dict(registry.recorded_space())
+        recorded = registry.recorded_space()
     except RunDirectoryError:  # stopped before it recorded its space: nothing to say
         return {r.id: "" for r in records}
+    if recorded.get("kind") == "pickled" and not trust_code:
+        return {r.id: str(r.arch) for r in records}
+    try:
+        space = space_from_dict(recorded)
+    except Exception:  # a user's space whose code is not importable here (as results.nc does)
+        return {r.id: str(r.arch) for r in records}
     return {r.id: space.describe(r.arch) for r in records}
