@@ -12,6 +12,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from multiprocessing import resource_tracker
+from pathlib import Path
 from typing import Any
 
 import dask
@@ -72,6 +73,41 @@ class _QuietAboutALostScheduler(logging.Filter):
         return not self.lost
 
 
+class _QuietAboutAnEarlyCancel(logging.Filter):
+    """Holds back the traceback of a Dask call that a stop signal cut short as it began.
+
+    Ctrl-C or SIGTERM raised while the client waits in one of Dask's blocking calls makes Dask
+    cancel that call from its event loop; if the call had not started yet, Dask's ``cancel``
+    reads a variable not yet assigned and tornado logs a ten-line ``NameError`` traceback
+    under the run's one-line message (distributed 2026.8, ``utils.sync``). Nothing is lost:
+    the run stops as it should.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.exc_info or not isinstance(record.exc_info[1], NameError):
+            return True
+        tb = record.exc_info[2]
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        code = tb.tb_frame.f_code if tb is not None else None
+        return not (
+            code is not None
+            and code.co_name == "cancel"
+            and Path(code.co_filename).parts[-2:] == ("distributed", "utils.py")
+        )
+
+
+@contextlib.contextmanager
+def _quiet_early_cancels() -> Iterator[None]:
+    quiet = _QuietAboutAnEarlyCancel()
+    tornado_log = logging.getLogger("tornado.application")
+    tornado_log.addFilter(quiet)
+    try:
+        yield
+    finally:
+        tornado_log.removeFilter(quiet)
+
+
 def default_workers() -> tuple[int, bool]:
     """Workers for a LocalCluster: one per GPU when CUDA is visible, else one per core."""
     if torch.cuda.is_available():
@@ -123,6 +159,12 @@ def batch_cluster(config: Config) -> Any:
 @contextlib.contextmanager
 def connect(config: Config) -> Iterator[Client]:
     """A client for ``[cluster] scheduler``, a batch-job cluster, or a new local cluster."""
+    with _quiet_early_cancels(), _connect(config) as client:
+        yield client
+
+
+@contextlib.contextmanager
+def _connect(config: Config) -> Iterator[Client]:
     if config.cluster.scheduler:
         with _client_of(config.cluster.scheduler) as client:
             yield client
