@@ -16,9 +16,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NoReturn, TypeVar
 
 from distributed import Client, Future, as_completed
+from distributed.comm.core import CommClosedError
 
 from ckptnas.errors import ClusterError
 
@@ -187,17 +188,26 @@ class Submitter(Generic[S, R]):
             spec, attempt = self.in_flight.pop(future)
             outcome: Outcome[S, R]
             if future.status == "cancelled":  # only the stop path cancels: the cluster is gone
-                self.in_flight.clear()  # nothing left there to cancel
-                raise ClusterError(
-                    f"lost the Dask cluster: it cancelled task {future.key!r} (the scheduler "
-                    "stopped, restarted or became unreachable)"
-                )
+                self._lost(f"it cancelled task {future.key!r}")
             if future.status == "error":
                 outcome = Outcome(spec, attempt, None, future.exception())
             else:
-                outcome = Outcome(spec, attempt, future.result(), None)
+                try:
+                    outcome = Outcome(spec, attempt, future.result(), None)
+                except CommClosedError:
+                    # Finished, but the scheduler went away before its result was fetched: the
+                    # client has not noticed yet (its futures are not cancelled), the run has.
+                    # Seen in the lost-scheduler test, as a bare "Stream is closed", when the
+                    # loop was busy (writing its report) as the scheduler died.
+                    self._lost(f"the connection closed while fetching task {future.key!r}")
             future.release()
             yield outcome
+
+    def _lost(self, how: str) -> NoReturn:
+        self.in_flight.clear()  # nothing left there to cancel
+        raise ClusterError(
+            f"lost the Dask cluster: {how} (the scheduler stopped, restarted or became unreachable)"
+        )
 
     def cancel(self) -> None:
         """Cancel every task still in flight."""
