@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tomli_w
 
 from ckptnas.cli import main
 from ckptnas.config import ConfigError, config_from_dict, load_config
@@ -25,19 +26,9 @@ GPU_PARTITION = {
 }
 
 
-def toml_value(value: Any) -> str:
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    return str(value)
-
-
 def config_file(tmp_path: Path, kind: str, options: dict[str, Any]) -> Path:
-    lines = ["[cluster]", f'kind = "{kind}"', "n_workers = 8", "[cluster.jobqueue]"]
-    lines += [f"{key} = {toml_value(value)}" for key, value in options.items()]
     path = tmp_path / f"{kind}.toml"
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text(tomli_w.dumps({"cluster": {"kind": kind, "n_workers": 8, "jobqueue": options}}))
     return path
 
 
