@@ -155,15 +155,7 @@ def plan_from_layers(
         tensors.extend(layer.tensors)
         sources.extend(match.tensors)
         n_params += layer.n_params
-    if not tensors:
-        return SCRATCH
-    return TransferPlan(
-        donor=donor_id,
-        tensors=tuple(tensors),
-        prefix_length=prefix_length,
-        n_params=n_params,
-        sources=() if sources == tensors else tuple(sources),
-    )
+    return _plan_or_scratch(donor_id, tensors, sources, prefix_length, n_params)
 
 
 def plan_widened(
@@ -208,6 +200,18 @@ def plan_widened(
             math.prod(min(x, y) for x, y in zip(a, b, strict=True))
             for a, b in zip(layer.shapes[: layer.param_tensors], match.shapes, strict=False)
         )
+    return _plan_or_scratch(donor_id, tensors, sources, prefix_length, n_params, partial)
+
+
+def _plan_or_scratch(  # noqa: PLR0913  # a plan's fields, as the two planners gather them
+    donor_id: int,
+    tensors: list[str],
+    sources: list[str],
+    prefix_length: int,
+    n_params: int,
+    partial: Sequence[str] = (),
+) -> TransferPlan:
+    """The plan copying ``sources`` into ``tensors``; scratch when there is nothing to copy."""
     if not tensors:
         return SCRATCH
     return TransferPlan(
