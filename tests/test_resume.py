@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 import xarray as xr
+from distributed import Client
 
-from ckptnas import LineageRegistry, load_results
+from ckptnas import Experiment, LineageRegistry, load_results
+from ckptnas.config import Config
 from ckptnas.storage import RunDir
 
 CONFIG = """
@@ -167,3 +169,16 @@ def test_full_disk_stops_the_run_with_one_line(tmp_path: Path) -> None:
     # Dask's worker logs the failed task; ckptnas itself prints no traceback
     assert "Traceback (most recent call last)" not in proc.stderr.decode()
     check_readable(run_dir)
+
+
+def test_a_run_stopped_before_it_described_itself_resumes_from_its_config(
+    tiny_config: Config, tmp_path: Path, client: Client
+) -> None:
+    """Killed after lineage.sqlite was made, before the space was recorded: nothing is lost."""
+    files = RunDir(tmp_path)
+    files.create()
+    files.write_config(tiny_config)
+    with LineageRegistry(tmp_path):
+        pass
+    ds = Experiment(tiny_config, tmp_path, progress=False, resume=True).run(client)
+    assert ds.sizes["candidate"] == tiny_config.experiment.max_candidates

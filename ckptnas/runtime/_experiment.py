@@ -198,6 +198,10 @@ class Experiment:
         if not self.resume or self.files.kind() != RunKind.SEARCH:
             return None
         with LineageRegistry(self.run_dir) as registry:
+            if registry.get_meta("space") is None and not len(registry):
+                # Stopped after the registry was made, before the run described itself: no
+                # candidate to continue from, so the run starts over from its configuration.
+                return None
             recorded = registry.recorded_space()
         return space_from_dict(recorded) if recorded.get("kind") == "pickled" else None
 
