@@ -120,3 +120,19 @@ def test_empty_registry_has_no_donor(tmp_path: Path) -> None:
 def test_readonly_open_of_missing_registry(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         LineageRegistry(tmp_path / "nothing", readonly=True)
+
+
+def test_a_batch_of_changes_is_kept_whole_or_not_at_all(tmp_path: Path) -> None:
+    with LineageRegistry(tmp_path) as reg:
+        with reg.batch():
+            first = reg.add_candidate([1, 2], SCRATCH, 10)
+            reg.add_candidate([1, 3], SCRATCH, 10)
+        assert len(reg) == 2
+        with pytest.raises(RuntimeError), reg.batch():
+            reg.add_candidate([2, 2], SCRATCH, 10)
+            reg.add_note(first, "changed")
+            raise RuntimeError("the client stopped")
+        assert len(reg) == 2
+        assert reg.get(first).note == ""
+    with LineageRegistry(tmp_path, readonly=True) as reg:  # what another process sees
+        assert len(reg) == 2

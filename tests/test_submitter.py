@@ -51,3 +51,53 @@ def test_a_worker_with_zero_gpus_is_a_cpu_worker() -> None:
         submitter.submit(4)
         assert submitter.resources is None
         assert [o.result for o in submitter.outcomes()] == [8]
+
+
+def test_tasks_finished_meanwhile_come_back_as_one_batch_in_submission_order() -> None:
+    with (
+        LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        submitter: Submitter[int, int] = Submitter(
+            client, double, name=lambda x: f"double-{x}", window=8
+        )
+        submitter.submit_many([(x, 1) for x in range(5)])
+        client.wait_for_workers(1)
+        while not all(f.done() for f in submitter.in_flight):  # let all five finish first
+            threading.Event().wait(0.01)
+        batches = list(submitter.batches())
+        assert [[o.result for o in b] for b in batches] == [[0, 2, 4, 6, 8]]
+        assert len(submitter) == 0
+
+
+def test_a_raising_task_is_an_outcome_of_its_batch_not_the_end_of_it() -> None:
+    def half(x: int) -> int:
+        if x % 2:
+            raise ValueError(f"odd: {x}")
+        return x // 2
+
+    with (
+        LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        submitter: Submitter[int, int] = Submitter(client, half, name=lambda x: f"half-{x}")
+        submitter.submit_many([(4, 1), (3, 2)])
+        outcomes = sorted(submitter.outcomes(), key=lambda o: o.spec)
+    assert [(o.spec, o.attempt, o.result) for o in outcomes] == [(3, 2, None), (4, 1, 2)]
+    assert outcomes[0].error_text == "ValueError: odd: 3"
+
+
+@pytest.mark.parametrize(
+    ("task_seconds", "turnaround_seconds", "per_worker"),
+    [
+        (float("nan"), float("nan"), 2),  # nothing measured yet
+        (10.0, 0.005, 2),  # long tasks: two each hide the round trip
+        (0.010, 0.025, 4),  # 10 ms tasks, 25 ms of client: 1 + 3 each
+        (0.0, 0.004, _submit.MAX_PER_WORKER),  # tasks that take no time at all
+        (1e-6, 0.004, _submit.MAX_PER_WORKER),  # never more than the bound
+    ],
+)
+def test_the_window_grows_while_tasks_are_shorter_than_the_clients_turnaround(
+    task_seconds: float, turnaround_seconds: float, per_worker: int
+) -> None:
+    assert _submit.window_size(3, task_seconds, turnaround_seconds) == 3 * per_worker

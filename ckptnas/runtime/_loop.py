@@ -1,9 +1,11 @@
 """The search loop: ask the strategy, find the donor, submit to Dask, record what returns.
 
 :class:`Loop` keeps a window of candidates in flight (see :class:`~ckptnas.runtime.Submitter`)
-and submits a new one each time one finishes, never the whole search at once. A worker that
-dies costs the candidate an attempt; a donor whose checkpoint turns out to be broken is
-dropped and the candidate is planned again from another.
+and submits new ones as others finish, never the whole search at once. What finished while the
+client was busy is handled as one batch: recorded in one registry transaction, then replaced
+by candidates registered in one transaction and submitted in one message. A worker that dies
+costs the candidate an attempt; a donor whose checkpoint turns out to be broken is dropped and
+the candidate is planned again from another.
 """
 
 from __future__ import annotations
@@ -101,8 +103,14 @@ class Loop:
         self.digests: dict[int, str | None] = {}
         #: Candidates registered, kept here rather than counted in the registry each time.
         self.n_registered = 0
+        #: Tasks of the batch being collected to submit again, with their attempt number.
+        self.resubmit: list[tuple[CandidateSpec, int]] = []
         self.tasks: Submitter[CandidateSpec, CandidateResult] = Submitter(
-            client, experiment.trainer, _task_name, window=self.config.experiment.max_in_flight
+            client,
+            experiment.trainer,
+            _task_name,
+            window=self.config.experiment.max_in_flight,
+            duration=lambda result: result.end_time - result.start_time,
         )
         self.settings = TrainingSettings(
             epochs=self.rungs.first_epochs,
@@ -144,8 +152,8 @@ class Loop:
             keep_state=self.rungs.halving is not None,
         )
 
-    def submit_new(self) -> None:
-        """Ask the strategy for a candidate, register it and submit it."""
+    def new_spec(self) -> CandidateSpec:
+        """Ask the strategy for a candidate and register it; returns its task to submit."""
         suggestion = self.strategy.ask()
         arch = suggestion.arch
         settings = self.settings.with_hyperparameters(suggestion.hyperparameters)
@@ -160,7 +168,7 @@ class Loop:
         self.n_registered += 1
         self.suggestions[candidate_id] = suggestion
         self.rungs.started(settings.epochs)
-        self.tasks.submit(self.spec(candidate_id, arch, settings, planned))
+        return self.spec(candidate_id, arch, settings, planned)
 
     def continue_spec(self, record: CandidateRecord, done: int, epochs: int) -> CandidateSpec:
         """The task that trains a candidate on from ``done`` epochs to ``epochs``."""
@@ -176,12 +184,12 @@ class Loop:
         spec = self.spec(record.id, record.arch, replace(settings, epochs=epochs), (plan, None))
         return replace(spec, start_epoch=done, own_digest=record.checkpoint_digest)
 
-    def submit_promotion(self, promotion: Promotion) -> None:
-        """Continue a candidate ASHA promoted, from its own checkpoint."""
+    def promotion_spec(self, promotion: Promotion) -> CandidateSpec:
+        """Record a candidate ASHA promoted; returns the task continuing it from its checkpoint."""
         done = self.rungs.promote(promotion)
         self.registry.set_target_epochs(promotion.candidate_id, promotion.epochs)
         record = self.registry.get(promotion.candidate_id)
-        self.tasks.submit(self.continue_spec(record, done, promotion.epochs))
+        return self.continue_spec(record, done, promotion.epochs)
 
     def values(self, record: CandidateRecord | CandidateResult, val_loss: float) -> list[float]:
         """The objective values the strategy learns of a finished candidate."""
@@ -194,17 +202,25 @@ class Loop:
         )
 
     def fill(self) -> None:
-        """Submit promotions, then new candidates, until the window is full or budgets spent."""
-        while self.tasks.has_room():
-            promotion = self.rungs.next_promotion()
-            if promotion is not None:
-                self.submit_promotion(promotion)
-            elif self.n_registered < self.config.experiment.max_candidates and (
-                self.rungs.affordable(self.rungs.first_epochs)
-            ):
-                self.submit_new()
-            else:
-                break
+        """Submit promotions, then new candidates, until the window is full or budgets spent.
+
+        They are registered in one transaction, committed before any is submitted: a client
+        that dies between the two leaves candidates that a resumed run trains, never a task
+        the registry does not know.
+        """
+        specs: list[CandidateSpec] = []
+        with self.registry.batch():
+            for _ in range(self.tasks.room()):
+                promotion = self.rungs.next_promotion()
+                if promotion is not None:
+                    specs.append(self.promotion_spec(promotion))
+                elif self.n_registered < self.config.experiment.max_candidates and (
+                    self.rungs.affordable(self.rungs.first_epochs)
+                ):
+                    specs.append(self.new_spec())
+                else:
+                    break
+        self.tasks.submit_many([(spec, 1) for spec in specs])
 
     def replay(self) -> list[int]:
         """Teach the strategy and the donor index what the registry holds.
@@ -303,13 +319,18 @@ class Loop:
             )
 
     def _collect_all(self, progress: Progress) -> None:
-        for outcome in self.tasks.outcomes():
-            result = self._collect(outcome)
+        for batch in self.tasks.batches():
+            # One transaction for the batch: a client that dies inside it loses these results
+            # (their candidates stay pending and train again on resume), never half of one.
+            with self.registry.batch():
+                results = [r for outcome in batch if (r := self._collect(outcome)) is not None]
+            self.tasks.submit_many(self.resubmit)  # once their new attempt is on record
+            self.resubmit.clear()
             self.fill()  # the workers get their next candidates before results.nc is written
-            if result is not None:
+            for result in results:
                 progress.update(result)
-                if len(self.tasks) and self.writer.maybe_flush():  # the last is written at the end
-                    self.x.listeners.results_written(self.registry, running=True)
+            if results and len(self.tasks) and self.writer.maybe_flush():  # last one at the end
+                self.x.listeners.results_written(self.registry, running=True)
 
     def _collect(self, outcome: Outcome[CandidateSpec, CandidateResult]) -> CandidateResult | None:
         """Record what a finished task brought; ``None`` when the candidate was resubmitted."""
@@ -326,7 +347,7 @@ class Loop:
         if result.status == CandidateStatus.DONOR_FAILED:
             self._reject_donor(spec, result.error)
             replanned = self.spec(spec.candidate_id, spec.arch, spec.settings)
-            self.tasks.submit(replanned, outcome.attempt)
+            self.resubmit.append((replanned, outcome.attempt))
             return None
         self.registry.record(result)
         if result.status == CandidateStatus.OK:
@@ -375,7 +396,7 @@ class Loop:
             reason = f"attempt {outcome.attempt} failed: {exc!r}"
             logger.warning("candidate %d: %s; retrying", spec.candidate_id, reason)
             self.registry.count_failed_attempt(spec.candidate_id, reason)
-            self.tasks.submit(spec, outcome.attempt + 1)
+            self.resubmit.append((spec, outcome.attempt + 1))
             return None
         logger.warning("candidate %d failed: %s", spec.candidate_id, outcome.error_text)
         return CandidateResult(

@@ -230,13 +230,27 @@ class Database:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Make every change inside one transaction: it commits once, at the end.
+
+        A search client records many candidates in a burst (everything that finished while
+        it was busy); one commit for all of them instead of one each halved the registry's
+        share of the client's time. Changes made inside are all kept or, if the block
+        raises, none is.
+        """
+        return self._transaction()
+
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
         """All statements inside commit together or not at all.
 
         Every change to the file goes through here, so a failed write (a read-only or full
-        file system, a locked file) is reported once, naming the file.
+        file system, a locked file) is reported once, naming the file. Inside another
+        transaction (see :meth:`batch`) it joins that one.
         """
+        if self._db.in_transaction:
+            yield
+            return
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
