@@ -115,6 +115,25 @@ def default_workers() -> tuple[int, bool]:
     return os.cpu_count() or 1, False
 
 
+def _local_cluster_class(gpu: bool, candidates_per_gpu: int) -> type[LocalCluster]:
+    """dask-cuda's ``LocalCUDACluster`` for one candidate per GPU when it is installed.
+
+    It gives each worker its own ``CUDA_VISIBLE_DEVICES``, so a worker's CUDA context lives on
+    its own GPU alone, and it knows the GPUs' memory (on the dashboard). It starts exactly one
+    process per GPU, though: several candidates per GPU take a plain ``LocalCluster`` with
+    several processes per GPU (processes, not threads, overlap kernel launches: each launch
+    holds its process's GIL), each training on GPU ``i`` modulo the GPUs (``choose_device``).
+    """
+    if not gpu or candidates_per_gpu > 1:
+        return LocalCluster
+    try:
+        dask_cuda = importlib.import_module("dask_cuda")
+    except ImportError:
+        return LocalCluster
+    cls: type[LocalCluster] = dask_cuda.LocalCUDACluster
+    return cls
+
+
 #: dask-jobqueue's cluster class of each batch kind.
 _JOBQUEUE_CLASSES = {
     ClusterKind.SLURM: "SLURMCluster",
@@ -201,8 +220,9 @@ def _connect(config: Config) -> Iterator[Client]:
         "distributed.admin.tick.interval": "1s",
         "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
     }
+    cluster_class = _local_cluster_class(gpu, config.cluster.candidates_per_gpu)
     with dask.config.set(settings), _stop_signals_reach_only_this_thread():
-        cluster = LocalCluster(
+        cluster = cluster_class(
             n_workers=n_workers,
             threads_per_worker=1,
             processes=True,
@@ -214,7 +234,9 @@ def _connect(config: Config) -> Iterator[Client]:
             # for this cluster alone, held in memory, admits only this client and its workers.
             security=Security.temporary(),
         )
-    logger.info("started a LocalCluster of %d %s workers", n_workers, "GPU" if gpu else "CPU")
+    logger.info(
+        "started a %s of %d %s workers", cluster_class.__name__, n_workers, "GPU" if gpu else "CPU"
+    )
     with cluster, Client(cluster) as client:
         client.register_plugin(QuietCancellation())
         yield client
