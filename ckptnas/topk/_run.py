@@ -87,6 +87,7 @@ def _specs(
                     batch_size=int(searched.get("batch_size", config.training.batch_size)),
                     learning_rate=searched.get("learning_rate", config.training.learning_rate),
                     device=config.training.device,
+                    precision=config.training.precision,
                     weight_decay=searched.get("weight_decay", 0.0),
                     dropout=searched.get("dropout", 0.0),
                 )
