@@ -32,7 +32,7 @@ from ckptnas.runtime import (
 from ckptnas.search import plan_transfer
 from ckptnas.space import SearchSpace
 from ckptnas.storage import CheckpointStore, Init, TopKRegistry
-from ckptnas.topk import TopKSettings, full_train, topk_store
+from ckptnas.topk import TopKSettings, full_train, topk_store, train_topk
 from ckptnas.topk._run import _specs
 from tests.conftest import TINY
 
@@ -196,3 +196,12 @@ def test_full_training_keeps_the_searchs_precision(bfloat16_run: tuple[Path, Con
     assert_float32(topk_store(run_dir, Init.CHECKPOINT).load(spec.candidate_id))
     # The same run in float32 follows another curve: bfloat16 was in effect.
     assert full_train(replace(spec, precision="float32")).val_loss != result.val_loss
+
+
+def test_full_training_refuses_another_precision_than_the_searchs(
+    bfloat16_run: tuple[Path, Config],
+) -> None:
+    run_dir, config = bfloat16_run
+    float32 = config.replace("training", precision="float32")
+    with pytest.raises(ConfigError, match=r"precision = 'float32' differs .* 'bfloat16'"):
+        train_topk(run_dir, TopKSettings(k=1), config=float32, progress=False)
