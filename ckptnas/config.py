@@ -146,6 +146,18 @@ class Device(StrEnum):
     CUDA = "cuda"
 
 
+class Precision(StrEnum):
+    """``[training] precision``: the floating-point type of forward passes in training.
+
+    Weights, optimizer state and checkpoints are float32 either way; ``bfloat16`` runs the
+    forward passes (training, validation, the latency measurement) under
+    :func:`torch.autocast`, and the losses in float32.
+    """
+
+    FLOAT32 = "float32"
+    BFLOAT16 = "bfloat16"
+
+
 class ClusterKind(StrEnum):
     """``[cluster] kind``: which Dask cluster runs the candidates."""
 
@@ -322,6 +334,7 @@ class TrainingConfig:
     batch_size: int = _opt(64, _positive, "> 0")
     learning_rate: float = _opt(1e-3, _positive, "> 0")
     device: str = _choice(Device.AUTO)
+    precision: str = _choice(Precision.FLOAT32)
 
 
 @dataclass(frozen=True)

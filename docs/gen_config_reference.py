@@ -122,6 +122,11 @@ MEANINGS: dict[str, str] = {
     "training.batch_size": "Rows per optimisation step (Adam).",
     "training.learning_rate": "Adam learning rate.",
     "training.device": "`auto` uses CUDA when the worker sees a GPU, else the CPU.",
+    "training.precision": "`bfloat16` runs the forward passes of training, validation and the "
+    "latency measurement under `torch.autocast` (bfloat16 matrix products on the GPU's tensor "
+    "cores); weights, Adam's state and checkpoints stay float32 and losses are computed in "
+    "float32, so warm-starts and checkpoint files are the same either way. The results record "
+    "it in the attribute `precision`.",
     "cluster.scheduler": "Address of a running Dask scheduler, e.g. `tcp://host:8786`. "
     "`--scheduler` overrides it.",
     "cluster.kind": "`local` starts a LocalCluster on this machine; `address` connects to "

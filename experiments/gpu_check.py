@@ -4,13 +4,17 @@ Usage::
 
     python experiments/gpu_check.py [--candidates 16] [--epochs 3] [--out DIR]
 
+A short run on a machine without a GPU (two CPU workers): ``--candidates 4 --epochs 1``.
+
 On the embedded cluster (one worker per GPU, ``[training] device = "auto"``), it runs
 
 1. a warm-start search (``lcp``) and the same search from scratch (``none``): the first-epoch
    validation metric of warm-started against scratch candidates, and the best objectives;
 2. the warm search's candidates again in a bare PyTorch loop in this process, on the same
    device: median epoch time on the cluster's workers against the bare loop's;
-3. the search with ``[cluster] candidates_per_gpu = 4`` against 1: aggregate epochs per second
+3. the same bare loop with ``[training] precision = "bfloat16"`` (forward passes under
+   autocast): its median epoch time and mean final validation metric against float32's;
+4. the search with ``[cluster] candidates_per_gpu = 4`` against 1: aggregate epochs per second
    (packing gain; GPU only);
 
 and reports peak GPU memory of the workers. Figures go to standard output and, as JSON, to
@@ -67,10 +71,13 @@ def _peak_gpu_memory() -> int:
     return int(torch.cuda.max_memory_allocated()) if torch.cuda.is_available() else 0
 
 
-def bare_epochs(config: Config, run_dir: Path, device: torch.device) -> list[float]:
-    """Each finished candidate trained again in this process: epoch times, as workers time them.
+def bare_epochs(
+    config: Config, run_dir: Path, device: torch.device, precision: str = "float32"
+) -> list[Curves]:
+    """Each finished candidate trained again in this process: its curves, as workers time them.
 
-    The donor's tensors are copied as the run recorded them, so the same networks train.
+    The donor's tensors are copied as the run recorded them, so the same networks train; the
+    forward passes run in ``precision``.
     """
     if device.type == "cpu":
         torch.set_num_threads(1)  # as on a Dask worker, which starts with OMP_NUM_THREADS=1
@@ -80,7 +87,7 @@ def bare_epochs(config: Config, run_dir: Path, device: torch.device) -> list[flo
         records = registry.candidates("ok")
         space = SearchSpace.from_dict(registry.recorded_space())
     states: dict[int, dict[str, torch.Tensor]] = {}
-    times = []
+    runs = []
     for record in records:
         seed = candidate_seed(config.experiment.seed, record.id)
         seed_weights(seed)
@@ -93,10 +100,22 @@ def bare_epochs(config: Config, run_dir: Path, device: torch.device) -> list[flo
         generator = torch.Generator(device=device).manual_seed(seed)
         curves = Curves()
         for _ in range(config.training.epochs):
-            curves.fit_epoch(model, data, optimizer, config.training.batch_size, generator)
-        times += curves.epoch_time
+            curves.fit_epoch(
+                model, data, optimizer, config.training.batch_size, generator, precision=precision
+            )
+        runs.append(curves)
         states[record.id] = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    return times
+    return runs
+
+
+def epoch_times(runs: list[Curves]) -> list[float]:
+    """Every epoch time of the runs, in one list."""
+    return [t for curves in runs for t in curves.epoch_time]
+
+
+def mean_final_metric(runs: list[Curves]) -> float:
+    """The mean over runs of the validation metric after the last epoch."""
+    return float(np.nanmean([curves.val_metric[-1] for curves in runs]))
 
 
 def main() -> None:
@@ -131,12 +150,22 @@ def main() -> None:
         "first_epoch_metric_none_run": float(np.nanmean(cold.val_metric.isel(epoch=0))),
     }
     worker_epoch = float(np.nanmedian(warm.epoch_time.values))
-    bare = statistics.median(bare_epochs(config, runs / "lcp", device))
+    bare_float32 = bare_epochs(config, runs / "lcp", device)
+    bare = statistics.median(epoch_times(bare_float32))
     report["epoch"] = {
         "worker_median_s": worker_epoch,
         "bare_median_s": bare,
         "ratio": worker_epoch / bare,
         "peak_worker_gpu_mib": warm.attrs["peak_worker_gpu_mib"],
+    }
+    bare_bfloat16 = bare_epochs(config, runs / "lcp", device, precision="bfloat16")
+    bfloat16 = statistics.median(epoch_times(bare_bfloat16))
+    report["precision"] = {
+        "float32_median_s": bare,
+        "bfloat16_median_s": bfloat16,
+        "bfloat16_over_float32": bfloat16 / bare,
+        "final_metric_float32": mean_final_metric(bare_float32),
+        "final_metric_bfloat16": mean_final_metric(bare_bfloat16),
     }
     epochs_done = float(np.isfinite(warm.epoch_time.values).sum())
     report["packing"] = {"1": epochs_done / warm_seconds}

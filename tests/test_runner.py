@@ -50,6 +50,7 @@ def test_search_end_to_end(tiny_config: Config, tmp_path: Path, client: Client) 
     assert ds.val_metric.dims == ("candidate", "epoch")
     assert ds.arch.dims == ("candidate", "node")
     assert ds.attrs["dataset"] == "synthetic_combo" and "[transfer]" in ds.attrs["config"]
+    assert ds.attrs["precision"] == "float32"
     assert ds.epoch_time.attrs["units"] == "s"
     np.testing.assert_array_equal(ds.objective, ds.val_metric.isel(epoch=-1))
     assert summarize(ds)["warm_share"] > 0

@@ -124,6 +124,7 @@ class Experiment:
             "metric": "accuracy" if data.task == Task.CLASSIFICATION else "r2",
             "policy": self.config.transfer.policy,
             "freeze": str(int(self.config.transfer.freeze)),
+            "precision": self.config.training.precision,
             "seed": str(self.config.experiment.seed),
         }
         if registry.get_meta("created") is None:  # kept when the run is resumed

@@ -10,7 +10,8 @@ from typing import TypedDict
 import torch
 from torch import nn
 
-from ckptnas.config import Task
+from ckptnas.config import Precision, Task
+from ckptnas.runtime._precision import forward_precision
 from ckptnas.runtime._worker import DeviceData
 
 #: Validation rows evaluated at once (bounds the activations' memory on large sets).
@@ -24,16 +25,22 @@ def _loss_fn(task: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: DeviceData) -> tuple[float, float]:
-    """Validation loss and metric: R² for regression, accuracy for classification."""
+def evaluate(
+    model: nn.Module, data: DeviceData, *, precision: str = Precision.FLOAT32
+) -> tuple[float, float]:
+    """Validation loss and metric: R² for regression, accuracy for classification.
+
+    The forward passes run in ``precision`` (see :func:`forward_precision`); the loss and
+    metric are computed from the outputs cast to float32.
+    """
     model.eval()
     n = len(data.val_y)
-    outputs = torch.cat(
-        [
+    with forward_precision(precision, data.val_y.device):
+        chunks = [
             model({k: v[i : i + _EVAL_CHUNK] for k, v in data.val_x.items()})
             for i in range(0, n, _EVAL_CHUNK)
         ]
-    )
+    outputs = torch.cat(chunks).float()
     loss = float(_loss_fn(data.task)(outputs, data.val_y))
     if data.task == Task.CLASSIFICATION:
         metric = float((outputs.argmax(1) == data.val_y).float().mean())
@@ -49,43 +56,71 @@ LATENCY_ROWS = 256
 
 
 @torch.no_grad()
-def inference_latency(model: nn.Module, data: DeviceData, repeats: int = 5) -> float:
+def inference_latency(
+    model: nn.Module, data: DeviceData, repeats: int = 5, *, precision: str = Precision.FLOAT32
+) -> float:
     """Median seconds of one forward pass over :data:`LATENCY_ROWS` validation rows.
 
     One untimed pass first, so that lazy initialisation and caches are not counted; on a GPU
-    each pass is synchronised, so the time is the computation's, not the launch's.
+    each pass is synchronised, so the time is the computation's, not the launch's. The passes
+    run in ``precision``, as the candidate trained.
     """
     model.eval()
     batch = {k: v[:LATENCY_ROWS] for k, v in data.val_x.items()}
     cuda = data.val_y.device.type == "cuda"
-    model(batch)
     times = []
-    for _ in range(repeats):
-        tic = time.perf_counter()
+    with forward_precision(precision, data.val_y.device):
         model(batch)
-        if cuda:
-            torch.cuda.synchronize(data.val_y.device)
-        times.append(time.perf_counter() - tic)
+        for _ in range(repeats):
+            tic = time.perf_counter()
+            model(batch)
+            if cuda:
+                torch.cuda.synchronize(data.val_y.device)
+            times.append(time.perf_counter() - tic)
     return sorted(times)[len(times) // 2]
 
 
-def train_epoch(
+def train_epoch(  # noqa: PLR0913  # the loop's inputs, then its precision by keyword
     model: nn.Module,
     data: DeviceData,
     optimizer: torch.optim.Optimizer | None,
     batch_size: int,
     generator: torch.Generator,
+    *,
+    precision: str = Precision.FLOAT32,
 ) -> float:
-    """One pass over the training rows in a random order; returns the mean training loss."""
+    """One pass over the training rows in a random order; returns the mean training loss.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    data : DeviceData
+        The splits, already on the training device; batches are indexed there.
+    optimizer : torch.optim.Optimizer or None
+        None when nothing trains (every parameter frozen): the loss is still measured.
+    batch_size : int
+    generator : torch.Generator
+        Draws the batch order; it must be on the data's device.
+    precision : {"float32", "bfloat16"}
+        Of the forward passes (see :func:`forward_precision`); the loss is float32.
+
+    Returns
+    -------
+    float
+        The mean training loss over the epoch's rows.
+    """
     model.train()
     loss_fn = _loss_fn(data.task)
+    device = data.train_y.device
     n = len(data.train_y)
-    order = torch.randperm(n, device=data.train_y.device, generator=generator)
-    total = torch.zeros((), device=data.train_y.device)
+    # Drawn on the data's device, so that batches are gathered there: no host copy per batch.
+    order = torch.randperm(n, device=device, generator=generator)
+    total = torch.zeros((), device=device)
     for start in range(0, n, batch_size):
         index = order[start : start + batch_size]
-        out = model({k: v[index] for k, v in data.train_x.items()})
-        loss = loss_fn(out, data.train_y[index])
+        with forward_precision(precision, device):
+            out = model({k: v[index] for k, v in data.train_x.items()})
+        loss = loss_fn(out.float(), data.train_y[index])
         if optimizer is not None:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -114,18 +149,23 @@ class Curves:
     #: Seconds of the epoch's training pass and validation together.
     epoch_time: list[float] = field(default_factory=list)
 
-    def fit_epoch(
+    def fit_epoch(  # noqa: PLR0913  # train_epoch's inputs, precision by keyword
         self,
         model: nn.Module,
         data: DeviceData,
         optimizer: torch.optim.Optimizer | None,
         batch_size: int,
         generator: torch.Generator,
+        *,
+        precision: str = Precision.FLOAT32,
     ) -> tuple[float, float, float]:
-        """Train one epoch, validate, record both; returns the three losses and metric."""
+        """Train one epoch, validate, record both; returns the three losses and metric.
+
+        ``precision`` is that of the forward passes (see :func:`train_epoch`).
+        """
         tic = time.perf_counter()
-        train_loss = train_epoch(model, data, optimizer, batch_size, generator)
-        val_loss, val_metric = evaluate(model, data)
+        train_loss = train_epoch(model, data, optimizer, batch_size, generator, precision=precision)
+        val_loss, val_metric = evaluate(model, data, precision=precision)
         self.train_loss.append(train_loss)
         self.val_loss.append(val_loss)
         self.val_metric.append(val_metric)

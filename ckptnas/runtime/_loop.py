@@ -118,6 +118,7 @@ class Loop:
             learning_rate=self.config.training.learning_rate,
             freeze=self.config.transfer.freeze,
             device=self.config.training.device,
+            precision=self.config.training.precision,
         )
 
     # -- planning and submitting -----------------------------------------------------------

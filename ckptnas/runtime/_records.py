@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ckptnas.config import Device
+from ckptnas.config import Device, Precision
 from ckptnas.search import SCRATCH, TransferPlan
 from ckptnas.space import Architecture
 from ckptnas.storage import CandidateStatus
@@ -26,6 +26,8 @@ class TrainingSettings:
     weight_decay: float = 0.0
     #: Probability of zeroing a hidden unit in training (the space's dropout layers).
     dropout: float = 0.0
+    #: The floating-point type of the forward passes (``[training] precision``).
+    precision: str = Precision.FLOAT32
 
     def with_hyperparameters(self, values: Mapping[str, float]) -> TrainingSettings:
         """These settings with the searched hyperparameters of one candidate in place."""

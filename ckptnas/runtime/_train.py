@@ -77,7 +77,12 @@ def train_candidate(spec: CandidateSpec) -> CandidateResult:
     status, error = CandidateStatus.OK, ""
     for epoch in range(spec.start_epoch + 1, spec.settings.epochs + 1):
         measured = curves.fit_epoch(
-            model, ready.data, optimizer, spec.settings.batch_size, generator
+            model,
+            ready.data,
+            optimizer,
+            spec.settings.batch_size,
+            generator,
+            precision=spec.settings.precision,
         )
         if not all(math.isfinite(v) for v in measured):
             status = CandidateStatus.FAILED
@@ -85,7 +90,7 @@ def train_candidate(spec: CandidateSpec) -> CandidateResult:
             break
     digest, latency = None, math.nan
     if status == CandidateStatus.OK:
-        latency = inference_latency(model, ready.data)
+        latency = inference_latency(model, ready.data, precision=spec.settings.precision)
         version = spec.settings.epochs if spec.start_epoch else None
         digest = store.save(spec.candidate_id, model.state_dict(), version)
         if spec.keep_state:

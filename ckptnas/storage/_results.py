@@ -315,6 +315,8 @@ def run_attrs(registry: LineageRegistry, title: str) -> dict[str, str | int]:
         "policy": registry.get_meta("policy") or "",
         # netCDF has no boolean attributes: 1 when transferred tensors were frozen, else 0
         "freeze": int(registry.get_meta("freeze") or 0),
+        # Runs made before [training] precision existed trained in float32.
+        "precision": registry.get_meta("precision") or "float32",
         "seed": int(registry.get_meta("seed") or 0),
     }
 

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ckptnas.config import Device
+from ckptnas.config import Device, Precision
 from ckptnas.errors import ConfigError
 from ckptnas.runtime import TaskResult, WorkerTask
 from ckptnas.storage import CandidateStatus, Init
@@ -57,6 +57,8 @@ class FullTrainSpec(WorkerTask):
     device: str = Device.AUTO
     weight_decay: float = 0.0
     dropout: float = 0.0
+    #: The floating-point type of the forward passes (``[training] precision``).
+    precision: str = Precision.FLOAT32
 
     def result(self, status: CandidateStatus, **fields: Any) -> FullTrainResult:
         """This run's result record with ``status`` and the given fields."""

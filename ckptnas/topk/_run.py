@@ -21,7 +21,7 @@ import xarray as xr
 from distributed import Client
 from tqdm.auto import tqdm
 
-from ckptnas.config import Config
+from ckptnas.config import Config, Precision
 from ckptnas.errors import ConfigError, RunDirectoryError
 from ckptnas.runtime import DataPlugin, Submitter, candidate_seed, connect, data_key
 from ckptnas.storage import (
@@ -87,6 +87,7 @@ def _specs(
                     batch_size=int(searched.get("batch_size", config.training.batch_size)),
                     learning_rate=searched.get("learning_rate", config.training.learning_rate),
                     device=config.training.device,
+                    precision=config.training.precision,
                     weight_decay=searched.get("weight_decay", 0.0),
                     dropout=searched.get("dropout", 0.0),
                 )
@@ -116,7 +117,8 @@ def train_topk(  # noqa: PLR0913
     client : distributed.Client, optional
         Use this cluster; by default one is started as the run's ``[cluster]`` table says.
     config : Config, optional
-        Overrides the run's recorded configuration (its ``[cluster]`` table, say).
+        Overrides the run's recorded configuration (its ``[cluster]`` table, say); its
+        ``[training] precision`` must be the search's.
     progress : bool
 
     Returns
@@ -126,6 +128,8 @@ def train_topk(  # noqa: PLR0913
 
     Raises
     ------
+    ConfigError
+        If ``config`` asks for another precision than the search's.
     RunDirectoryError
         If the directory holds no search, or another ckptnas process is using it.
     """
@@ -143,6 +147,7 @@ def train_topk(  # noqa: PLR0913
     ):
         if not lineage.candidates(CandidateStatus.OK):
             raise RunDirectoryError(f"{str(run_dir)!r} has no successfully trained candidate")
+        _check_precision(config, lineage)
         specs = _specs(config, registry, lineage, settings, inits)
         if specs and client is None:
             with connect(config) as own:
@@ -153,6 +158,16 @@ def train_topk(  # noqa: PLR0913
         ds = build_topk_dataset(run_dir, registry, lineage)
     write_dataset(ds, files.topk_results)
     return ds
+
+
+def _check_precision(config: Config, lineage: LineageRegistry) -> None:
+    """Refuse to train in another precision than the search's, which ``topk.nc`` records."""
+    searched = lineage.get_meta("precision") or Precision.FLOAT32  # older runs: float32
+    if config.training.precision != searched:
+        raise ConfigError(
+            f"[training] precision = {config.training.precision!r} differs from the search's "
+            f"{searched!r}: full training runs in the precision the search recorded"
+        )
 
 
 def _run_all(

@@ -84,7 +84,9 @@ def _fit(
     best: tuple[int, dict[str, torch.Tensor]] | None = None
     best_loss, waited = math.inf, 0
     for epoch in range(1, spec.max_epochs + 1):
-        _, val_loss, _ = curves.fit_epoch(model, data, optimizer, spec.batch_size, generator)
+        _, val_loss, _ = curves.fit_epoch(
+            model, data, optimizer, spec.batch_size, generator, precision=spec.precision
+        )
         if not math.isfinite(val_loss):
             break
         if val_loss < best_loss - spec.min_delta:
