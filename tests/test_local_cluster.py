@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 import types
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from distributed import LocalCluster
@@ -19,7 +19,7 @@ from ckptnas.runtime import _cluster, connect
 class FakeCUDACluster(LocalCluster):
     """Stands for dask-cuda's LocalCUDACluster: a LocalCluster that notes it was chosen."""
 
-    started: list[dict[str, Any]] = []
+    started: ClassVar[list[dict[str, Any]]] = []
 
     def __init__(self, **kwargs: Any) -> None:
         FakeCUDACluster.started.append(kwargs)
