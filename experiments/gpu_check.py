@@ -40,6 +40,7 @@ from ckptnas.analysis import RunSummary
 from ckptnas.config import Config, config_from_dict
 from ckptnas.runtime import Curves, DeviceData, candidate_seed, connect, data_key, seed_weights
 from ckptnas.space import SearchSpace
+from ckptnas.storage import CandidateStatus
 
 #: Combo-sized candidates: 20,000 rows, layers up to 512 wide, batch 256.
 PROBLEM: dict[str, dict[str, Any]] = {
@@ -84,7 +85,7 @@ def bare_epochs(
     key = data_key(config.data, config.experiment.seed)
     data = DeviceData.of(key, device)
     with LineageRegistry(run_dir, readonly=True) as registry:
-        records = registry.candidates("ok")
+        records = registry.candidates(CandidateStatus.OK)
         space = SearchSpace.from_dict(registry.recorded_space())
     states: dict[int, dict[str, torch.Tensor]] = {}
     runs = []
