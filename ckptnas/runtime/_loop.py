@@ -44,6 +44,7 @@ from ckptnas.storage import (
     Curve,
     LineageRegistry,
     ResultsWriter,
+    checkpoint_usage,
 )
 
 if TYPE_CHECKING:
@@ -110,6 +111,7 @@ class Loop:
             learning_rate=self.config.training.learning_rate,
             freeze=self.config.transfer.freeze,
             device=self.config.training.device,
+            dedup=self.config.transfer.dedup,
         )
 
     # -- planning and submitting -----------------------------------------------------------
@@ -278,6 +280,8 @@ class Loop:
             if progress is not None:
                 progress.close()
         self._log_donor_cache()
+        if self.config.transfer.freeze:  # only frozen tensors are ever stored once
+            logger.info("%s", checkpoint_usage(self.run_dir).describe())
         ds = self.writer.flush()
         self.x.listeners.results_written(self.registry, running=False)
         return ds

@@ -26,6 +26,8 @@ class TrainingSettings:
     weight_decay: float = 0.0
     #: Probability of zeroing a hidden unit in training (the space's dropout layers).
     dropout: float = 0.0
+    #: Save frozen inherited tensors once: refer to them in the donor's blob (``[transfer] dedup``).
+    dedup: bool = True
 
     def with_hyperparameters(self, values: Mapping[str, float]) -> TrainingSettings:
         """These settings with the searched hyperparameters of one candidate in place."""
