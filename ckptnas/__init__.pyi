@@ -32,6 +32,8 @@ from .search import plan_transfer as plan_transfer
 from .space import SearchSpace as SearchSpace
 from .space import Space as Space
 from .storage import CheckpointStore as CheckpointStore
+from .storage import CheckpointUsage as CheckpointUsage
 from .storage import LineageRegistry as LineageRegistry
 from .storage import RunDir as RunDir
+from .storage import checkpoint_usage as checkpoint_usage
 from .storage import load_results as load_results

@@ -24,7 +24,14 @@ from ckptnas._version import package_version
 from ckptnas.config import Config, load_config
 from ckptnas.errors import CkptnasError, ClusterError
 from ckptnas.runtime._signals import Terminated, sigterm_as_interrupt
-from ckptnas.storage import INITS, CandidateStatus, LineageRegistry, RunDir, RunKind
+from ckptnas.storage import (
+    INITS,
+    CandidateStatus,
+    LineageRegistry,
+    RunDir,
+    RunKind,
+    checkpoint_usage,
+)
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -143,6 +150,9 @@ def _print_summary(summary: RunSummary, metric: str, run_dir: Path, k: int) -> N
         f"mean first-epoch validation {metric}: warm {s['first_epoch_metric_warm']:.4f}, "
         f"scratch {s['first_epoch_metric_scratch']:.4f}"
     )
+    usage = checkpoint_usage(run_dir)
+    if usage.n_checkpoints:
+        print(usage.describe())
     top = summary.top(k)
     print(f"\ntop {len(top)} candidates by validation {metric}:")
     print(f"{'id':>5} {'objective':>10} {'parent':>6} {'transferred':>11} {'params':>9}")

@@ -23,7 +23,15 @@ PAGE = Path(__file__).with_name("api.md")
 
 GROUPS: dict[str, list[str]] = {
     "Running a search": ["Config", "load_config", "Experiment", "resume_experiment"],
-    "Reading a run": ["RunDir", "load_results", "load_model", "LineageRegistry", "CheckpointStore"],
+    "Reading a run": [
+        "RunDir",
+        "load_results",
+        "load_model",
+        "LineageRegistry",
+        "CheckpointStore",
+        "checkpoint_usage",
+        "CheckpointUsage",
+    ],
     "Taking a model away": ["export_model", "load_exported"],
     "Search spaces and strategies": [
         "SearchSpace",

@@ -117,6 +117,9 @@ MEANINGS: dict[str, str] = {
     "function-preserving); `none` trains every candidate from scratch.",
     "transfer.freeze": "Keep transferred parameters fixed (`requires_grad = False`) while the "
     "candidate trains.",
+    "transfer.dedup": "With `freeze`, a child's checkpoint refers to the frozen tensors it "
+    "holds unchanged in its donor's checkpoint (hard-linked under `checkpoints/blobs/`) instead "
+    "of writing them again; no effect without `freeze`.",
     "training.epochs": "Epochs each candidate is trained; the objective is the validation "
     "metric after the last one.",
     "training.batch_size": "Rows per optimisation step (Adam).",

@@ -15,6 +15,7 @@ from ckptnas.runtime import CandidateSpec, TrainingSettings, data_key, train_can
 from ckptnas.search import plan_transfer
 from ckptnas.space import SearchSpace
 from ckptnas.storage import CandidateStatus, CheckpointStore
+from ckptnas.storage._header import read_header
 
 
 @pytest.fixture
@@ -92,6 +93,10 @@ def test_two_epochs_then_two_more_equal_four_straight(
     # The two-epoch version stays, for donors planned from it.
     assert stopped.load(2, digest=first.checkpoint_digest).keys() == a.keys()
     assert len(stopped.versions(2)) == 2
+    # Frozen, the continued version refers to what it inherited where the first one does.
+    shared = read_header(stopped.path(2, 4)).shared
+    assert shared == read_header(stopped.path(2)).shared
+    assert bool(shared) == freeze
 
 
 def test_continuing_from_a_missing_state_fails_the_task(

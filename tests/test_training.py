@@ -12,6 +12,7 @@ from ckptnas.runtime import CandidateSpec, TrainingSettings, data_key, get_data,
 from ckptnas.search import plan_transfer
 from ckptnas.space import SearchSpace
 from ckptnas.storage import CheckpointStore
+from ckptnas.storage._header import read_header
 
 
 @pytest.fixture
@@ -111,3 +112,41 @@ def test_diverging_candidate_fails_with_partial_curve(
     assert 1 <= len(result.val_loss) <= 3
     assert result.checkpoint_digest is None
     assert not CheckpointStore(spec.run_dir).exists(spec.candidate_id)
+
+
+def frozen_names(space: SearchSpace, spec: CandidateSpec) -> set[str]:
+    """The parameters a frozen warm start copies whole and never trains."""
+    params = dict(space.build(spec.arch).named_parameters())
+    return {n for n in spec.plan.tensors if n in params and n not in spec.plan.partial}
+
+
+def test_a_frozen_child_refers_to_its_donors_tensors(
+    setting: tuple[SearchSpace, CandidateSpec],
+) -> None:
+    space, parent = setting
+    child = warm_child(space, parent, train_candidate(parent).checkpoint_digest)
+    result = train_candidate(child)
+    store = CheckpointStore(parent.run_dir)
+    assert set(read_header(store.path(2)).shared) == frozen_names(space, child) != set()
+    assert store.verify(2, result.checkpoint_digest)
+    unshared = replace(child, candidate_id=3, settings=replace(child.settings, dedup=False))
+    assert train_candidate(unshared).checkpoint_digest == result.checkpoint_digest
+    assert read_header(store.path(3)).shared == {}
+
+
+def test_a_donor_whose_shared_tensors_are_damaged_is_reported_not_used(
+    setting: tuple[SearchSpace, CandidateSpec],
+) -> None:
+    space, parent = setting
+    digest = train_candidate(parent).checkpoint_digest
+    child = warm_child(space, parent, digest)
+    child_digest = train_candidate(child).checkpoint_digest
+    store = CheckpointStore(parent.run_dir)
+    blob = store.blobs.path(digest)
+    blob.write_bytes(blob.read_bytes()[:-8])  # the parent's file, hence the blob, cut short
+    grandchild = replace(warm_child(space, child, child_digest), candidate_id=3)
+    assert set(grandchild.plan.tensors) & frozen_names(space, child)
+    result = train_candidate(grandchild)
+    assert result.status == "donor_failed"
+    assert "candidate 2" in result.error
+    assert not store.exists(3)

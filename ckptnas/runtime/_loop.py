@@ -46,6 +46,7 @@ from ckptnas.storage import (
     Curve,
     LineageRegistry,
     ResultsWriter,
+    checkpoint_usage,
 )
 
 if TYPE_CHECKING:
@@ -119,6 +120,7 @@ class Loop:
             freeze=self.config.transfer.freeze,
             device=self.config.training.device,
             precision=self.config.training.precision,
+            dedup=self.config.transfer.dedup,
         )
 
     # -- planning and submitting -----------------------------------------------------------
@@ -295,6 +297,8 @@ class Loop:
             if progress is not None:
                 progress.close()
         self._log_donor_cache()
+        if self.config.transfer.freeze:  # only frozen tensors are ever stored once
+            logger.info("%s", checkpoint_usage(self.run_dir).describe())
         ds = self.writer.flush()
         self.x.listeners.results_written(self.registry, running=False)
         return ds

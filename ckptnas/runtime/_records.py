@@ -28,6 +28,8 @@ class TrainingSettings:
     dropout: float = 0.0
     #: The floating-point type of the forward passes (``[training] precision``).
     precision: str = Precision.FLOAT32
+    #: Save frozen inherited tensors once: refer to them in the donor's blob (``[transfer] dedup``).
+    dedup: bool = True
 
     def with_hyperparameters(self, values: Mapping[str, float]) -> TrainingSettings:
         """These settings with the searched hyperparameters of one candidate in place."""

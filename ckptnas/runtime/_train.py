@@ -92,7 +92,7 @@ def train_candidate(spec: CandidateSpec) -> CandidateResult:
     if status == CandidateStatus.OK:
         latency = inference_latency(model, ready.data, precision=spec.settings.precision)
         version = spec.settings.epochs if spec.start_epoch else None
-        digest = store.save(spec.candidate_id, model.state_dict(), version)
+        digest = store.save(spec.candidate_id, model.state_dict(), version, _share_from(spec))
         if spec.keep_state:
             tensors, info = _state.capture(model, optimizer, generator)
             store.save_state(spec.candidate_id, digest, tensors, info)
@@ -106,6 +106,21 @@ def train_candidate(spec: CandidateSpec) -> CandidateResult:
         end_time=time.time(),
         **curves.as_tuples(),
     )
+
+
+def _share_from(spec: CandidateSpec) -> tuple[tuple[int, str], ...]:
+    """Checkpoints that hold this candidate's frozen tensors as they are: where they came from.
+
+    A new candidate's frozen tensors are its donor's; a continued one's, its own earlier
+    version's. Unfrozen tensors all train, so nothing is looked up for them.
+    """
+    if not (spec.settings.freeze and spec.settings.dedup):
+        return ()
+    if spec.start_epoch:
+        return ((spec.candidate_id, spec.own_digest),) if spec.own_digest else ()
+    if spec.plan.is_warm and spec.plan.donor is not None and spec.donor_digest:
+        return ((spec.plan.donor, spec.donor_digest),)
+    return ()
 
 
 def _start(

@@ -3,7 +3,8 @@
 :class:`RunDir` names every file of a run, holds its lock and says what a folder holds. The
 SQLite registries (:class:`LineageRegistry` for the search, :class:`TopKRegistry` for full
 training) share one base with a schema version; :class:`CheckpointStore` keeps each candidate's
-tensors as a safetensors file with per-tensor hashes; ``results.nc`` and ``topk.nc`` are the
+tensors as a safetensors file with per-tensor hashes (tensors a frozen child inherited unchanged
+stay in its donor's file, shared as a blob); ``results.nc`` and ``topk.nc`` are the
 labelled xarray views of the registries. Every file is replaced atomically, never rewritten in
 place.
 

@@ -1,4 +1,6 @@
 from ._atomic import replacing as replacing
+from ._checkpoint_usage import CheckpointUsage as CheckpointUsage
+from ._checkpoint_usage import checkpoint_usage as checkpoint_usage
 from ._checkpoints import CheckpointStore as CheckpointStore
 from ._lineage import CandidateRecord as CandidateRecord
 from ._lineage import LineageRegistry as LineageRegistry

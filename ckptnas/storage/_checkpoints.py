@@ -12,6 +12,11 @@ version, or a continuation retried after its worker died, still finds the versio
 names. The state that continuing needs besides the weights (the optimizer's moments, the
 random generators) lives in a file of its own named by the weights' digest,
 ``<id>.<digest>.state.safetensors``, so that transfers never read it.
+
+A checkpoint saved with ``share_from`` (a frozen child, naming its donor) holds only the tensors
+it does not share: one whose hash, dtype and shape equal a tensor of a named checkpoint is
+referred to in that checkpoint's blob instead (:mod:`ckptnas.storage._blobs`), and read from
+there, verified against the same hash.
 """
 
 from __future__ import annotations
@@ -30,9 +35,11 @@ from safetensors.torch import save_file
 
 from ckptnas.errors import CheckpointError
 from ckptnas.storage._atomic import replacing
+from ckptnas.storage._blobs import BlobStore
+from ckptnas.storage._header import HASH_PREFIX, SHARED, digest_of, read_header, shared_of
 from ckptnas.storage._rundir import RunDir
+from ckptnas.storage._sharing import read_shared, share
 
-_HASH_PREFIX = "sha256:"
 #: The metadata key of a training state's description (JSON text).
 _INFO = "ckptnas:info"
 #: A continued version's file name: candidate id and epochs trained.
@@ -44,11 +51,6 @@ def tensor_sha256(tensor: torch.Tensor) -> str:
     flat = tensor.detach().to("cpu").contiguous().reshape(-1)
     # Hash the bytes in place (the array exposes the buffer protocol): no copy of the tensor.
     return hashlib.sha256(flat.view(torch.uint8).numpy().data).hexdigest()
-
-
-def digest_of(hashes: Mapping[str, str]) -> str:
-    """One hash over a checkpoint's per-tensor hashes, independent of their order."""
-    return hashlib.sha256(json.dumps(dict(sorted(hashes.items()))).encode()).hexdigest()
 
 
 def _as_os_error(exc: Exception) -> Exception:
@@ -83,6 +85,7 @@ class CheckpointStore:
 
     def __init__(self, run_dir: str | Path) -> None:
         self.root = RunDir(run_dir).checkpoints
+        self.blobs = BlobStore(self.root)
 
     def path(self, candidate_id: int, epochs: int | None = None) -> Path:
         """Where a candidate's checkpoint is (or would be) stored.
@@ -113,31 +116,72 @@ class CheckpointStore:
         candidate_id: int,
         tensors: Mapping[str, torch.Tensor],
         epochs: int | None = None,
+        share_from: Iterable[tuple[int, str]] = (),
     ) -> str:
         """Write a candidate's tensors atomically and return the checkpoint's digest.
 
         The file is written under a temporary name, flushed to disk and renamed into place, so
         a reader sees either no checkpoint or a complete one. ``epochs`` writes the version of
         a continued candidate (see :meth:`path`).
+
+        Parameters
+        ----------
+        candidate_id : int
+        tensors : mapping of str to torch.Tensor
+        epochs : int, optional
+        share_from : iterable of (int, str)
+            Checkpoints, as (candidate id, digest), that may hold some of these tensors
+            unchanged (a frozen child's donor). A tensor with the same hash, dtype and shape as
+            one of theirs is not written again: the checkpoint refers to it in their blob.
+            The digest is the same either way.
         """
-        return digest_of(self._write(self.path(candidate_id, epochs), tensors, {}))
+        path = self.path(candidate_id, epochs)
+        return digest_of(self._write(path, tensors, {}, tuple(share_from)))
 
     def _write(
-        self, path: Path, tensors: Mapping[str, torch.Tensor], extra: Mapping[str, str]
+        self,
+        path: Path,
+        tensors: Mapping[str, torch.Tensor],
+        extra: Mapping[str, str],
+        share_from: tuple[tuple[int, str], ...] = (),
     ) -> dict[str, str]:
         """Write tensors with their hashes (and ``extra`` metadata); returns the hashes."""
         self.root.mkdir(parents=True, exist_ok=True)
         cpu = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
         hashes = {name: tensor_sha256(t) for name, t in cpu.items()}
-        metadata = {f"{_HASH_PREFIX}{name}": h for name, h in hashes.items()} | dict(extra)
+        metadata = {f"{HASH_PREFIX}{name}": h for name, h in hashes.items()} | dict(extra)
+        shared = share(self.blobs, cpu, hashes, share_from, self._source) if share_from else {}
+        if shared:
+            metadata[SHARED] = json.dumps({n: s.to_json() for n, s in shared.items()})
+        blobs = {s.blob for s in shared.values()}
+        before = self._blobs_of(path)
+        # Referrers are recorded before the file that refers exists, and dropped after the
+        # file that referred is gone: a crash between leaves one too many, never too few.
+        self.blobs.add_refs(path.name, blobs)
         try:
             with replacing(path, fsync=True) as tmp:
                 # Written straight from the tensors' memory: serialising to bytes first would
                 # hold two more copies of the model at once.
-                save_file(cpu, tmp, metadata=metadata)
+                stored = {n: t for n, t in cpu.items() if n not in shared}
+                save_file(stored, tmp, metadata=metadata)
         except (OSError, SafetensorError) as exc:
+            self.blobs.drop_refs(path.name, blobs - before)
             raise _as_os_error(exc) from None
+        self.blobs.drop_refs(path.name, before - blobs)
         return hashes
+
+    def _source(self, candidate_id: int, digest: str) -> Path | None:
+        """The file of a candidate's checkpoint of ``digest``, if it has one."""
+        return self._version_of(candidate_id, digest) if self.versions(candidate_id) else None
+
+    def _blobs_of(self, path: Path) -> set[str]:
+        """The blobs the checkpoint file at ``path`` refers to (none when there is none)."""
+        if not path.is_file():  # the usual case: a new file, one stat
+            return set()
+        try:
+            return {s.blob for s in read_header(path).shared.values()}
+        except (OSError, ValueError):
+            return set()
 
     def state_path(self, candidate_id: int, digest: str) -> Path:
         """Where the training state that goes with the weights of ``digest`` is stored."""
@@ -259,17 +303,21 @@ class CheckpointStore:
                     raise CheckpointError(
                         f"{what} of candidate {candidate_id} has no tensors {missing}"
                     )
-                tensors = {name: f.get_tensor(name) for name in wanted}
+                shared = shared_of(metadata)
+                tensors = {name: f.get_tensor(name) for name in wanted if name not in shared}
+            tensors |= read_shared(
+                self.blobs, {n: shared[n] for n in wanted if n in shared}, candidate_id, what
+            )
         except (SafetensorError, OSError, ValueError) as exc:
             raise CheckpointError(
                 f"{what} of candidate {candidate_id} is unreadable: {exc}"
             ) from None
-        for name, tensor in tensors.items():
-            if tensor_sha256(tensor) != hashes[name]:
+        for name in wanted:
+            if tensor_sha256(tensors[name]) != hashes[name]:
                 raise CheckpointError(
                     f"tensor {name!r} of candidate {candidate_id} does not match its hash"
                 )
-        return tensors, metadata
+        return {name: tensors[name] for name in wanted}, metadata
 
     def verify(self, candidate_id: int, digest: str | None = None) -> bool:
         """Whether the checkpoint exists and every tensor matches its hash (and the digest)."""
@@ -282,9 +330,9 @@ class CheckpointStore:
 
 def _hashes(metadata: Mapping[str, str] | None, candidate_id: int) -> dict[str, str]:
     hashes = {
-        k.removeprefix(_HASH_PREFIX): v
+        k.removeprefix(HASH_PREFIX): v
         for k, v in (metadata or {}).items()
-        if k.startswith(_HASH_PREFIX)
+        if k.startswith(HASH_PREFIX)
     }
     if not hashes:
         raise CheckpointError(f"checkpoint of candidate {candidate_id} carries no tensor hashes")
