@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import pytest
 from distributed import Client, LocalCluster
@@ -101,3 +102,31 @@ def test_the_window_grows_while_tasks_are_shorter_than_the_clients_turnaround(
     task_seconds: float, turnaround_seconds: float, per_worker: int
 ) -> None:
     assert _submit.window_size(3, task_seconds, turnaround_seconds) == 3 * per_worker
+
+
+def timed(x: int) -> tuple[float, float]:
+    start = time.time()
+    time.sleep(0.005)
+    return start, time.time()
+
+
+def test_a_client_slower_than_its_tasks_keeps_more_of_them_in_flight(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_submit, "_CLUSTER_LOOK_INTERVAL", 0.0)
+    with (
+        LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        submitter: Submitter[int, tuple[float, float]] = Submitter(
+            client, timed, name=lambda x: f"timed-{x}", timing=lambda times: times
+        )
+        assert submitter.room() == 2  # nothing measured: two per worker
+        submitter.submit_many([(0, 1), (1, 1)])
+        for n, batch in enumerate(submitter.batches()):
+            time.sleep(0.030)  # the client's turn-around: 30 ms against 5 ms tasks
+            if n < 5:
+                submitter.submit_many([(o.spec + 2, 1) for o in batch])
+        assert 0.005 <= submitter.task_seconds < 0.030
+        assert submitter.turnaround_seconds >= 0.030
+        assert submitter.room() >= 1 + 30 // 5  # 1 + ceil(T / d), at most 16

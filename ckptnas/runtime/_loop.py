@@ -111,7 +111,7 @@ class Loop:
             experiment.trainer,
             _task_name,
             window=self.config.experiment.max_in_flight,
-            duration=lambda result: result.end_time - result.start_time,
+            timing=lambda result: (result.start_time, result.end_time),
         )
         self.settings = TrainingSettings(
             epochs=self.rungs.first_epochs,
