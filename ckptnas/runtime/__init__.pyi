@@ -32,6 +32,7 @@ from ._worker import DeviceData as DeviceData
 from ._worker import Prepared as Prepared
 from ._worker import choose_device as choose_device
 from ._worker import data_key as data_key
+from ._worker import describe_data as describe_data
 from ._worker import donor_cache as donor_cache
 from ._worker import donor_cache_counts as donor_cache_counts
 from ._worker import get_data as get_data
