@@ -160,9 +160,9 @@ class Experiment:
                     return self._results_without_training()
             if local:
                 # Workers started from here (embedded, or batch jobs) read this file system: a
-                # missing data file is told now, not once they have started (3 s for the
-                # embedded cluster, a queue's wait for batch jobs). A user's cluster may see
-                # files this client does not: its workers tell.
+                # missing data file is told now, not once they have started (2-12 s measured
+                # for the embedded cluster's two workers, a queue's wait for batch jobs). A
+                # user's cluster may see files this client does not: its workers tell.
                 require_data_file(self.config.data)
             if client is None:
                 client = stack.enter_context(connect(self.config))
