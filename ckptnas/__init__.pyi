@@ -6,6 +6,7 @@ from . import storage as storage
 from . import topk as topk
 from .config import Config as Config
 from .config import load_config as load_config
+from .data import DataDescription as DataDescription
 from .data import TabularData as TabularData
 from .data import load_data as load_data
 from .errors import CandidateError as CandidateError

@@ -30,6 +30,43 @@ SYNTHETIC_SIZES = {"cell": 48, "drug1": 32, "drug2": 32}
 
 
 @dataclass(frozen=True)
+class DataDescription:
+    """What the client of a run needs of its dataset: its shapes, task and preprocessing.
+
+    The workers build the dataset; the client, which builds the search space from the shapes and
+    saves the preprocessing in the run directory, needs only this (:meth:`TabularData.describe`),
+    a few kilobytes.
+
+    Attributes
+    ----------
+    name : str
+    task : {"regression", "classification"}
+    input_shapes : dict of str to tuple of int
+        Input name to the shape of one sample, in input order.
+    preprocessing : Preprocessing
+    n_train, n_val : int
+        Rows of the two splits.
+    """
+
+    name: str
+    task: Task
+    input_shapes: dict[str, tuple[int, ...]]
+    preprocessing: Preprocessing
+    n_train: int
+    n_val: int
+
+    @property
+    def input_sizes(self) -> dict[str, int]:
+        """Input name to its number of features (the first dimension of one sample)."""
+        return {name: shape[0] for name, shape in self.input_shapes.items()}
+
+    @property
+    def output_size(self) -> int:
+        """Width of the model's last layer: 1 for regression, the class count otherwise."""
+        return len(self.preprocessing.classes) if self.task == Task.CLASSIFICATION else 1
+
+
+@dataclass(frozen=True)
 class TabularData:
     """A dataset of named inputs and one target, already split into train and validation rows.
 
@@ -75,6 +112,17 @@ class TabularData:
     def output_size(self) -> int:
         """Width of the model's last layer: 1 for regression, the class count otherwise."""
         return self.n_classes if self.task == Task.CLASSIFICATION else 1
+
+    def describe(self) -> DataDescription:
+        """Its shapes, task and preprocessing, without the arrays."""
+        return DataDescription(
+            self.name,
+            self.task,
+            self.input_shapes,
+            self.preprocessing,
+            len(self.train_index),
+            len(self.val_index),
+        )
 
     def split(self, which: Literal["train", "val"]) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """The inputs and target of the training or the validation rows."""
@@ -196,10 +244,29 @@ def _netcdf(config: DataConfig) -> tuple[dict[str, np.ndarray], np.ndarray]:
     return inputs, np.asarray(target.values)
 
 
-def open_netcdf(path: str | Path, variables: list[str]) -> xr.Dataset:
-    """A netCDF file's contents, refusing a missing file or variable with one clear line."""
+def require_data_file(config: DataConfig) -> None:
+    """Refuse a ``[data]`` table whose file does not exist here, without reading anything.
+
+    Only a netCDF dataset has a file; the other kinds pass. What only building the data can
+    tell (variables, values, rows) is for :func:`load_data` to find.
+
+    Raises
+    ------
+    DataError
+        If ``kind = "netcdf"`` and ``path`` is not a file.
+    """
+    if config.kind == DataKind.NETCDF:
+        _require_file(config.path)
+
+
+def _require_file(path: str | Path) -> None:
     if not Path(path).is_file():
         raise DataError(f"data file {str(path)!r} does not exist")
+
+
+def open_netcdf(path: str | Path, variables: list[str]) -> xr.Dataset:
+    """A netCDF file's contents, refusing a missing file or variable with one clear line."""
+    _require_file(path)
     try:
         ds = xr.load_dataset(path, engine="netcdf4")
     except (OSError, ValueError) as exc:

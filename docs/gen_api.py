@@ -41,7 +41,7 @@ GROUPS: dict[str, list[str]] = {
         "RegularizedEvolution",
     ],
     "Weight transfer": ["DonorIndex", "TransferPlan", "plan_transfer", "apply_plan"],
-    "Data": ["TabularData", "load_data"],
+    "Data": ["TabularData", "DataDescription", "load_data"],
     "Errors": [
         "CkptnasError",
         "ConfigError",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -14,6 +15,7 @@ from distributed import Client
 
 from ckptnas.cli import main
 from ckptnas.config import Config, config_from_dict
+from ckptnas.errors import DataError
 from ckptnas.runtime import DeviceData, Experiment, choose_device, data_key, evaluate
 from ckptnas.space import SearchSpace
 from ckptnas.storage import LineageRegistry, RunDir, TopKRegistry, time_to_target
@@ -179,6 +181,18 @@ def test_train_topk_never_repeats_finished_runs(tmp_path: Path, client: Client) 
     assert len(again) == 4
     assert again[(first[0].candidate, "scratch")] == first[0]
     assert set(ds.status.values.ravel()) == {"ok"}
+
+
+def test_train_topk_stops_at_data_its_workers_cannot_build(
+    tmp_path: Path, client: Client, search_run: Path, search_config: Config
+) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(search_run, run_dir)
+    missing = str(tmp_path / "moved.nc")
+    config = search_config.replace("data", kind="netcdf", path=missing, inputs=["x"], target="y")
+    with pytest.raises(DataError, match=r"moved\.nc' does not exist"):
+        train_topk(run_dir, TopKSettings(k=1, max_epochs=1), client=client, config=config)
+    assert not RunDir(run_dir).topk_results.exists()
 
 
 def test_cli_train_topk_rejects_a_directory_without_a_run(

@@ -2,6 +2,7 @@ from ._allocator import keep_freed_memory as keep_freed_memory
 from ._cluster import batch_cluster as batch_cluster
 from ._cluster import connect as connect
 from ._cluster import default_workers as default_workers
+from ._dataset import describe_on_cluster as describe_on_cluster
 from ._experiment import Experiment as Experiment
 from ._experiment import resume_experiment as resume_experiment
 from ._export import ExportedModel as ExportedModel
@@ -32,6 +33,7 @@ from ._worker import DeviceData as DeviceData
 from ._worker import Prepared as Prepared
 from ._worker import choose_device as choose_device
 from ._worker import data_key as data_key
+from ._worker import describe_data as describe_data
 from ._worker import donor_cache as donor_cache
 from ._worker import donor_cache_counts as donor_cache_counts
 from ._worker import get_data as get_data

@@ -19,14 +19,15 @@ import xarray as xr
 from distributed import Client
 
 from ckptnas.config import Config, Device, SpaceKind, Task
-from ckptnas.data import TabularData, load_data
+from ckptnas.data import DataDescription, require_data_file
 from ckptnas.errors import ConfigError, RunDirectoryError, SearchSpaceError
 from ckptnas.runtime._cluster import connect
+from ckptnas.runtime._dataset import describe_on_cluster
 from ckptnas.runtime._listener import Listeners, RunListener
 from ckptnas.runtime._loop import Loop
 from ckptnas.runtime._records import CandidateResult, CandidateSpec
 from ckptnas.runtime._train import train_candidate
-from ckptnas.runtime._worker import space_loads
+from ckptnas.runtime._worker import data_key, space_loads
 from ckptnas.search import Strategy
 from ckptnas.space import ResolvedSpace, SearchSpace, space_from_dict
 from ckptnas.space._factory import checked_space, make_space
@@ -113,7 +114,7 @@ class Experiment:
             raise RunDirectoryError(f"run directory {str(d)!r} holds no run to resume")
 
     def _describe_run(
-        self, registry: LineageRegistry, data: TabularData, space: ResolvedSpace
+        self, registry: LineageRegistry, data: DataDescription, space: ResolvedSpace
     ) -> None:
         space_meta = space.to_dict() | {"node_names": space.node_names}
         meta = {
@@ -158,10 +159,18 @@ class Experiment:
                 if self.resume and self._finished():  # no data, no cluster: nothing to train
                     self.already_finished = True
                     return self._results_without_training()
-            data = load_data(self.config.data, seed=self.config.experiment.seed)
-            space = self._make_space(data)
+            if local:
+                # Workers started from here (embedded, or batch jobs) read this file system: a
+                # missing data file is told now, not once they have started (2-12 s measured
+                # for the embedded cluster's two workers, a queue's wait for batch jobs). A
+                # user's cluster may see files this client does not: its workers tell.
+                require_data_file(self.config.data)
             if client is None:
                 client = stack.enter_context(connect(self.config))
+            # The workers build the dataset (each once); the client needs only its description.
+            key = data_key(self.config.data, self.config.experiment.seed)
+            data = describe_on_cluster(client, key)
+            space = self._make_space(data)
             _check_workers_load(client, space)
             self.files.create()
             if not existing:
@@ -169,7 +178,7 @@ class Experiment:
                 stack.enter_context(self.files.lock())
             return self._run_locked(client, data, space)
 
-    def _make_space(self, data: TabularData) -> ResolvedSpace:
+    def _make_space(self, data: DataDescription) -> ResolvedSpace:
         """The space to search: the one given, the one a resumed run recorded, or ``[space]``."""
         if self.space is not None:
             return checked_space(self.space, list(data.input_shapes))
@@ -230,7 +239,9 @@ class Experiment:
             epochs = self.config.search.rungs(self.config.training.epochs)[-1]
             return ResultsWriter(self.run_dir, registry, epochs).flush()
 
-    def _run_locked(self, client: Client, data: TabularData, space: ResolvedSpace) -> xr.Dataset:
+    def _run_locked(
+        self, client: Client, data: DataDescription, space: ResolvedSpace
+    ) -> xr.Dataset:
         # The configuration goes to disk before the registry exists, so that a run stopped at
         # any moment afterwards can be resumed.
         self.files.write_config(self.config)

@@ -28,7 +28,7 @@ from ckptnas.runtime._progress import Progress
 from ckptnas.runtime._records import CandidateResult, CandidateSpec, TrainingSettings
 from ckptnas.runtime._rungs import Rungs
 from ckptnas.runtime._submit import Outcome, Submitter
-from ckptnas.runtime._worker import DataPlugin, data_key, donor_cache_counts
+from ckptnas.runtime._worker import data_key, donor_cache_counts
 from ckptnas.search import (
     SCRATCH,
     Planner,
@@ -262,8 +262,6 @@ class Loop:
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> xr.Dataset:
         """Run the search to its budget; return the final results dataset."""
-        # Every worker, including one that restarts later, builds the dataset once at start-up.
-        self.client.register_plugin(DataPlugin(self.key))
         self._cache_before = self._donor_cache_totals()  # workers may have served other runs
         pending = self.replay()
         for candidate_id in pending:  # in flight when a previous client stopped: train again

@@ -1,12 +1,14 @@
 """What every task on a worker starts with: the dataset, the device, a seeded fresh network.
 
 The dataset is built once per worker process and kept, on the training device, for every later
-task (see :class:`DataPlugin`). :func:`prepare` is the set-up shared by candidate training
-(:func:`~ckptnas.runtime.train_candidate`) and top-K full training.
+task (see :class:`DataPlugin`); the client learns its shapes from a worker
+(:func:`describe_data`) instead of building it too. :func:`prepare` is the set-up shared by
+candidate training (:func:`~ckptnas.runtime.train_candidate`) and top-K full training.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -18,7 +20,8 @@ from distributed import WorkerPlugin
 from torch import nn
 
 from ckptnas.config import DataConfig, Device
-from ckptnas.data import TabularData, load_data
+from ckptnas.data import DataDescription, TabularData, load_data
+from ckptnas.errors import DataError
 from ckptnas.runtime._allocator import keep_freed_memory
 from ckptnas.runtime._records import WorkerTask
 from ckptnas.space import space_from_dict
@@ -64,10 +67,26 @@ def get_data(key: str) -> TabularData:
     return _DATA[key]
 
 
+def describe_data(key: str) -> DataDescription | str:
+    """The description of a key's dataset, or why the dataset cannot be built (a task).
+
+    The dataset is built in this process at most once (:func:`get_data`), so the worker that
+    answers keeps it for training. A :class:`~ckptnas.errors.DataError` comes back as its
+    message instead of being raised: a raised one, Dask logs on the worker as "Compute Failed"
+    with its traceback, under the client's one-line error.
+    """
+    try:
+        return get_data(key).describe()
+    except DataError as exc:
+        return str(exc)
+
+
 class DataPlugin(WorkerPlugin):
     """Build the run's dataset when a worker starts, so no task pays for it or ships it.
 
-    Dask re-applies plugins to a worker that restarts, so a replaced worker is ready too.
+    Dask re-applies plugins to a worker that restarts, so a replaced worker is ready too. A
+    dataset that cannot be built is left for :func:`describe_data` to report, once, to the
+    client: raised here, each worker would log it with its traceback.
     """
 
     name = "ckptnas-data"
@@ -76,7 +95,8 @@ class DataPlugin(WorkerPlugin):
         self.key = key
 
     def setup(self, worker: object) -> None:
-        get_data(self.key)
+        with contextlib.suppress(DataError):
+            get_data(self.key)
 
 
 def space_loads(space: dict[str, Any]) -> str:

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from ckptnas.config import Config, Precision
 from ckptnas.errors import ConfigError, RunDirectoryError
-from ckptnas.runtime import DataPlugin, Submitter, candidate_seed, connect, data_key
+from ckptnas.runtime import Submitter, candidate_seed, connect, data_key, describe_on_cluster
 from ckptnas.storage import (
     INITS,
     CandidateStatus,
@@ -174,7 +174,8 @@ def _run_all(
     client: Client, specs: list[FullTrainSpec], registry: TopKRegistry, progress: bool
 ) -> None:
     """Run the specs on the cluster, at most two per worker at a time, recording each result."""
-    client.register_plugin(DataPlugin(specs[0].data_key))
+    # Every worker builds the dataset once; one that cannot stops here with its one line.
+    describe_on_cluster(client, specs[0].data_key)
     tasks: Submitter[FullTrainSpec, FullTrainResult] = Submitter(
         client, full_train, _task_name, retries=1
     )
