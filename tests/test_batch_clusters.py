@@ -8,9 +8,13 @@ from typing import Any
 
 import pytest
 import tomli_w
+import torch
 
+from ckptnas import Experiment
 from ckptnas.cli import main
-from ckptnas.config import ConfigError, config_from_dict, load_config
+from ckptnas.config import Config, ConfigError, config_from_dict, load_config
+from ckptnas.errors import ClusterError
+from ckptnas.runtime import _experiment
 
 jobqueue = pytest.importorskip("dask_jobqueue", reason="dask-jobqueue starts batch clusters")
 
@@ -97,3 +101,21 @@ def test_cluster_script_of_a_local_run_says_what_it_is_for(
     path.write_text("[cluster]\nn_workers = 2\n")
     assert main(["cluster-script", str(path)]) == 2
     assert "cluster-script is for kind = slurm, pbs, lsf or sge" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="about a machine with no GPU")
+@pytest.mark.parametrize(("kind", "refused"), [("slurm", False), ("local", True)])
+def test_a_login_node_without_a_gpu_may_start_gpu_jobs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, refused: bool
+) -> None:
+    def connect(config: Config) -> None:
+        raise ClusterError("connecting")
+
+    monkeypatch.setattr(_experiment, "connect", connect)
+    cluster: dict[str, Any] = {"kind": kind, "n_workers": 1}
+    if kind != "local":
+        cluster["jobqueue"] = {"cores": 1}
+    config = config_from_dict({"cluster": cluster, "training": {"device": "cuda"}})
+    expected = "no CUDA device" if refused else "connecting"
+    with pytest.raises(ConfigError if refused else ClusterError, match=expected):
+        Experiment(config, tmp_path / "run").run()

@@ -18,7 +18,7 @@ import torch
 import xarray as xr
 from distributed import Client
 
-from ckptnas.config import Config, Device, SpaceKind, Task
+from ckptnas.config import BATCH_KINDS, Config, Device, SpaceKind, Task
 from ckptnas.data import DataDescription, require_data_file
 from ckptnas.errors import ConfigError, RunDirectoryError, SearchSpaceError
 from ckptnas.runtime._cluster import connect
@@ -146,7 +146,11 @@ class Experiment:
         """
         self._refuse_unusable_run_dir()
         local = client is None and not self.config.cluster.scheduler
-        if self.config.training.device == Device.CUDA and local and not torch.cuda.is_available():
+        # Only the embedded cluster trains on this machine: batch jobs run on other nodes (a
+        # login node with no GPU submits to a GPU partition).
+        embedded = local and self.config.cluster.kind not in BATCH_KINDS
+        cuda = self.config.training.device == Device.CUDA
+        if cuda and embedded and not torch.cuda.is_available():
             raise ConfigError("[training] device = 'cuda' but this machine has no CUDA device")
         with contextlib.ExitStack() as stack:
             # A run that exists is locked before a cluster starts, so a busy one is refused
