@@ -135,9 +135,6 @@ class Submitter(Generic[S, R]):
         gpus = [w for w in workers if w.get("resources", {}).get("GPU", 0) > 0]
         self.resources = {"GPU": 1} if gpus else None
         self.n_capable = len(gpus) if gpus else len(workers)
-        self.window = self.fixed_window or window_size(
-            max(1, len(workers)), self.task_seconds, self.turnaround_seconds
-        )
         self._say_if_stalled(now)
 
     @property
@@ -181,6 +178,11 @@ class Submitter(Generic[S, R]):
     def room(self) -> int:
         """How many more tasks may be submitted now."""
         self.look_at_cluster()
+        # Sized at each call, not at each look at the cluster: with 10 ms tasks, the second
+        # that a window of 2 lasted until the next look cost 4 points of a worker's time.
+        self.window = self.fixed_window or window_size(
+            max(1, self.n_workers), self.task_seconds, self.turnaround_seconds
+        )
         return max(0, self.window - len(self.in_flight))
 
     def has_room(self) -> bool:
