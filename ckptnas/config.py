@@ -220,7 +220,7 @@ class ExperimentConfig:
     out: str = _opt("", why="a directory path; empty means runs/<name>")
     seed: int = _opt(0, _non_negative, ">= 0")
     max_candidates: int = _opt(30, _positive, "> 0")
-    max_in_flight: int = _opt(0, _non_negative, ">= 0 (0: twice the number of workers)")
+    max_in_flight: int = _opt(0, _non_negative, ">= 0 (0: sized from task and turn-around times)")
     allow_duplicates: bool = _opt(False)
     flush_interval: float = _opt(5.0, _positive, "> 0 seconds")
     max_retries: int = _opt(2, _non_negative, ">= 0")

@@ -32,8 +32,8 @@ MEANINGS: dict[str, str] = {
     "each candidate's initialisation and batch order.",
     "experiment.max_candidates": "Candidates the search registers in total (a resumed run "
     "counts those already recorded). `--max-candidates` overrides it.",
-    "experiment.max_in_flight": "Candidates submitted to Dask at once; 0 keeps twice the number "
-    "of workers in flight.",
+    "experiment.max_in_flight": "Candidates submitted to Dask at once; 0 sizes it from the "
+    "measured task time and turn-around: 2 to 16 per worker, enough that no worker waits.",
     "experiment.allow_duplicates": "Let the strategy propose an architecture already proposed in "
     "the run; when false, a strategy that finds no new one in 1000 tries stops the run.",
     "experiment.flush_interval": "Seconds between rewrites of `results.nc` while the run goes "
