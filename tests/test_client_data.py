@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,7 +18,7 @@ import ckptnas.data
 from ckptnas.config import Config
 from ckptnas.data import DataDescription, load_data
 from ckptnas.errors import DataError
-from ckptnas.runtime import Experiment, data_key, resume_experiment
+from ckptnas.runtime import Experiment, _submit, data_key, resume_experiment
 from ckptnas.runtime._dataset import describe_on_cluster
 from ckptnas.storage import Preprocessing
 
@@ -176,7 +178,10 @@ def test_a_data_error_on_a_worker_is_one_line_and_writes_nothing(
     assert not [m for lines in logs.values() for _, m in lines if needle in m]
 
 
-def test_description_waits_for_a_worker_that_arrives_late(tiny_config: Config) -> None:
+def test_description_waits_for_a_worker_that_arrives_late_and_says_so(
+    tiny_config: Config, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_submit, "NO_WORKER_WARNING", 0.5)
     key = data_key(tiny_config.data, tiny_config.experiment.seed)
     with (
         LocalCluster(
@@ -184,13 +189,19 @@ def test_description_waits_for_a_worker_that_arrives_late(tiny_config: Config) -
         ) as cluster,
         Client(cluster) as late,
         ThreadPoolExecutor(1) as pool,
+        caplog.at_level(logging.WARNING, logger="ckptnas"),
     ):
         waiting = pool.submit(describe_on_cluster, late, key)
+        time.sleep(2.0)
         assert not waiting.done()
         cluster.scale(1)
         described = waiting.result(timeout=120)
         built = load_data(tiny_config.data, seed=tiny_config.experiment.seed).describe()
         assert_same_description(described, built)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "no worker has described the dataset" in warnings[0]
+    assert "the cluster has no workers" in warnings[0]
 
 
 def test_a_missing_file_is_refused_before_the_embedded_cluster_starts(

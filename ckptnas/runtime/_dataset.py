@@ -10,15 +10,19 @@ a netCDF file is read whole.
 
 from __future__ import annotations
 
+import logging
 import uuid
 
-from distributed import Client
+from distributed import Client, Future
 from distributed.client import FutureCancelledError
 from distributed.comm.core import CommClosedError
 
 from ckptnas.data import DataDescription
 from ckptnas.errors import ClusterError, DataError
+from ckptnas.runtime import _submit
 from ckptnas.runtime._worker import DataPlugin, describe_data
+
+logger = logging.getLogger(__name__)
 
 
 def describe_on_cluster(client: Client, key: str) -> DataDescription:
@@ -26,7 +30,8 @@ def describe_on_cluster(client: Client, key: str) -> DataDescription:
 
     The workers build it now, and each worker that starts later (or restarts) as it starts.
     Without a worker yet (batch jobs still queued) this waits for one: no candidate can train
-    without one either.
+    without one either. It says so once, after :data:`~ckptnas.runtime._submit.NO_WORKER_WARNING`
+    seconds, as the search loop does for candidates no worker takes.
 
     Parameters
     ----------
@@ -50,7 +55,7 @@ def describe_on_cluster(client: Client, key: str) -> DataDescription:
     client.register_plugin(DataPlugin(key))
     future = client.submit(describe_data, key, key=f"describe-data-{uuid.uuid4().hex[:8]}")
     try:
-        answer: DataDescription | str = future.result()
+        answer = _result_saying_if_no_worker(client, future)
     except (CommClosedError, FutureCancelledError):
         raise ClusterError(
             "lost the Dask cluster while its workers built the dataset (the scheduler stopped, "
@@ -61,3 +66,29 @@ def describe_on_cluster(client: Client, key: str) -> DataDescription:
     if isinstance(answer, str):
         raise DataError(answer)
     return answer
+
+
+def _result_saying_if_no_worker(
+    client: Client, future: Future[DataDescription | str]
+) -> DataDescription | str:
+    """The description, with one warning if no worker has taken it for a while.
+
+    Without it, a run against a scheduler with no workers (or batch jobs stuck in a queue)
+    waited without a word before its first candidate.
+    """
+    try:
+        return future.result(timeout=_submit.NO_WORKER_WARNING)
+    except TimeoutError:
+        n_workers = len(client.scheduler_info()["workers"])
+        what = (
+            "the cluster has no workers"
+            if not n_workers
+            else f"its {n_workers} workers are still building it"
+        )
+        logger.warning(
+            "no worker has described the dataset after %.0f s: %s; still waiting (a cluster "
+            "starting its workers through a batch queue takes a while; Ctrl-C stops the run)",
+            _submit.NO_WORKER_WARNING,
+            what,
+        )
+    return future.result()
