@@ -86,9 +86,9 @@ def _result_saying_if_no_worker(
             else f"its {n_workers} workers are still building it"
         )
         logger.warning(
-            "no worker has described the dataset after %.0f s: %s; still waiting (a cluster "
-            "starting its workers through a batch queue takes a while; Ctrl-C stops the run)",
+            "no worker has described the dataset after %.0f s: %s; %s",
             _submit.NO_WORKER_WARNING,
             what,
+            _submit.STILL_WAITING,
         )
     return future.result()

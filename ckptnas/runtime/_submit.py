@@ -39,6 +39,11 @@ R = TypeVar("R")
 _CLUSTER_LOOK_INTERVAL = 1.0
 #: Seconds that tasks may wait with no worker able to take them before the run says so.
 NO_WORKER_WARNING = 30.0
+#: What a run waiting for workers adds to its warning: it goes on waiting, and why that is normal.
+STILL_WAITING = (
+    "still waiting (a cluster starting its workers through a batch queue takes a while; Ctrl-C "
+    "stops the run)"
+)
 #: Tasks in flight per worker at most when tasks are short (see :func:`window_size`).
 MAX_PER_WORKER = 16
 #: Recent turn-arounds whose longest sizes the window.
@@ -71,7 +76,8 @@ class Submitter(Generic[S, R]):
     name : callable
         A spec's task name prefix (``candidate-17``); a unique suffix is added.
     window : int
-        Tasks in flight at most; 0 keeps twice as many as there are workers.
+        Tasks in flight at most; 0 sizes it from the task and turn-around times
+        (:func:`window_size`) each time there is room to fill.
     retries : int
         Dask's own retries of a task that raised.
     timing : callable, optional
@@ -116,7 +122,7 @@ class Submitter(Generic[S, R]):
         self._stalled_since: float | None = None
 
     def look_at_cluster(self) -> None:
-        """Size the window and the resource request from the workers there now.
+        """Count the workers there now and size the resource request from them.
 
         An adaptive cluster may grow or shrink, so this is asked again, but at most every
         :data:`_CLUSTER_LOOK_INTERVAL` seconds: each answer is a round trip to the scheduler
@@ -166,12 +172,11 @@ class Submitter(Generic[S, R]):
                 f"({self.resources})"
             )
             logger.warning(
-                "no worker can take the %d tasks waiting for %.0f s: %s; still waiting (a "
-                "cluster starting its workers through a batch queue takes a while; Ctrl-C stops "
-                "the run)",
+                "no worker can take the %d tasks waiting for %.0f s: %s; %s",
                 len(self.in_flight),
                 now - self._stalled_since,
                 what,
+                STILL_WAITING,
             )
             self._stalled_since = math.inf  # said once, until a worker turns up
 
