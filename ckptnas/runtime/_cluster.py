@@ -17,7 +17,8 @@ from typing import Any
 
 import dask
 import torch
-from distributed import Client, LocalCluster, WorkerPlugin
+from distributed import Client, LocalCluster, Worker, WorkerPlugin
+from distributed.core import Status
 from distributed.security import Security
 
 from ckptnas.config import BATCH_KINDS, ClusterKind, Config
@@ -238,7 +239,7 @@ def _connect(config: Config) -> Iterator[Client]:
         "started a %s of %d %s workers", cluster_class.__name__, n_workers, "GPU" if gpu else "CPU"
     )
     with cluster, Client(cluster) as client:
-        client.register_plugin(QuietCancellation())
+        client.register_plugin(QuietWhileStopping())
         yield client
 
 
@@ -272,19 +273,38 @@ def _stop_signals_reach_only_this_thread() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
-class QuietCancellation(WorkerPlugin):
-    """Workers of the embedded cluster say nothing of tasks cancelled by a stopping run.
+class QuietWhileStopping(WorkerPlugin):
+    """Workers of the embedded cluster say nothing of a run stopping, which the run reports.
 
-    A run stopped by Ctrl-C or SIGTERM cancels its candidates in flight; each worker then
-    logged a warning of three lines per task ("Async instruction ... ended with
-    CancelledError") under the client's one-line message. Nothing else is filtered.
+    Two of Dask's worker log messages are noise there, and nothing else is filtered:
+
+    - A run stopped by Ctrl-C or SIGTERM cancels its candidates in flight; each worker then
+      logged a warning of three lines per task ("Async instruction ... ended with
+      CancelledError") under the client's one-line message.
+    - A closing worker closes its connections under a heartbeat still in flight, and logged
+      that as a 30-line traceback ("Failed to communicate with scheduler during heartbeat")
+      under the run's error: on a loaded machine, where a heartbeat is slow, at the end of
+      one run in a few hundred. A failed heartbeat of a worker that is not closing is kept.
     """
 
-    name = "ckptnas-quiet-cancellation"
+    name = "ckptnas-quiet-while-stopping"
 
-    def setup(self, worker: object) -> None:
+    def setup(self, worker: Worker) -> None:
         logging.getLogger("distributed.worker.state_machine").addFilter(_not_a_cancellation)
+        logging.getLogger("distributed.worker").addFilter(_HeartbeatCutByClose(worker))
 
 
 def _not_a_cancellation(record: logging.LogRecord) -> bool:
     return "ended with CancelledError" not in record.getMessage()
+
+
+class _HeartbeatCutByClose(logging.Filter):
+    def __init__(self, worker: Worker) -> None:
+        super().__init__()
+        self.worker = worker
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.getMessage().startswith("Failed to communicate with scheduler during heartbeat")
+            and self.worker.status in (Status.closing, Status.closed)
+        )
