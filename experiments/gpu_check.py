@@ -2,7 +2,7 @@
 
 Usage::
 
-    python experiments/gpu_check.py [--candidates 16] [--epochs 3] [--out DIR]
+    python experiments/gpu_check.py [--candidates 16] [--epochs 3] [--rounds 3] [--out DIR]
 
 A short run on a machine without a GPU (two CPU workers): ``--candidates 4 --epochs 1``.
 
@@ -10,8 +10,11 @@ On the embedded cluster (one worker per GPU, ``[training] device = "auto"``), it
 
 1. a warm-start search (``lcp``) and the same search from scratch (``none``): the first-epoch
    validation metric of warm-started against scratch candidates, and the best objectives;
-2. the warm search's candidates again in a bare PyTorch loop in this process, on the same
-   device: median epoch time on the cluster's workers against the bare loop's;
+2. on one more cluster, of one worker, ``--rounds`` rounds of the warm search followed by its candidates
+   again in a bare PyTorch loop in this process, on the same device: per round, the median
+   epoch time on the cluster's workers over the bare loop's, and the median of these ratios.
+   Alternating rounds keep a drift of the machine's speed (15% within a minute, seen once on
+   an H200) out of the ratio: it moves single rounds, not their median;
 3. the same bare loop with ``[training] precision = "bfloat16"`` (forward passes under
    autocast): its median epoch time and mean final validation metric against float32's;
 4. the search with ``[cluster] candidates_per_gpu = 4`` against 1: aggregate epochs per second
@@ -109,6 +112,27 @@ def bare_epochs(
     return runs
 
 
+def epoch_rounds(
+    config: Config, runs: Path, device: torch.device, rounds: int
+) -> tuple[list[tuple[float, float]], list[Curves]]:
+    """Searches alternating with their bare loops on one cluster: median epoch times per round.
+
+    The cluster has one worker, as the bare loop is one loop: with two CPU workers on two
+    cores, training side by side, the ratio was 1.14 against 1.04 with one
+    (``--candidates 4 --epochs 1 --rounds 2``).
+    Returns each round's (worker, bare) median epoch seconds, and the last bare loop's curves.
+    """
+    times = []
+    with connect(config.replace("cluster", n_workers=1)) as client:
+        for i in range(rounds):
+            ds = Experiment(config, runs / str(i), progress=False).run(client)
+            bare = bare_epochs(config, runs / str(i), device)
+            times.append(
+                (float(np.nanmedian(ds.epoch_time.values)), statistics.median(epoch_times(bare)))
+            )
+    return times, bare
+
+
 def epoch_times(runs: list[Curves]) -> list[float]:
     """Every epoch time of the runs, in one list."""
     return [t for curves in runs for t in curves.epoch_time]
@@ -123,6 +147,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candidates", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", default=os.environ.get("OUT") or "gpu-check")
     args = parser.parse_args()
     out = Path(args.out)
@@ -150,13 +175,13 @@ def main() -> None:
         **{k: headline[k] for k in ("warm_share", "first_epoch_metric_warm")},
         "first_epoch_metric_none_run": float(np.nanmean(cold.val_metric.isel(epoch=0))),
     }
-    worker_epoch = float(np.nanmedian(warm.epoch_time.values))
-    bare_float32 = bare_epochs(config, runs / "lcp", device)
+    rounds, bare_float32 = epoch_rounds(config, runs / "rounds", device, args.rounds)
     bare = statistics.median(epoch_times(bare_float32))
     report["epoch"] = {
-        "worker_median_s": worker_epoch,
-        "bare_median_s": bare,
-        "ratio": worker_epoch / bare,
+        "worker_median_s": [r[0] for r in rounds],
+        "bare_median_s": [r[1] for r in rounds],
+        "ratio_per_round": [r[0] / r[1] for r in rounds],
+        "ratio": statistics.median(r[0] / r[1] for r in rounds),
         "peak_worker_gpu_mib": warm.attrs["peak_worker_gpu_mib"],
     }
     bare_bfloat16 = bare_epochs(config, runs / "lcp", device, precision="bfloat16")
