@@ -10,9 +10,10 @@ On the embedded cluster (one worker per GPU, ``[training] device = "auto"``), it
 
 1. a warm-start search (``lcp``) and the same search from scratch (``none``): the first-epoch
    validation metric of warm-started against scratch candidates, and the best objectives;
-2. on one more cluster, of one worker, ``--rounds`` rounds of the warm search followed by its candidates
-   again in a bare PyTorch loop in this process, on the same device: per round, the median
-   epoch time on the cluster's workers over the bare loop's, and the median of these ratios.
+2. on one more cluster, of one worker, ``--rounds`` rounds of the warm search followed by its
+   candidates again in a bare PyTorch loop in this process, on the same device: per round,
+   the median epoch time on the cluster's worker over the bare loop's, and the median of
+   these ratios.
    Alternating rounds keep a drift of the machine's speed (15% within a minute, seen once on
    an H200) out of the ratio: it moves single rounds, not their median;
 3. the same bare loop with ``[training] precision = "bfloat16"`` (forward passes under
@@ -20,8 +21,10 @@ On the embedded cluster (one worker per GPU, ``[training] device = "auto"``), it
 4. the search with ``[cluster] candidates_per_gpu = 4`` against 1: aggregate epochs per second
    (packing gain; GPU only);
 
-and reports peak GPU memory of the workers. Figures go to standard output and, as JSON, to
-``--out`` (default: ``$OUT`` when set, else ``gpu-check/``).
+and reports peak GPU memory of the workers, the cluster's class (dask-cuda's
+``LocalCUDACluster`` where it is installed) and the versions of torch, dask and distributed.
+Figures go to standard output and, as JSON, to ``--out`` (default: ``$OUT`` when set, else
+``gpu-check/``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import dask
+import distributed
 import numpy as np
 import torch
 
@@ -68,6 +73,7 @@ def search(config: Config, run_dir: Path) -> tuple[Any, float]:
         seconds = time.perf_counter() - tic
         peaks = client.run(_peak_gpu_memory)
     ds.attrs["peak_worker_gpu_mib"] = max(peaks.values()) / 2**20
+    ds.attrs["cluster"] = type(client.cluster).__name__
     return ds, seconds
 
 
@@ -163,12 +169,17 @@ def main() -> None:
     )
     if not gpu:
         config = config.replace("cluster", n_workers=2)
-    report: dict[str, Any] = {"device": where, "candidates": args.candidates}
+    report: dict[str, Any] = {
+        "device": where,
+        "candidates": args.candidates,
+        "versions": {m.__name__: m.__version__ for m in (torch, dask, distributed)},
+    }
     runs = Path(tempfile.mkdtemp(prefix="gpu-check-"))
 
     warm, warm_seconds = search(config, runs / "lcp")
     cold, _ = search(config.replace("transfer", policy="none"), runs / "none")
     headline = RunSummary.from_dataset(warm).headline()
+    report["cluster"] = warm.attrs["cluster"]  # LocalCUDACluster where dask-cuda is installed
     report["warm"] = {
         "best_objective_lcp": float(warm.objective.max()),
         "best_objective_none": float(cold.objective.max()),
