@@ -115,7 +115,6 @@ class Submitter(Generic[S, R]):
         self.in_flight: dict[Future[R], tuple[S, int]] = {}
         self.n_workers = 0
         self.resources: dict[str, float] | None = None
-        self.window = max(1, window)
         self._looked_at = -math.inf
         #: Workers that can take a task with :attr:`resources`.
         self.n_capable = 0
@@ -180,14 +179,21 @@ class Submitter(Generic[S, R]):
             )
             self._stalled_since = math.inf  # said once, until a worker turns up
 
+    @property
+    def window(self) -> int:
+        """Tasks in flight at most now: the fixed window, or one sized by :func:`window_size`.
+
+        Sized from the latest times at each call, not at each look at the cluster: with 10 ms
+        tasks, the second that a window of 2 lasted until the next look cost 4 points of a
+        worker's time.
+        """
+        return self.fixed_window or window_size(
+            max(1, self.n_workers), self.task_seconds, self.turnaround_seconds
+        )
+
     def room(self) -> int:
         """How many more tasks may be submitted now."""
         self.look_at_cluster()
-        # Sized at each call, not at each look at the cluster: with 10 ms tasks, the second
-        # that a window of 2 lasted until the next look cost 4 points of a worker's time.
-        self.window = self.fixed_window or window_size(
-            max(1, self.n_workers), self.task_seconds, self.turnaround_seconds
-        )
         return max(0, self.window - len(self.in_flight))
 
     def has_room(self) -> bool:
