@@ -120,23 +120,25 @@ def bare_epochs(
 
 def epoch_rounds(
     config: Config, runs: Path, device: torch.device, rounds: int
-) -> tuple[list[tuple[float, float]], list[Curves]]:
+) -> tuple[list[tuple[float, float]], list[Curves], Path]:
     """Searches alternating with their bare loops on one cluster: median epoch times per round.
 
     The cluster has one worker, as the bare loop is one loop: with two CPU workers on two
     cores, training side by side, the ratio was 1.14 against 1.04 with one
     (``--candidates 4 --epochs 1 --rounds 2``).
-    Returns each round's (worker, bare) median epoch seconds, and the last bare loop's curves.
+    Returns each round's (worker, bare) median epoch seconds, and the last round's bare-loop
+    curves and run directory.
     """
     times = []
     with connect(config.replace("cluster", n_workers=1)) as client:
         for i in range(rounds):
-            ds = Experiment(config, runs / str(i), progress=False).run(client)
-            bare = bare_epochs(config, runs / str(i), device)
+            run_dir = runs / str(i)
+            ds = Experiment(config, run_dir, progress=False).run(client)
+            bare = bare_epochs(config, run_dir, device)
             times.append(
                 (float(np.nanmedian(ds.epoch_time.values)), statistics.median(epoch_times(bare)))
             )
-    return times, bare
+    return times, bare, run_dir
 
 
 def epoch_times(runs: list[Curves]) -> list[float]:
@@ -156,6 +158,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", default=os.environ.get("OUT") or "gpu-check")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     gpu = torch.cuda.is_available()
@@ -186,7 +190,7 @@ def main() -> None:
         **{k: headline[k] for k in ("warm_share", "first_epoch_metric_warm")},
         "first_epoch_metric_none_run": float(np.nanmean(cold.val_metric.isel(epoch=0))),
     }
-    rounds, bare_float32 = epoch_rounds(config, runs / "rounds", device, args.rounds)
+    rounds, bare_float32, last_round = epoch_rounds(config, runs / "rounds", device, args.rounds)
     bare = statistics.median(epoch_times(bare_float32))
     report["epoch"] = {
         "worker_median_s": [r[0] for r in rounds],
@@ -195,7 +199,9 @@ def main() -> None:
         "ratio": statistics.median(r[0] / r[1] for r in rounds),
         "peak_worker_gpu_mib": warm.attrs["peak_worker_gpu_mib"],
     }
-    bare_bfloat16 = bare_epochs(config, runs / "lcp", device, precision="bfloat16")
+    # The candidates of float32's bare loop: with several in flight, which finish first (and
+    # so which donors exist) depends on timing, and two runs of one search may part ways.
+    bare_bfloat16 = bare_epochs(config, last_round, device, precision="bfloat16")
     bfloat16 = statistics.median(epoch_times(bare_bfloat16))
     report["precision"] = {
         "float32_median_s": bare,
