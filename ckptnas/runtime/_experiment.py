@@ -8,9 +8,7 @@ registry and ``results.nc``.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +29,14 @@ from ckptnas.runtime._worker import data_key, space_loads
 from ckptnas.search import Strategy
 from ckptnas.space import ResolvedSpace, SearchSpace, space_from_dict
 from ckptnas.space._factory import checked_space, make_space
-from ckptnas.storage import CandidateStatus, LineageRegistry, ResultsWriter, RunDir, RunKind
+from ckptnas.storage import (
+    CandidateStatus,
+    LineageRegistry,
+    ResultsWriter,
+    RunDir,
+    RunKind,
+    RunMeta,
+)
 
 
 class Experiment:
@@ -116,21 +121,15 @@ class Experiment:
     def _describe_run(
         self, registry: LineageRegistry, data: DataDescription, space: ResolvedSpace
     ) -> None:
-        space_meta = space.to_dict() | {"node_names": space.node_names}
-        meta = {
-            "config": self.config.to_toml(),
-            "space": json.dumps(space_meta),
-            "dataset": data.name,
-            "task": data.task,
-            "metric": "accuracy" if data.task == Task.CLASSIFICATION else "r2",
-            "policy": self.config.transfer.policy,
-            "freeze": str(int(self.config.transfer.freeze)),
-            "precision": self.config.training.precision,
-            "seed": str(self.config.experiment.seed),
-        }
-        if registry.get_meta("created") is None:  # kept when the run is resumed
-            meta["created"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        registry.set_meta_many(meta)
+        registry.describe(
+            RunMeta(
+                config=self.config,
+                space=space.to_dict() | {"node_names": space.node_names},
+                dataset=data.name,
+                task=data.task,
+                metric="accuracy" if data.task == Task.CLASSIFICATION else "r2",
+            )
+        )
         # What turns raw data into what the networks see, and their outputs back: a trained
         # candidate is usable on the user's data without ckptnas's dataset code.
         data.preprocessing.save(self.run_dir)

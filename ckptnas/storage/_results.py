@@ -34,8 +34,9 @@ from ckptnas.config import Config, Scheduler, SearchConfig, config_from_dict
 from ckptnas.errors import ConfigError, RunDirectoryError
 from ckptnas.space import space_from_dict
 from ckptnas.storage._atomic import replacing
-from ckptnas.storage._lineage import CandidateRecord, LineageRegistry
+from ckptnas.storage._lineage import LineageRegistry
 from ckptnas.storage._pareto import non_dominated
+from ckptnas.storage._records import CandidateRecord
 from ckptnas.storage._rundir import RunDir
 from ckptnas.storage._sqlite import CURVE_NAMES, Curve
 from ckptnas.storage._states import CandidateStatus

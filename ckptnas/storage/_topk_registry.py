@@ -15,14 +15,10 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ckptnas.storage import _sqlite as sql
+from ckptnas.storage._records import FullTrainOutcome
 from ckptnas.storage._states import CandidateStatus, Init
-
-if TYPE_CHECKING:
-    # A record only: storage never imports the top-K training at run time.
-    from ckptnas.topk import FullTrainResult
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -172,7 +168,7 @@ class TopKRegistry(sql.Database):
         assert cur.lastrowid is not None
         return cur.lastrowid
 
-    def finish(self, run_id: int, result: FullTrainResult) -> None:
+    def finish(self, run_id: int, result: FullTrainOutcome) -> None:
         """Record what a full-training run produced, curves included, in one transaction."""
         with self._transaction():
             self._replace_curves(run_id, result)
