@@ -14,10 +14,12 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 from ckptnas.errors import RunDirectoryError
 from ckptnas.storage._records import CandidateOutcome, CandidateRecord, RunMeta, Transfer
+from ckptnas.storage._rundir import RunDir
 from ckptnas.storage._sqlite import (
     RUN_COLUMNS_SQL,
     Curve,
@@ -81,7 +83,7 @@ class LineageRegistry(Database):
 
     Parameters
     ----------
-    run_dir : str or Path
+    run_dir : str, Path or RunDir
         The run directory; the database is ``lineage.sqlite`` inside it.
     readonly : bool
         Open without creating or changing anything.
@@ -92,7 +94,7 @@ class LineageRegistry(Database):
     >>> reg.parent(12), reg.ancestors(12), reg.children(3)  # doctest: +SKIP
     """
 
-    FILE = "lineage.sqlite"
+    FILE = RunDir.LINEAGE
     SCHEMA = _SCHEMA
     VERSION = 3
     MIGRATIONS: ClassVar[dict[int, tuple[tuple[str, str, str], ...]]] = {
@@ -101,6 +103,11 @@ class LineageRegistry(Database):
     }
     CURVE_OWNER = "candidate"
     DESCRIPTION = "lineage registry"
+
+    @staticmethod
+    def file_in(run: RunDir) -> Path:
+        """``lineage.sqlite``."""
+        return run.lineage
 
     # -- metadata --------------------------------------------------------------------------
     def set_meta(self, key: str, value: str) -> None:

@@ -6,7 +6,7 @@ that is renamed into place, so the file on disk is complete at every moment.
 
 Schema (dims ``candidate``, ``epoch`` = 1..E, ``node``; ``Conventions = "CF-1.11"``):
 ``arch(candidate, node)``, ``arch_str``, ``parent``, ``n_transferred``,
-``frac_params_transferred``, ``prefix_length``, ``objective``, ``status``, ``n_params``,
+``frac_params_transferred``, ``prefix_length``, ``objective``, ``status``, ``stage``, ``n_params``,
 ``latency``, ``worker``, ``device``, ``attempts``, ``error``, ``submit_time``, ``start_time``,
 ``end_time`` per candidate; ``train_loss``, ``val_loss``, ``val_metric``, ``epoch_time`` per
 candidate and epoch; and, when ``[search.hyperparameters]`` searches them,
@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import json
 import time
-import tomllib
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import Literal, overload
 
 import dask
 import numpy as np
@@ -30,10 +29,11 @@ import pandas as pd
 import xarray as xr
 
 from ckptnas._version import package_version
-from ckptnas.config import Config, Scheduler, SearchConfig, config_from_dict
-from ckptnas.errors import ConfigError, RunDirectoryError
+from ckptnas.config import Config, Scheduler, SearchConfig
+from ckptnas.errors import RunDirectoryError
 from ckptnas.space import space_from_dict
 from ckptnas.storage._atomic import replacing
+from ckptnas.storage._candidate_variables import per_candidate_variables
 from ckptnas.storage._lineage import LineageRegistry
 from ckptnas.storage._pareto import non_dominated
 from ckptnas.storage._records import CandidateRecord
@@ -79,14 +79,6 @@ def _hyperparameter_variables(records: list[CandidateRecord]) -> dict[str, xr.Va
         )
         for name in names
     }
-
-
-def _recorded_config(registry: LineageRegistry) -> Config:
-    """The run's configuration, the defaults when the run recorded none."""
-    try:
-        return config_from_dict(tomllib.loads(registry.get_meta("config") or ""))
-    except (tomllib.TOMLDecodeError, ConfigError):
-        return Config()
 
 
 def _rung_variables(
@@ -150,14 +142,6 @@ def _pareto_variable(
     return {"pareto": xr.Variable("candidate", front, attrs)}
 
 
-def _times(records: list[CandidateRecord], attr: str) -> np.ndarray:
-    seconds = np.array([getattr(r, attr) for r in records], dtype=float)
-    out = np.full(len(records), np.datetime64("NaT"), dtype="datetime64[ns]")
-    ok = np.isfinite(seconds)
-    out[ok] = (seconds[ok] * 1e9).astype("int64").astype("datetime64[ns]")
-    return out
-
-
 def build_dataset(registry: LineageRegistry, n_epochs: int | None = None) -> xr.Dataset:
     """The results of every finished candidate in a registry as an xarray Dataset.
 
@@ -173,7 +157,9 @@ def build_dataset(registry: LineageRegistry, n_epochs: int | None = None) -> xr.
     """
     records = [r for r in registry.candidates() if r.status != CandidateStatus.PENDING]
     curves = registry.curves()
-    config = _recorded_config(registry)
+    # A registry made by hand (or a run stopped before it wrote config.toml) records no
+    # configuration: it is read with the defaults, no scheduler and one objective.
+    config = registry.run_dir.recorded_config(registry, missing_ok=True) or Config()
     search = config.search
     longest = max((len(c) for c in curves.values()), default=0)
     n_epochs = max(n_epochs or 0, longest, 1)
@@ -198,7 +184,7 @@ def build_dataset(registry: LineageRegistry, n_epochs: int | None = None) -> xr.
             np.array(_described(registry, records), dtype=object),
             {"long_name": "the architecture in words"},
         ),
-        **_per_candidate_variables(records),
+        **per_candidate_variables(records),
         **_hyperparameter_variables(records),
         **_pareto_variable(records, curves, search),
         **_rung_variables(records, curves, config),
@@ -230,60 +216,6 @@ def build_dataset(registry: LineageRegistry, n_epochs: int | None = None) -> xr.
         "directions": " ".join(search.resolved_directions),
     }
     return xr.Dataset(data_vars, coords, attrs)
-
-
-def _per_candidate_variables(records: list[CandidateRecord]) -> dict[str, xr.Variable]:
-    """The variables of :func:`build_dataset` with one value per candidate."""
-
-    def variable(values: list[Any], dtype: Any, units: str, long_name: str) -> xr.Variable:
-        attrs = {"long_name": long_name} | ({"units": units} if units else {})
-        return xr.Variable("candidate", np.array(values, dtype=dtype), attrs)
-
-    out = {
-        "parent": variable(
-            [-1 if r.parent is None else r.parent for r in records],
-            np.int32,
-            "1",
-            "donor candidate the weights came from, -1 when trained from scratch",
-        ),
-        "n_transferred": variable(
-            [len(r.transferred) for r in records], np.int32, "1", "tensors copied from the donor"
-        ),
-        "frac_params_transferred": variable(
-            [r.frac_params_transferred for r in records],
-            float,
-            "1",
-            "fraction of the candidate's parameters copied from the donor",
-        ),
-        "prefix_length": variable(
-            [r.prefix_length for r in records],
-            np.int32,
-            "1",
-            "architecture choices shared with the donor",
-        ),
-        "objective": variable(
-            [r.objective for r in records], float, "1", "final validation metric, higher is better"
-        ),
-        "status": variable([str(r.status) for r in records], object, "", "ok or failed"),
-        "n_params": variable([r.n_params for r in records], np.int64, "1", "parameters"),
-        "latency": variable(
-            [r.latency for r in records],
-            float,
-            "s",
-            "median time of a forward pass over 256 validation rows, after training",
-        ),
-        "worker": variable([r.worker for r in records], object, "", "Dask worker"),
-        "device": variable([r.device for r in records], object, "", "training device"),
-        "attempts": variable([r.attempts for r in records], np.int32, "1", "attempts made"),
-        "error": variable([r.error for r in records], object, "", "why it failed"),
-    }
-    for attr in ("submit_time", "start_time", "end_time"):
-        out[attr] = xr.Variable(
-            "candidate",
-            _times(records, attr),
-            {"long_name": attr.replace("_", " "), "standard_name": "time"},
-        )
-    return out
 
 
 def _described(registry: LineageRegistry, records: list[CandidateRecord]) -> list[str]:

@@ -15,9 +15,11 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from ckptnas.storage import _sqlite as sql
 from ckptnas.storage._records import FullTrainOutcome
+from ckptnas.storage._rundir import RunDir
 from ckptnas.storage._states import CandidateStatus, Init
 
 _SCHEMA = """
@@ -105,17 +107,22 @@ class TopKRegistry(sql.Database):
 
     Parameters
     ----------
-    run_dir : str or Path
+    run_dir : str, Path or RunDir
         The search's run directory; the database is ``topk.sqlite`` inside it.
     readonly : bool
         Open without creating or changing anything.
     """
 
-    FILE = "topk.sqlite"
+    FILE = RunDir.TOPK_DB
     SCHEMA = _SCHEMA
     VERSION = 1
     CURVE_OWNER = "run"
     DESCRIPTION = "full-training record"
+
+    @staticmethod
+    def file_in(run: RunDir) -> Path:
+        """``topk.sqlite``."""
+        return run.topk_db
 
     # One keyword per column of the row it inserts: grouping them would only rename columns.
     def start(  # noqa: PLR0913
