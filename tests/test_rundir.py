@@ -12,7 +12,7 @@ from helpers import one_epoch_result
 from ckptnas.cli import main
 from ckptnas.errors import RunDirectoryError
 from ckptnas.search import SCRATCH
-from ckptnas.storage import LineageRegistry, RunDir, RunKind, TopKRegistry
+from ckptnas.storage import LineageRegistry, RunDir, RunKind, TopKRegistry, build_dataset
 
 
 def test_kind_of_each_state(tmp_path: Path) -> None:
@@ -162,3 +162,14 @@ def test_results_flush_leaves_the_registry_file_complete(tmp_path: Path) -> None
         (copy / "lineage.sqlite").write_bytes((run / "lineage.sqlite").read_bytes())
     with LineageRegistry(copy, readonly=True) as copied:
         assert [r.status for r in copied] == ["ok", "ok", "ok"]
+
+
+def test_stage_is_recorded_and_written_to_results(tmp_path: Path) -> None:
+    with LineageRegistry(tmp_path) as registry:
+        for stage in ("initial population", "mutation"):
+            registry.record(
+                one_epoch_result(registry.add_candidate((0, 1), SCRATCH, 10, stage=stage))
+            )
+        ds = build_dataset(registry)
+    assert list(ds.stage.values) == ["initial population", "mutation"]
+    assert ds.stage.attrs["long_name"].startswith("stage of the search")

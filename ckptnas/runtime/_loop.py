@@ -167,6 +167,7 @@ class Loop:
             self.space.n_params(arch),
             hyperparameters=suggestion.hyperparameters,
             target_epochs=settings.epochs,
+            stage=suggestion.stage,
         )
         self.n_registered += 1
         self.suggestions[candidate_id] = suggestion

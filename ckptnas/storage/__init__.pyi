@@ -27,6 +27,7 @@ from ._sqlite import Database as Database
 from ._states import INITS as INITS
 from ._states import CandidateStatus as CandidateStatus
 from ._states import Init as Init
+from ._states import SearchStage as SearchStage
 from ._tensor_cache import CacheStats as CacheStats
 from ._tensor_cache import TensorCache as TensorCache
 from ._topk_registry import TopKRecord as TopKRecord
