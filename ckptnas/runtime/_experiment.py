@@ -45,7 +45,7 @@ class Experiment:
     Parameters
     ----------
     config : Config
-    run_dir : str or Path
+    run_dir : str, Path or RunDir
     progress : bool
         Show a progress bar (candidates done, best objective, warm-started count).
     resume : bool
@@ -84,7 +84,7 @@ class Experiment:
     def __init__(  # noqa: PLR0913  # the run, then optional replacements, each a keyword
         self,
         config: Config,
-        run_dir: str | Path,
+        run_dir: str | Path | RunDir,
         progress: bool = True,
         resume: bool = False,
         trainer: Callable[[CandidateSpec], CandidateResult] = train_candidate,
@@ -93,8 +93,8 @@ class Experiment:
         listeners: Sequence[RunListener] = (),
     ) -> None:
         self.config = config
-        self.run_dir = Path(run_dir)
-        self.files = RunDir(run_dir)
+        #: The run directory, wrapped once: what the loop, the stores and the workers are given.
+        self.run_dir = RunDir(run_dir)
         self.progress = progress
         self.resume = resume
         self.trainer = trainer
@@ -108,8 +108,8 @@ class Experiment:
     # -- set-up ----------------------------------------------------------------------------
     def _refuse_unusable_run_dir(self) -> None:
         """Stop before any work if the run directory cannot take this run (writes nothing)."""
-        self.files.refuse_foreign()
-        kind, d = self.files.kind(), self.run_dir
+        self.run_dir.refuse_foreign()
+        kind, d = self.run_dir.kind(), self.run_dir
         if kind == RunKind.SEARCH and not self.resume:
             raise RunDirectoryError(
                 f"run directory {str(d)!r} already holds a run; use 'ckptnas resume {d}' to "
@@ -155,10 +155,10 @@ class Experiment:
             # A run that exists is locked before a cluster starts, so a busy one is refused
             # at once; a new directory only once the cluster answers, so that a scheduler that
             # cannot be reached leaves nothing behind.
-            existing = self.files.kind() in (RunKind.SEARCH, RunKind.STARTED)
+            existing = self.run_dir.kind() in (RunKind.SEARCH, RunKind.STARTED)
             if existing:
-                self.files.require_writable()
-                stack.enter_context(self.files.lock())
+                self.run_dir.require_writable()
+                stack.enter_context(self.run_dir.lock())
                 if self.resume and self._finished():  # no data, no cluster: nothing to train
                     self.already_finished = True
                     return self._results_without_training()
@@ -175,10 +175,10 @@ class Experiment:
             data = describe_on_cluster(client, key)
             space = self._make_space(data)
             _check_workers_load(client, space)
-            self.files.create()
+            self.run_dir.create()
             if not existing:
-                self.files.require_writable()
-                stack.enter_context(self.files.lock())
+                self.run_dir.require_writable()
+                stack.enter_context(self.run_dir.lock())
             return self._run_locked(client, data, space)
 
     def _make_space(self, data: DataDescription) -> ResolvedSpace:
@@ -208,7 +208,7 @@ class Experiment:
 
     def _recorded_space(self) -> ResolvedSpace | None:
         """A resumed run's pickled space (one given as an object, which no config describes)."""
-        if not self.resume or self.files.kind() != RunKind.SEARCH:
+        if not self.resume or self.run_dir.kind() != RunKind.SEARCH:
             return None
         with LineageRegistry(self.run_dir) as registry:
             if registry.get_meta("space") is None and not len(registry):
@@ -224,7 +224,7 @@ class Experiment:
         A candidate being continued (successive halving) is in flight too: its curve is
         shorter than the epochs it is to reach.
         """
-        if self.files.kind() != RunKind.SEARCH:
+        if self.run_dir.kind() != RunKind.SEARCH:
             return False
         with LineageRegistry(self.run_dir) as registry:
             budget_spent = len(registry) >= self.config.experiment.max_candidates
@@ -247,7 +247,7 @@ class Experiment:
     ) -> xr.Dataset:
         # The configuration goes to disk before the registry exists, so that a run stopped at
         # any moment afterwards can be resumed.
-        self.files.write_config(self.config)
+        self.run_dir.write_config(self.config)
         if self._strategy is not None and not isinstance(self._strategy, Strategy):
             self.strategy = self._strategy(space)
         with LineageRegistry(self.run_dir) as registry:

@@ -99,7 +99,7 @@ class Loop:
         # What every task carries, computed once: per candidate, the space's description and
         # the resolved run directory cost the client 1 ms (of 7 ms) with near-instant tasks.
         self.space_dict = space.to_dict()
-        self.run_dir = str(experiment.run_dir.resolve())
+        self.run_dir = experiment.run_dir.resolved()
         #: Checkpoint digests of the donors, so that planning reads no registry row.
         self.digests: dict[int, str | None] = {}
         #: Candidates registered, kept here rather than counted in the registry each time.

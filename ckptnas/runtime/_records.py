@@ -13,7 +13,7 @@ from typing import Any
 from ckptnas.config import Device, Precision
 from ckptnas.search import SCRATCH, TransferPlan
 from ckptnas.space import Architecture
-from ckptnas.storage import CandidateOutcome, TaskOutcome
+from ckptnas.storage import CandidateOutcome, RunDir, TaskOutcome
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,8 @@ class WorkerTask:
     arch: Architecture
     #: The search space, as :meth:`~ckptnas.space.ResolvedSpace.to_dict` describes it.
     space: dict[str, Any]
-    run_dir: str
+    #: The run directory, absolute: a worker's working directory may be another.
+    run_dir: RunDir
     data_key: str
     #: Seeds the weights' initialisation and the batch order.
     seed: int

@@ -289,15 +289,19 @@ def _times_as_cf_seconds(ds: xr.Dataset) -> xr.Dataset:
 
 
 @overload
-def load_results(run_dir: str | Path, per_candidate: Literal[False] = False) -> xr.Dataset: ...
+def load_results(
+    run_dir: str | Path | RunDir, per_candidate: Literal[False] = False
+) -> xr.Dataset: ...
 @overload
-def load_results(run_dir: str | Path, per_candidate: Literal[True]) -> pd.DataFrame: ...
-def load_results(run_dir: str | Path, per_candidate: bool = False) -> xr.Dataset | pd.DataFrame:
+def load_results(run_dir: str | Path | RunDir, per_candidate: Literal[True]) -> pd.DataFrame: ...
+def load_results(
+    run_dir: str | Path | RunDir, per_candidate: bool = False
+) -> xr.Dataset | pd.DataFrame:
     """Open a run's ``results.nc`` fully into memory.
 
     Parameters
     ----------
-    run_dir : str or Path
+    run_dir : str, Path or RunDir
     per_candidate : bool
         Return one row per candidate as a :class:`pandas.DataFrame` (the variables without an
         ``epoch`` or ``node`` dimension, the architecture as ``arch_str``) instead of the
@@ -325,7 +329,7 @@ class ResultsWriter:
 
     Parameters
     ----------
-    run_dir : str or Path
+    run_dir : str, Path or RunDir
     registry : LineageRegistry
     n_epochs : int
     interval : float
@@ -333,7 +337,11 @@ class ResultsWriter:
     """
 
     def __init__(
-        self, run_dir: str | Path, registry: LineageRegistry, n_epochs: int, interval: float = 5.0
+        self,
+        run_dir: str | Path | RunDir,
+        registry: LineageRegistry,
+        n_epochs: int,
+        interval: float = 5.0,
     ) -> None:
         self.path = RunDir(run_dir).results
         self.registry = registry

@@ -153,9 +153,18 @@ class RunDir:
         return self.root / "report.html"
 
     @property
+    def export(self) -> Path:
+        """``export/``: where ``ckptnas export`` writes a candidate by default."""
+        return self.root / "export"
+
+    @property
     def figures(self) -> Path:
         """``figures/``: the report's default output folder."""
         return self.root / "figures"
+
+    def resolved(self) -> RunDir:
+        """The same run directory as an absolute path, as workers elsewhere must be given it."""
+        return RunDir(self.root.resolve())
 
     # -- what is here ----------------------------------------------------------------------
     def kind(self) -> RunKind:
