@@ -118,14 +118,14 @@ def test_warnings_are_shown_and_info_only_with_verbose(
 ) -> None:
     import logging
 
-    import ckptnas.cli
+    import ckptnas.cli._inspect
 
     def logs(args: object) -> int:
         logging.getLogger("ckptnas.runtime._loop").warning("candidate 3: retrying")
         logging.getLogger("ckptnas.runtime._submit").info("the cluster has 4 workers")
         return 0
 
-    monkeypatch.setattr(ckptnas.cli, "cmd_summary", logs)
+    monkeypatch.setattr(ckptnas.cli._inspect, "cmd_summary", logs)
     assert main(["summary", str(tmp_path)]) == 0
     err = capsys.readouterr().err
     assert "ckptnas: WARNING: candidate 3: retrying" in err and "cluster" not in err
