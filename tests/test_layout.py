@@ -44,6 +44,12 @@ def test_import_ckptnas_loads_no_heavy_library() -> None:
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
 
 
+def test_building_the_command_line_loads_no_heavy_library() -> None:
+    # Every command group registers its commands lightly; heavy imports wait in the handlers.
+    loaded = top_level(loaded_after("from ckptnas.cli import build_parser\nbuild_parser()"))
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)
+
+
 @pytest.mark.parametrize("subpackage", sorted(ALLOWED))
 def test_subpackage_imports_only_its_layers(subpackage: str) -> None:
     # Every public name resolved, so every module of the subpackage is imported.
