@@ -19,16 +19,6 @@ from ckptnas.space import ResolvedSpace, SearchSpace
 if TYPE_CHECKING:
     import optuna
 
-#: ``[search] sampler`` names and Optuna's sampler classes.
-SAMPLERS = {
-    "tpe": "TPESampler",
-    "nsga2": "NSGAIISampler",
-    "nsga3": "NSGAIIISampler",
-    "random": "RandomSampler",
-    "gp": "GPSampler",
-    "qmc": "QMCSampler",
-}
-
 #: Prefix of the parameter names of variable nodes, which keeps them apart from hyperparameters.
 _NODE = "node:"
 
@@ -41,15 +31,9 @@ def make_sampler(name: str, seed: int, options: Mapping[str, Any]) -> optuna.sam
     ValueError
         If the name is unknown or the sampler refuses an option.
     """
-    import optuna
+    from ckptnas.search._registry import SAMPLERS
 
-    if name not in SAMPLERS:
-        raise ValueError(f"unknown sampler {name!r}; known samplers: {', '.join(SAMPLERS)}")
-    cls = getattr(optuna.samplers, SAMPLERS[name])
-    try:
-        sampler: optuna.samplers.BaseSampler = cls(seed=seed, **options)
-    except TypeError as exc:
-        raise ValueError(f"sampler {name!r} refuses options {dict(options)!r}: {exc}") from None
+    sampler: optuna.samplers.BaseSampler = SAMPLERS.get(name).make(seed, options)
     return sampler
 
 
@@ -60,7 +44,7 @@ class OptunaStrategy(Strategy):
     ----------
     space : SearchSpace or ResolvedSpace
     sampler : str
-        A name of :data:`SAMPLERS`.
+        A name of :data:`~ckptnas.search.SAMPLERS`.
     sampler_options : mapping, optional
         Keyword arguments of the sampler's class (``n_startup_trials``, ``population_size``,
         ...); its seed is ``seed``.
