@@ -14,7 +14,10 @@ An entry may be given as ``"module:attribute"`` text, imported when it is first 
 registry lists its names without importing torch or Optuna, so checking a configuration and
 reading a finished run stay light.
 
-An entry may have a ``check(config)`` method: the configuration calls it, once every table is
+An entry is the object its registry's protocol describes, documented beside the registry: an
+instance with methods for spaces, strategies, samplers, objectives, cluster kinds and data
+sources, and a callable making the policy of a space for transfer policies. An entry may have a
+``check(config)`` method: the configuration calls it, once every table is
 read, with the whole :class:`~ckptnas.config.Config`, and it raises
 :class:`~ckptnas.errors.ConfigError` naming the key of an option it refuses. What else an entry
 offers is the owning registry's protocol (documented beside it).

@@ -30,7 +30,7 @@ class Planner:
     Examples
     --------
     >>> from ckptnas.space import SearchSpace
-    >>> space = SearchSpace((("x", 4),), output_size=1, num_nodes=2)
+    >>> space = SearchSpace((("x", 4),), output_size=1, num_nodes=2, input_nodes=0)
     >>> planner = Planner("lcp", space)
     >>> planner.add(0, (1, 0, 1, 0), 0.5)
     >>> planner.plan((1, 0, 2, 0)).donor
