@@ -9,7 +9,7 @@ labelled xarray views of the registries. Every file is replaced atomically, neve
 place.
 
 May import: :mod:`ckptnas.space` (for the architecture type), :mod:`ckptnas.config`,
-:mod:`ckptnas.errors`. torch is imported with the checkpoint store only.
+:mod:`ckptnas.plugins`, :mod:`ckptnas.errors`. torch is imported with the checkpoint store only.
 """
 
 import lazy_loader as _lazy
