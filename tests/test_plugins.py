@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from distributed import Client
 
 from ckptnas.config import Config, config_from_dict
 from ckptnas.errors import ConfigError
@@ -215,6 +216,31 @@ def test_a_registered_batch_kind_writes_the_job_script(
         path.write_text("[cluster]\nn_workers = 3\n")
         assert main(["cluster-script", str(path)]) == 2
         assert "is for kind = slurm, pbs, lsf, sge or printed" in capsys.readouterr().err
+
+
+class Shared:
+    """A cluster kind of this test: the session's cluster, left running after the run."""
+
+    batch = False
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def connect(self, config: Config) -> contextlib.AbstractContextManager[Client]:
+        return contextlib.nullcontext(self.client)
+
+
+def test_a_registered_cluster_kind_connects_the_run(
+    client: Client, tiny_config: Config, tmp_path: Path
+) -> None:
+    from ckptnas.runtime import Experiment
+
+    with registered("cluster", "shared", Shared(client)):
+        config = tiny_config.replace("cluster", kind="shared")
+        config = config.replace("experiment", max_candidates=2)
+        results = Experiment(config, tmp_path / "run", progress=False).run()
+    assert results.sizes["candidate"] == 2
+    assert client.status == "running"
 
 
 PLUGIN = '''
