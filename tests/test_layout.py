@@ -16,13 +16,27 @@ import ckptnas
 HEAVY = ("torch", "sklearn", "matplotlib", "distributed", "scipy", "optuna")
 
 #: What each subpackage may import of ckptnas (besides itself), as its docstring says.
+#: ``plugins`` (the registries' machinery) and ``errors`` sit at the bottom: every layer may
+#: import them, and the configuration nothing else.
 ALLOWED = {
-    "space": {"errors"},
-    "search": {"space", "storage", "config", "errors"},
-    "storage": {"space", "config", "errors", "_version", "plugins"},
-    "runtime": {"space", "search", "storage", "data", "config", "errors", "_version"},
-    "topk": {"runtime", "space", "search", "storage", "data", "config", "errors", "_version"},
-    "analysis": {"storage", "space", "config", "errors", "_version"},
+    "config": {"errors", "plugins"},
+    "data": {"storage", "space", "config", "errors", "plugins", "_version"},
+    "space": {"errors", "plugins"},
+    "search": {"space", "storage", "config", "errors", "plugins"},
+    "storage": {"space", "config", "errors", "plugins", "_version"},
+    "runtime": {"space", "search", "storage", "data", "config", "errors", "plugins", "_version"},
+    "topk": {
+        "runtime",
+        "space",
+        "search",
+        "storage",
+        "data",
+        "config",
+        "errors",
+        "plugins",
+        "_version",
+    },
+    "analysis": {"storage", "space", "config", "errors", "plugins", "_version"},
 }
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ckptnas.config import Config, Scheduler, StrategyKind
+from ckptnas.config import Config, Scheduler
 from ckptnas.storage import CandidateRecord, CandidateStatus, SearchStage
 
 #: Optuna's samplers that start at random: their class, and the option that says how long.
@@ -88,7 +88,7 @@ def _optuna_default(sampler: str, option: str) -> int:
 def random_start(config: Config) -> RandomStart | None:
     """How the configured strategy begins, ``None`` when it draws every candidate at random."""
     search = config.search
-    if search.strategy == StrategyKind.EVOLUTION:
+    if search.strategy == "evolution":
         n = search.population_size
         return RandomStart(
             n,
@@ -97,7 +97,7 @@ def random_start(config: Config) -> RandomStart | None:
             "evolved: mutations of the population's best",
             evolution=True,
         )
-    if search.strategy != StrategyKind.OPTUNA or search.sampler not in _OPTUNA_STARTS:
+    if search.strategy != "optuna" or search.sampler not in _OPTUNA_STARTS:
         return None
     option = _OPTUNA_STARTS[search.sampler][1]
     n = int(search.sampler_options.get(option) or _optuna_default(search.sampler, option))
@@ -192,9 +192,9 @@ def derived_stages(records: list[CandidateRecord], start: RandomStart | None) ->
 def describe_strategy(config: Config) -> str:
     """The strategy and scheduler in a few words (``evolution (population 10, sample 3)``)."""
     search = config.search
-    if search.strategy == StrategyKind.EVOLUTION:
+    if search.strategy == "evolution":
         text = f"evolution (population {search.population_size}, sample {search.sample_size})"
-    elif search.strategy == StrategyKind.OPTUNA:
+    elif search.strategy == "optuna":
         text = f"optuna, sampler {search.sampler}"
     else:
         text = str(search.strategy)

@@ -23,15 +23,15 @@ def register(sub: Subparsers) -> None:
 
 def cmd_cluster_script(args: argparse.Namespace) -> int:
     """Print the job script of ``args.config``'s batch cluster, submitting nothing."""
-    from ckptnas.config import BATCH_KINDS
-    from ckptnas.runtime import batch_cluster
+    from ckptnas.runtime import CLUSTERS
+    from ckptnas.runtime._cluster_kinds import batch_words
 
     config = load_config(args.config)
-    if config.cluster.kind not in BATCH_KINDS:
+    kind = CLUSTERS.get(config.cluster.kind)
+    if not getattr(kind, "batch", False):
         raise CkptnasError(
             f"{args.config}: [cluster] kind = {config.cluster.kind!r} starts no batch jobs; "
-            "cluster-script is for kind = slurm, pbs, lsf or sge"
+            f"cluster-script is for kind = {batch_words()}"
         )
-    with batch_cluster(config) as cluster:
-        print(cluster.job_script())
+    print(kind.job_script(config))
     return 0

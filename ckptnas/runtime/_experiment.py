@@ -16,7 +16,7 @@ import torch
 import xarray as xr
 from distributed import Client
 
-from ckptnas.config import BATCH_KINDS, Config, Device, SpaceKind, Task
+from ckptnas.config import Config, Device, Task
 from ckptnas.data import DataDescription, require_data_file
 from ckptnas.errors import ConfigError, RunDirectoryError, SearchSpaceError
 from ckptnas.runtime._cluster import connect
@@ -24,11 +24,12 @@ from ckptnas.runtime._dataset import describe_on_cluster
 from ckptnas.runtime._listener import Listeners, RunListener
 from ckptnas.runtime._loop import Loop
 from ckptnas.runtime._records import CandidateResult, CandidateSpec
+from ckptnas.runtime._registry import CLUSTERS
 from ckptnas.runtime._train import train_candidate
 from ckptnas.runtime._worker import data_key, space_loads
 from ckptnas.search import Strategy
-from ckptnas.space import ResolvedSpace, SearchSpace, space_from_dict
-from ckptnas.space._factory import checked_space, make_space
+from ckptnas.space import SPACES, ResolvedSpace, space_from_dict
+from ckptnas.space._factory import checked_space
 from ckptnas.storage import (
     CandidateStatus,
     LineageRegistry,
@@ -147,7 +148,7 @@ class Experiment:
         local = client is None and not self.config.cluster.scheduler
         # Only the embedded cluster trains on this machine: batch jobs run on other nodes (a
         # login node with no GPU submits to a GPU partition).
-        embedded = local and self.config.cluster.kind not in BATCH_KINDS
+        embedded = local and not CLUSTERS.get(self.config.cluster.kind).batch
         cuda = self.config.training.device == Device.CUDA
         if cuda and embedded and not torch.cuda.is_available():
             raise ConfigError("[training] device = 'cuda' but this machine has no CUDA device")
@@ -188,23 +189,14 @@ class Experiment:
         recorded = self._recorded_space()
         if recorded is not None:
             return recorded
-        config = self.config.space
+        table = self.config.space
         try:
-            if config.kind == SpaceKind.DENSE:
-                flat = [n for n, shape in data.input_shapes.items() if len(shape) != 1]
-                if flat:
-                    raise SearchSpaceError(
-                        f"kind = 'dense' needs (sample, feature) inputs, but {flat[0]!r} has "
-                        f"one sample of shape {data.input_shapes[flat[0]]}; use kind = "
-                        "'conv1d', 'conv2d', 'cell' or 'python'"
-                    )
-                dense = SearchSpace.from_config(config, data.input_sizes, data.output_size)
-                return ResolvedSpace(dense)
-            return make_space(
-                config.kind, data.input_shapes, data.output_size, config.factory, config.options
+            space: ResolvedSpace = SPACES.get(table.kind).build(
+                table, data.input_shapes, data.output_size
             )
         except ValueError as exc:  # SearchSpaceError is one
             raise ConfigError(f"[space] {exc}") from None
+        return space
 
     def _recorded_space(self) -> ResolvedSpace | None:
         """A resumed run's pickled space (one given as an object, which no config describes)."""

@@ -9,6 +9,7 @@ trained so far, the one sharing the longest prefix with a new architecture;
 
 May import: :mod:`ckptnas.space`, :mod:`ckptnas.storage` (for the records it keeps: a
 :class:`TransferPlan` is a :class:`~ckptnas.storage.Transfer`), :mod:`ckptnas.config`,
+:mod:`ckptnas.plugins`,
 :mod:`ckptnas.errors`.
 """
 

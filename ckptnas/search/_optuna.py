@@ -21,16 +21,6 @@ from ckptnas.storage import SearchStage
 if TYPE_CHECKING:
     import optuna
 
-#: ``[search] sampler`` names and Optuna's sampler classes.
-SAMPLERS = {
-    "tpe": "TPESampler",
-    "nsga2": "NSGAIISampler",
-    "nsga3": "NSGAIIISampler",
-    "random": "RandomSampler",
-    "gp": "GPSampler",
-    "qmc": "QMCSampler",
-}
-
 #: Samplers that begin at random: the option that says for how many trials, and whether those
 #: are counted as they finish (a trial that failed does not count) or as they are asked.
 RANDOM_STARTS = {
@@ -52,15 +42,9 @@ def make_sampler(name: str, seed: int, options: Mapping[str, Any]) -> optuna.sam
     ValueError
         If the name is unknown or the sampler refuses an option.
     """
-    import optuna
+    from ckptnas.search._registry import SAMPLERS
 
-    if name not in SAMPLERS:
-        raise ValueError(f"unknown sampler {name!r}; known samplers: {', '.join(SAMPLERS)}")
-    cls = getattr(optuna.samplers, SAMPLERS[name])
-    try:
-        sampler: optuna.samplers.BaseSampler = cls(seed=seed, **options)
-    except TypeError as exc:
-        raise ValueError(f"sampler {name!r} refuses options {dict(options)!r}: {exc}") from None
+    sampler: optuna.samplers.BaseSampler = SAMPLERS.get(name).make(seed, options)
     return sampler
 
 
@@ -77,7 +61,9 @@ def random_start(name: str, options: Mapping[str, Any]) -> tuple[int, bool] | No
     option, by_finish = RANDOM_STARTS[name]
     if option in options:
         return int(options[option]), by_finish
-    cls = getattr(optuna.samplers, SAMPLERS[name])
+    from ckptnas.search._registry import SAMPLERS
+
+    cls = getattr(optuna.samplers, SAMPLERS.get(name).class_name)
     return int(inspect.signature(cls).parameters[option].default), by_finish
 
 
@@ -88,7 +74,7 @@ class OptunaStrategy(Strategy):
     ----------
     space : SearchSpace or ResolvedSpace
     sampler : str
-        A name of :data:`SAMPLERS`.
+        A name of :data:`~ckptnas.search.SAMPLERS`.
     sampler_options : mapping, optional
         Keyword arguments of the sampler's class (``n_startup_trials``, ``population_size``,
         ...); its seed is ``seed``.

@@ -14,7 +14,7 @@ them and hand them over, so nothing here imports the search, the runtime or full
 even for type checking (``tests/test_layout.py`` reads the source to make sure).
 
 May import: :mod:`ckptnas.space` (for the architecture type), :mod:`ckptnas.config`,
-:mod:`ckptnas.errors`. torch is imported with the checkpoint store only.
+:mod:`ckptnas.plugins`, :mod:`ckptnas.errors`. torch is imported with the checkpoint store only.
 """
 
 import lazy_loader as _lazy

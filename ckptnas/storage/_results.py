@@ -31,6 +31,7 @@ import xarray as xr
 from ckptnas._version import package_version
 from ckptnas.config import Config, Scheduler, SearchConfig
 from ckptnas.errors import RunDirectoryError
+from ckptnas.plugins import registry
 from ckptnas.space import space_from_dict
 from ckptnas.storage._atomic import replacing
 from ckptnas.storage._candidate_variables import per_candidate_variables
@@ -112,18 +113,21 @@ def _pareto_variable(
     """``pareto``: 1 for the successful candidates no other dominates in every objective."""
     if len(search.objectives) < 2:
         return {}
-    per_objective = {
-        "val_metric": lambda r: r.objective,
-        "val_loss": lambda r: curves[r.id][-1][1] if curves.get(r.id) else np.nan,
-        "n_params": lambda r: float(r.n_params),
-        "latency": lambda r: r.latency,
-    }
+    # The values the strategy was told: each objective's entry computes its own from what the
+    # candidate measured (found through the registry: storage sits below the search).
+    entries = [registry("objective").get(name) for name in search.objectives]
+
+    def measured(r: CandidateRecord) -> dict[str, float]:
+        return {
+            "val_metric": r.objective,
+            "val_loss": curves[r.id][-1][1] if curves.get(r.id) else np.nan,
+            "n_params": float(r.n_params),
+            "latency": r.latency,
+        }
+
     values = np.array(
         [
-            [
-                per_objective[name](r) if r.status == CandidateStatus.OK else np.nan
-                for name in search.objectives
-            ]
+            [e.value(measured(r)) if r.status == CandidateStatus.OK else np.nan for e in entries]
             for r in records
         ],
         dtype=float,
