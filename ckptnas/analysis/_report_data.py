@@ -141,10 +141,9 @@ def _described(
         recorded = registry.recorded_space()
     except RunDirectoryError:  # stopped before it recorded its space: nothing to say
         return {r.id: "" for r in records}
-    if recorded.get("kind") == "pickled" and not trust_code:
-        return {r.id: str(r.arch) for r in records}
     try:
-        space = space_from_dict(recorded)
-    except Exception:  # a user's space whose code is not importable here (as results.nc does)
+        space = space_from_dict(recorded, trust_code)
+    # A user's space not trusted, or whose code is not importable here (as results.nc does).
+    except Exception:
         return {r.id: str(r.arch) for r in records}
     return {r.id: space.describe(r.arch) for r in records}

@@ -48,6 +48,16 @@ def add_verbose_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_trust_flag(parser: argparse.ArgumentParser) -> None:
+    """``--trust-code``: the one way a command is allowed to unpickle a run's own space object."""
+    parser.add_argument(
+        "--trust-code",
+        action="store_true",
+        help="load the run's search space even where it is a pickle of user code (running "
+        "that code): only for a run directory you trust",
+    )
+
+
 def add_cluster_flags(parser: argparse.ArgumentParser) -> None:
     """The flags of commands that train: where the cluster is, its workers, the budget."""
     where = parser.add_mutually_exclusive_group()

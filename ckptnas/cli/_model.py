@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ckptnas.cli._common import add_trust_flag
+
 if TYPE_CHECKING:
     from ckptnas.cli._common import Subparsers
 
@@ -17,6 +19,7 @@ def register(sub: Subparsers) -> None:
     predict.add_argument("data", help="netCDF file with the run's input variables, raw")
     predict.add_argument("--candidate", type=int, required=True, help="the candidate's id")
     predict.add_argument("--out", help="output file (default: DATA.predictions.nc)")
+    add_trust_flag(predict)
     predict.set_defaults(func=cmd_predict)
 
     export = sub.add_parser(
@@ -31,6 +34,7 @@ def register(sub: Subparsers) -> None:
         help="torch.export program (.pt2), ONNX graph, or tensors for ckptnas.load_exported",
     )
     export.add_argument("--out", help="output folder (default: RUN_DIR/export)")
+    add_trust_flag(export)
     export.set_defaults(func=cmd_export)
 
 
@@ -39,7 +43,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from ckptnas.runtime import predict_file
 
     out = Path(args.out) if args.out else Path(args.data).with_suffix(".predictions.nc")
-    ds = predict_file(args.run_dir, args.candidate, args.data, out)
+    ds = predict_file(args.run_dir, args.candidate, args.data, out, args.trust_code)
     print(f"wrote {out}: {ds.sizes[next(iter(ds.dims))]} predictions of candidate {args.candidate}")
     return 0
 
@@ -48,6 +52,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Write a candidate as a model file in ``args.format``, with its description."""
     from ckptnas.runtime import export_model
 
-    exported = export_model(args.run_dir, args.candidate, args.format, args.out)
+    exported = export_model(
+        args.run_dir, args.candidate, args.format, args.out, trust_code=args.trust_code
+    )
     print(f"wrote {exported.model_file} and {exported.description_file}")
     return 0

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ckptnas.cli._common import add_cluster_flags, apply_flags
+from ckptnas.cli._common import add_cluster_flags, add_trust_flag, apply_flags
 from ckptnas.cli._summary import print_summary
 from ckptnas.config import Config, load_config
 from ckptnas.errors import CkptnasError
@@ -31,6 +31,7 @@ def register(sub: Subparsers) -> None:
     resume = sub.add_parser("resume", help="continue a stopped run")
     resume.add_argument("run_dir")
     add_cluster_flags(resume)
+    add_trust_flag(resume)
     resume.set_defaults(func=cmd_resume)
 
 
@@ -69,6 +70,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         resume=True,
         listeners=_live_report(run_dir),
+        trust_code=args.trust_code,
     )
     ds = experiment.run()
     if experiment.already_finished:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ckptnas.cli._common import add_cluster_flags, apply_flags
+from ckptnas.cli._common import add_cluster_flags, add_trust_flag, apply_flags
 from ckptnas.storage import INITS, RunDir
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ def register(sub: Subparsers) -> None:
         "--min-delta", type=float, default=0.0, help="smallest validation-loss improvement"
     )
     add_cluster_flags(topk)
+    add_trust_flag(topk)
     topk.set_defaults(func=cmd_train_topk)
 
 
@@ -45,7 +46,14 @@ def cmd_train_topk(args: argparse.Namespace) -> int:
         k=args.k, max_epochs=args.epochs, patience=args.patience, min_delta=args.min_delta
     )
     inits = INITS if args.init == "both" else (Init(args.init),)
-    ds = train_topk(run_dir, settings, inits, config=config, progress=not args.no_progress)
+    ds = train_topk(
+        run_dir,
+        settings,
+        inits,
+        config=config,
+        progress=not args.no_progress,
+        trust_code=args.trust_code,
+    )
     metric = ds.attrs.get("metric", "metric")
     print(f"wrote {files.topk_results}")
     print(f"{'rank':>4} {'cand':>5} {'init':>10} {'epochs':>6} {metric:>8} {'t_target':>9}")

@@ -68,6 +68,9 @@ class Experiment:
     listeners : sequence of RunListener
         Told when the run starts and each time ``results.nc`` is written, such as
         :class:`ckptnas.analysis.LiveReport`, which keeps ``report.html`` up to date.
+    trust_code : bool
+        On resume, unpickle the space object the run recorded (running its code): only for a
+        run directory you trust. Runs of the built-in spaces never need it.
 
     Examples
     --------
@@ -92,11 +95,13 @@ class Experiment:
         space: Any = None,
         strategy: Strategy | Callable[[ResolvedSpace], Strategy] | None = None,
         listeners: Sequence[RunListener] = (),
+        trust_code: bool = False,
     ) -> None:
         self.config = config
         #: The run directory, wrapped once: what the loop, the stores and the workers are given.
         self.run_dir = RunDir(run_dir)
         self.progress = progress
+        self.trust_code = trust_code
         self.resume = resume
         self.trainer = trainer
         self.space = space
@@ -208,7 +213,9 @@ class Experiment:
                 # candidate to continue from, so the run starts over from its configuration.
                 return None
             recorded = registry.recorded_space()
-        return space_from_dict(recorded) if recorded.get("kind") == "pickled" else None
+        if recorded.get("kind") != "pickled":
+            return None
+        return space_from_dict(recorded, self.trust_code)
 
     def _finished(self) -> bool:
         """Whether the run holds its whole budget of candidates, none of them in flight.
@@ -263,7 +270,10 @@ def _check_workers_load(client: Client, space: ResolvedSpace) -> None:
 
 
 def resume_experiment(
-    run_dir: str | Path, progress: bool = True, max_candidates: int | None = None
+    run_dir: str | Path,
+    progress: bool = True,
+    max_candidates: int | None = None,
+    trust_code: bool = False,
 ) -> xr.Dataset:
     """Continue a stopped run from its directory, with its recorded configuration.
 
@@ -276,10 +286,13 @@ def resume_experiment(
     progress : bool
     max_candidates : int, optional
         A new total budget, to extend a finished run.
+    trust_code : bool
+        On resume, unpickle the space object the run recorded (running its code): only for a
+        run directory you trust. Runs of the built-in spaces never need it.
     """
     files = RunDir(run_dir)
     files.require_writable()
     config = files.recorded_config()
     if max_candidates:
         config = config.replace("experiment", max_candidates=max_candidates)
-    return Experiment(config, run_dir, progress=progress, resume=True).run()
+    return Experiment(config, run_dir, progress=progress, resume=True, trust_code=trust_code).run()

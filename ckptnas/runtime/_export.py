@@ -37,7 +37,7 @@ from ckptnas._version import package_version
 from ckptnas.config import Task
 from ckptnas.errors import CkptnasError, RunDirectoryError
 from ckptnas.runtime._models import TrainedModel, load_model
-from ckptnas.space import space_from_dict
+from ckptnas.space import UntrustedSpaceError, space_from_dict
 from ckptnas.storage import LineageRegistry, Preprocessing, RunDir, replacing
 
 #: The version of the JSON description; a reader refuses a newer one.
@@ -96,6 +96,7 @@ def export_model(
     candidate_id: int,
     format: ExportFormat | str,  # the word users type: --format
     out_dir: str | Path | None = None,
+    trust_code: bool = False,
 ) -> ExportedModel:
     """Write a trained candidate as a model file plus a JSON description.
 
@@ -107,6 +108,9 @@ def export_model(
     out_dir : str or Path, optional
         Where the two files go (created if needed); ``<run_dir>/export`` by default. They are
         named ``candidate-<id>.<suffix>`` and ``candidate-<id>.json``.
+    trust_code : bool
+        Needed only where the run searched a space object of a user's (recorded as a pickle,
+        which runs its code when loaded): only for a run directory you trust.
 
     Returns
     -------
@@ -123,11 +127,11 @@ def export_model(
     except ValueError:
         known = ", ".join(f.value for f in ExportFormat)
         raise CkptnasError(f"unknown export format {format!r}; choose one of {known}") from None
-    model = load_model(run_dir, candidate_id)
+    model = load_model(run_dir, candidate_id, trust_code)
     out = RunDir(run_dir).export if out_dir is None else Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model_file = out / f"candidate-{candidate_id}{fmt.suffix}"
-    description = _describe(run_dir, candidate_id, model, fmt, model_file.name)
+    description = _describe(run_dir, candidate_id, model, fmt, model_file.name, trust_code)
     examples = _example_inputs(model)
     with replacing(model_file) as tmp:
         if fmt == ExportFormat.SAFETENSORS:
@@ -208,8 +212,13 @@ def _quiet_onnx_exporter() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _describe(
-    run_dir: str | Path, candidate_id: int, model: TrainedModel, fmt: ExportFormat, file: str
+def _describe(  # noqa: PLR0913  # the export's parts, each named in its description
+    run_dir: str | Path,
+    candidate_id: int,
+    model: TrainedModel,
+    fmt: ExportFormat,
+    file: str,
+    trust_code: bool,
 ) -> dict[str, Any]:
     """The JSON description of an exported candidate."""
     with LineageRegistry(run_dir, readonly=True) as registry:
@@ -250,7 +259,7 @@ def _describe(
         "candidate": candidate_id,
         "objective": {"metric": metric, "validation": record.objective},
         "architecture": {
-            "description": space_from_dict(space).describe(record.arch),
+            "description": space_from_dict(space, trust_code).describe(record.arch),
             "choices": list(record.arch),
             "n_params": record.n_params,
             "space": space,
@@ -300,12 +309,14 @@ def load_exported(path: str | Path, trust_code: bool = False) -> TrainedModel:
             f"this one reads up to {DESCRIPTION_VERSION})"
         )
     architecture = description["architecture"]
-    if architecture["space"].get("kind") == "pickled" and not trust_code:
-        raise RunDirectoryError(
+    try:
+        space = space_from_dict(architecture["space"], trust_code)
+    except UntrustedSpaceError:
+        raise UntrustedSpaceError(
             f"{model_file} rebuilds its network from a pickled search space, which runs code "
             "when loaded; pass trust_code=True if you trust the file"
-        )
-    network = space_from_dict(architecture["space"]).build(architecture["choices"])
+        ) from None
+    network = space.build(architecture["choices"])
     model = TrainedModel(network, Preprocessing.from_dict(description["preprocessing"]))
     model.load_state_dict(tensors)
     return model.eval()

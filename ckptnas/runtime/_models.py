@@ -16,14 +16,14 @@ from ckptnas.space import space_from_dict
 from ckptnas.storage import CandidateStatus, CheckpointStore, LineageRegistry, Preprocessing
 
 
-def run_space(run_dir: str | Path) -> Any:
+def run_space(run_dir: str | Path, trust_code: bool = False) -> Any:
     """The search space a run used, as recorded in its registry.
 
     A :class:`~ckptnas.space.SearchSpace` for the dense space, else the space object the run
-    searched (unpickled: its code must be importable here).
+    searched (unpickled, only with ``trust_code``: its code must be importable here).
     """
     with LineageRegistry(run_dir, readonly=True) as registry:
-        return space_from_dict(registry.recorded_space()).space
+        return space_from_dict(registry.recorded_space(), trust_code).space
 
 
 class TrainedModel(nn.Module):
@@ -88,13 +88,16 @@ def _float(values: Any) -> torch.Tensor:
     return torch.as_tensor(np.asarray(values, dtype=np.float32))
 
 
-def load_model(run_dir: str | Path, candidate_id: int) -> TrainedModel:
+def load_model(run_dir: str | Path, candidate_id: int, trust_code: bool = False) -> TrainedModel:
     """A trained candidate, with its checkpointed weights, that takes raw inputs.
 
     Parameters
     ----------
     run_dir : str or Path
     candidate_id : int
+    trust_code : bool
+        Needed only where the run searched a space object of a user's (recorded as a pickle,
+        which runs its code when loaded): only for a run directory you trust.
 
     Returns
     -------
@@ -121,7 +124,7 @@ def load_model(run_dir: str | Path, candidate_id: int) -> TrainedModel:
             record = registry.get(candidate_id)
         except KeyError:
             raise CandidateError(f"run {run_dir} has no candidate {candidate_id}") from None
-        space = space_from_dict(registry.recorded_space())
+        space = space_from_dict(registry.recorded_space(), trust_code)
     if record.status != CandidateStatus.OK:
         why = f": {record.error}" if record.error else ""
         raise CandidateError(

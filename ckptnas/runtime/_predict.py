@@ -16,7 +16,11 @@ from ckptnas.storage import RunDir, replacing
 
 
 def predict_file(
-    run_dir: str | Path, candidate_id: int, data: str | Path, out: str | Path
+    run_dir: str | Path,
+    candidate_id: int,
+    data: str | Path,
+    out: str | Path,
+    trust_code: bool = False,
 ) -> xr.Dataset:
     """Write a candidate's predictions for the raw inputs of a netCDF file, as netCDF.
 
@@ -38,7 +42,7 @@ def predict_file(
     xarray.Dataset
         What was written.
     """
-    model = load_model(run_dir, candidate_id)
+    model = load_model(run_dir, candidate_id, trust_code)
     config = RunDir(run_dir).recorded_config()
     ds = open_netcdf(data, model.input_names)
     sample = config.data.sample_dim or str(ds[model.input_names[0]].dims[0])

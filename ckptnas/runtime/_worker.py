@@ -102,7 +102,7 @@ class DataPlugin(WorkerPlugin):
 def space_loads(space: dict[str, Any]) -> str:
     """Rebuild a task's search space as :func:`prepare` does: ``""``, or why it failed."""
     try:
-        space_from_dict(space)
+        space_from_dict(space, trust_code=True)
     except Exception as exc:  # whatever unpickling the user's code raises
         return f"{type(exc).__name__}: {exc}"
     return ""
@@ -203,6 +203,7 @@ def prepare(task: WorkerTask, device: str) -> Prepared:
     where = choose_device(device)
     data = DeviceData.of(task.data_key, where)
     seed_weights(task.seed)
-    model = space_from_dict(task.space).build(task.arch).to(where)
+    # The client sent the space: it trusted the run when it read the space itself.
+    model = space_from_dict(task.space, trust_code=True).build(task.arch).to(where)
     n_params = sum(p.numel() for p in model.parameters())
     return Prepared(where, data, model, n_params, worker_name(), start)

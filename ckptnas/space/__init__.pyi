@@ -15,7 +15,8 @@ from ._protocol import Architecture as Architecture
 from ._protocol import Layer as Layer
 from ._protocol import LayerLike as LayerLike
 from ._protocol import Space as Space
+from ._recorded import UntrustedSpaceError as UntrustedSpaceError
+from ._recorded import space_from_dict as space_from_dict
 from ._registry import SPACES as SPACES
 from ._resolved import ResolvedSpace as ResolvedSpace
-from ._resolved import space_from_dict as space_from_dict
 from ._trace import traced_layers as traced_layers

@@ -122,7 +122,7 @@ def space_from_factory(
 ) -> ResolvedSpace:
     """The space ``spec`` (``"module:function"`` or ``"file.py:function"``) makes, checked.
 
-    The space records ``kind``, ``spec`` and ``options`` as its origin.
+    The space records ``kind``, ``spec``, ``options`` and the data's shapes as its origin.
 
     Raises
     ------
@@ -138,7 +138,13 @@ def space_from_factory(
         raise
     except Exception as exc:
         raise SearchSpaceError(f"space factory {spec!r} raised {exc!r}") from None
-    origin = {"kind": kind, "factory": spec, "options": options}
+    origin = {
+        "kind": kind,
+        "factory": spec,
+        "options": options,
+        "inputs": shapes,
+        "output_size": int(output_size),
+    }
     try:
         return checked_space(space, list(shapes), origin)
     except SearchSpaceError as exc:

@@ -101,9 +101,18 @@ class FactoryKind:
 
     def build(self, table: SpaceConfig, inputs: Shapes, output_size: int) -> ResolvedSpace:
         """The space the factory makes with ``[space.options]``."""
+        return self.make(table.kind, inputs, output_size, table.options)
+
+    def make(
+        self, name: str, inputs: Shapes, output_size: int, options: Mapping[str, object]
+    ) -> ResolvedSpace:
+        """The space the factory makes with these options: how a run's record rebuilds it.
+
+        A kind with this method is recorded by ``name`` and options, not pickled.
+        """
         from ckptnas.space._factory import space_from_factory
 
-        return space_from_factory(table.kind, self.factory, inputs, output_size, table.options)
+        return space_from_factory(name, self.factory, inputs, output_size, options)
 
 
 class PythonKind:

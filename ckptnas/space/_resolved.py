@@ -6,8 +6,9 @@ A user's space only has to ``sample``, ``mutate`` and ``build`` (:class:`~ckptna
 description in words, node names, the parameter count, and a form that travels to workers and
 into the run's registry (:meth:`ResolvedSpace.to_dict`, inverted by :func:`space_from_dict`).
 
-How a space reaches the workers: the dense space travels as its keyword arguments. Any other
-space is pickled with cloudpickle, its pickle sent with each candidate and unpickled once per
+How a space reaches the workers: the dense space travels as its keyword arguments, a space of
+the registry as its name and options (:mod:`ckptnas.space._recorded`). Any other space is
+pickled with cloudpickle, its pickle sent with each candidate and unpickled once per
 worker process. Classes and functions defined in ``__main__`` or in a factory file
 (``"path/to/file.py:make_space"``) travel by value, so an external cluster's workers need not
 see the file; those of an importable module travel by reference, so that module must be
@@ -16,8 +17,6 @@ importable on the workers too (as any code Dask runs).
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import inspect
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -28,6 +27,7 @@ import numpy as np
 from ckptnas.errors import SearchSpaceError
 from ckptnas.space._dense import SearchSpace
 from ckptnas.space._protocol import REQUIRED_METHODS, Architecture, Layer, LayerLike
+from ckptnas.space._recorded import builtin_record, pickled_record
 
 if TYPE_CHECKING:
     from torch import nn
@@ -36,9 +36,6 @@ if TYPE_CHECKING:
 CACHE_SIZE = 4096
 
 T = TypeVar("T")
-
-#: Unpickled spaces in this process, by the digest of their pickle.
-_UNPICKLED: dict[str, ResolvedSpace] = {}
 
 
 class ResolvedSpace:
@@ -189,39 +186,31 @@ class ResolvedSpace:
 
     # -- travelling ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable form: the dense space's keywords, else a cloudpickle.
+        """A JSON-serialisable record (see :mod:`ckptnas.space._recorded`).
 
-        Made once: every candidate's task carries it.
+        The dense space as its keywords, a space of the registry by name and options, any other
+        as a cloudpickle. Made once: every candidate's task carries it.
         """
         if isinstance(self.space, SearchSpace):
             return self.space.to_dict()
         if self._described is None:
-            self._described = self._pickled()
+            self._described = self._by_name() or self._pickled()
         return self._described
+
+    def _by_name(self) -> dict[str, Any] | None:
+        """The record of a space the registry makes again from its name, if it is one."""
+        from ckptnas.space._registry import SPACES
+
+        origin = self.origin or {}
+        name = str(origin.get("kind", ""))
+        if name not in SPACES or not hasattr(SPACES.get(name), "make") or "inputs" not in origin:
+            return None
+        return builtin_record(name, origin["options"], origin["inputs"], origin["output_size"])
 
     def _pickled(self) -> dict[str, Any]:
         import cloudpickle
 
-        blob = cloudpickle.dumps((self.space, self.input_names, self.origin))
-        return {
-            "kind": "pickled",
-            "origin": self.origin,
-            "digest": hashlib.sha256(blob).hexdigest(),
-            "pickle": base64.b64encode(blob).decode("ascii"),
-        }
-
-
-def space_from_dict(d: dict[str, Any]) -> ResolvedSpace:
-    """The space :meth:`ResolvedSpace.to_dict` described (unpickled once per process)."""
-    if d.get("kind") != "pickled":
-        return ResolvedSpace(SearchSpace.from_dict(d))
-    digest = str(d["digest"])
-    if digest not in _UNPICKLED:
-        import cloudpickle
-
-        space, input_names, origin = cloudpickle.loads(base64.b64decode(d["pickle"]))
-        _UNPICKLED[digest] = ResolvedSpace(space, input_names, origin)
-    return _UNPICKLED[digest]
+        return pickled_record(self, cloudpickle.dumps((self.space, self.input_names, self.origin)))
 
 
 def _cached(

@@ -32,7 +32,7 @@ from ckptnas._version import package_version
 from ckptnas.config import Config, Scheduler, SearchConfig
 from ckptnas.errors import RunDirectoryError
 from ckptnas.plugins import registry
-from ckptnas.space import space_from_dict
+from ckptnas.space import UntrustedSpaceError, space_from_dict
 from ckptnas.storage._atomic import replacing
 from ckptnas.storage._candidate_variables import per_candidate_variables
 from ckptnas.storage._lineage import LineageRegistry
@@ -226,6 +226,8 @@ def _described(registry: LineageRegistry, records: list[CandidateRecord]) -> lis
     """Each candidate's architecture in words, as its search space describes it."""
     try:
         space = space_from_dict(registry.recorded_space())
+    except UntrustedSpaceError:  # a user's space, pickled: not unpickled without trust
+        return [str(r.arch) for r in records]
     except RunDirectoryError:  # a registry written without its space: nothing to say
         return ["" for _ in records]
     except Exception:  # a user's space whose code is not importable here

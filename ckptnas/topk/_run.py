@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from ckptnas.config import Config, Precision
 from ckptnas.errors import ConfigError, RunDirectoryError
 from ckptnas.runtime import Submitter, candidate_seed, connect, data_key, describe_on_cluster
+from ckptnas.space import space_from_dict
 from ckptnas.storage import (
     INITS,
     CandidateStatus,
@@ -104,6 +105,7 @@ def train_topk(  # noqa: PLR0913
     client: Client | None = None,
     config: Config | None = None,
     progress: bool = True,
+    trust_code: bool = False,
 ) -> xr.Dataset:
     """Fully train a search's best candidates and write ``topk.nc``.
 
@@ -120,6 +122,9 @@ def train_topk(  # noqa: PLR0913
         Overrides the run's recorded configuration (its ``[cluster]`` table, say); its
         ``[training] precision`` must be the search's.
     progress : bool
+    trust_code : bool
+        Needed only where the run searched a space object of a user's (recorded as a pickle,
+        which the workers unpickle, running its code): only for a run directory you trust.
 
     Returns
     -------
@@ -147,6 +152,8 @@ def train_topk(  # noqa: PLR0913
         if not lineage.candidates(CandidateStatus.OK):
             raise RunDirectoryError(f"{str(files)!r} has no successfully trained candidate")
         _check_precision(config, lineage)
+        # Refused here, before any worker unpickles it, when the space is code not trusted.
+        space_from_dict(lineage.recorded_space(), trust_code)
         specs = _specs(config, registry, lineage, settings, inits)
         if specs and client is None:
             with connect(config) as own:

@@ -1,0 +1,169 @@
+"""How a run records its search space, and the one place a recorded space is rebuilt.
+
+Three forms, told apart by ``kind``:
+
+``dense`` (no ``kind`` in runs of 0.1.0)
+    The dense space's keyword arguments.
+``builtin``
+    A space of the registry (:data:`~ckptnas.space.SPACES`) by its name, its options and the
+    shapes of the data it was made for; rebuilt through the registry, so moving a module breaks
+    no run.
+``pickled``
+    A space object a user passed in (or one a user's factory made): a cloudpickle with the
+    SHA-256 of its bytes. Unpickling runs the user's code, so it happens only in the process
+    that made the space or where the caller trusts the run (``trust_code=True``), and only
+    after the digest is verified.
+
+Runs of 0.1.0 recorded the built-in conv and cell spaces as pickles too. :func:`space_from_dict`
+reads such a record without running it: the pickle is opened by an unpickler that only
+accepts classes of ``ckptnas.space`` and turns each into a plain namespace, from which the
+data's shapes are taken; the space is then rebuilt by name like any ``builtin`` record.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import pickle
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+from ckptnas.errors import RunDirectoryError, SearchSpaceError
+
+if TYPE_CHECKING:
+    from ckptnas.space._resolved import ResolvedSpace
+
+#: Spaces rebuilt or unpickled in this process, by their record's digest. A space this process
+#: pickled itself is entered when it is recorded: the run's own client never unpickles it.
+_REBUILT: dict[str, ResolvedSpace] = {}
+
+
+class UntrustedSpaceError(RunDirectoryError):
+    """A recorded space is a pickle of user code, and the caller did not say to trust it."""
+
+
+def builtin_record(
+    name: str, options: dict[str, Any], inputs: Any, output_size: int
+) -> dict[str, Any]:
+    """The record of a registry space: its name, options and the data's shapes."""
+    return {
+        "kind": "builtin",
+        "name": name,
+        "options": dict(options),
+        "inputs": {k: [int(d) for d in shape] for k, shape in inputs.items()},
+        "output_size": int(output_size),
+    }
+
+
+def pickled_record(space: ResolvedSpace, blob: bytes) -> dict[str, Any]:
+    """The record of a user's space object, entered as this process's own."""
+    digest = hashlib.sha256(blob).hexdigest()
+    _REBUILT[digest] = space
+    return {
+        "kind": "pickled",
+        "origin": space.origin,
+        "digest": digest,
+        "pickle": base64.b64encode(blob).decode("ascii"),
+    }
+
+
+def space_from_dict(record: dict[str, Any], trust_code: bool = False) -> ResolvedSpace:
+    """The space a run recorded (:meth:`ResolvedSpace.to_dict`), rebuilt once per process.
+
+    Parameters
+    ----------
+    record : dict
+        A ``dense``, ``builtin`` or ``pickled`` record (see the module's notes).
+    trust_code : bool
+        Unpickle a user's space, which runs its code. Not needed for the dense and built-in
+        spaces, nor in the process that recorded the space.
+
+    Raises
+    ------
+    UntrustedSpaceError
+        For a pickled user space without ``trust_code``.
+    RunDirectoryError
+        If a pickle does not match its digest (damaged or tampered with).
+    """
+    kind = record.get("kind", "dense")
+    if kind == "pickled":
+        migrated = _builtin_from_release_pickle(record)
+        if migrated is None:
+            return _unpickled(record, trust_code)
+        record = migrated
+    key = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+    if key not in _REBUILT:
+        _REBUILT[key] = _rebuilt(record)
+    return _REBUILT[key]
+
+
+def _rebuilt(record: dict[str, Any]) -> ResolvedSpace:
+    from ckptnas.space._dense import SearchSpace
+    from ckptnas.space._registry import SPACES
+    from ckptnas.space._resolved import ResolvedSpace
+
+    if record.get("kind", "dense") == "dense":
+        return ResolvedSpace(SearchSpace.from_dict(record))
+    if record.get("kind") != "builtin":
+        raise RunDirectoryError(f"unknown kind of recorded search space: {record.get('kind')!r}")
+    entry = SPACES.get(record["name"])
+    inputs = {k: tuple(shape) for k, shape in record["inputs"].items()}
+    space: ResolvedSpace = entry.make(
+        record["name"], inputs, record["output_size"], record["options"]
+    )
+    return space
+
+
+def _unpickled(record: dict[str, Any], trust_code: bool) -> ResolvedSpace:
+    digest = str(record.get("digest", ""))
+    if digest in _REBUILT:
+        return _REBUILT[digest]
+    if not trust_code:
+        raise UntrustedSpaceError(
+            "the run's search space is a pickle of user code, and unpickling it runs that "
+            "code: pass trust_code=True (--trust-code) if you trust the run"
+        )
+    blob = base64.b64decode(record["pickle"])
+    if hashlib.sha256(blob).hexdigest() != digest:
+        raise RunDirectoryError(
+            "the run's recorded search space does not match its digest: damaged, or changed "
+            "since it was recorded"
+        )
+    import cloudpickle
+
+    from ckptnas.space._resolved import ResolvedSpace
+
+    try:
+        space, input_names, origin = cloudpickle.loads(blob)
+    except Exception as exc:  # the user's module is missing here, or its code raised
+        raise SearchSpaceError(f"the run's search space cannot be unpickled: {exc!r}") from None
+    _REBUILT[digest] = ResolvedSpace(space, input_names, origin)
+    return _REBUILT[digest]
+
+
+class _SpaceClassesOnly(pickle.Unpickler):
+    """Opens a pickle whose classes are all of ``ckptnas.space``, as plain namespaces."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "ckptnas.space" or module.startswith("ckptnas.space."):
+            return SimpleNamespace
+        raise pickle.UnpicklingError(f"{module}.{name} is not a class of ckptnas.space")
+
+
+def _builtin_from_release_pickle(record: dict[str, Any]) -> dict[str, Any] | None:
+    """A 0.1.0 pickle of a built-in space as a ``builtin`` record; ``None`` if it is not one."""
+    from ckptnas.space._registry import SPACES
+
+    origin = record.get("origin") or {}
+    name = str(origin.get("kind", ""))
+    if name not in SPACES or not hasattr(SPACES.get(name), "make"):
+        return None
+    try:
+        space, _, _ = _SpaceClassesOnly(io.BytesIO(base64.b64decode(record["pickle"]))).load()
+        inputs = {space.input_name: tuple(space.input_shape)}
+        output_size = int(space.output_size)
+    except (pickle.UnpicklingError, AttributeError, TypeError, ValueError, EOFError):
+        return None
+    return builtin_record(name, origin.get("options") or {}, inputs, output_size)
