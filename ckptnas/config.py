@@ -21,6 +21,7 @@ from typing import Any
 import tomli_w
 
 from ckptnas.errors import ConfigError
+from ckptnas.plugins import registry
 
 Check = Callable[[Any], bool]
 
@@ -95,7 +96,11 @@ class SamplerKind(StrEnum):
 
 
 class Scheduler(StrEnum):
-    """``[search] scheduler``: how long each candidate trains."""
+    """Built-in names of ``[search] scheduler`` (how long each candidate trains).
+
+    Any scheduler of :func:`ckptnas.plugins.registry` ``("scheduler")`` may be named, such
+    as ``hyperband`` and ``median``.
+    """
 
     #: Every candidate trains ``[training] epochs``.
     NONE = "none"
@@ -296,18 +301,23 @@ class SearchConfig:
     hyperparameters: dict[str, Any] = _opt(
         {}, why=f"a table of ranges or lists for {', '.join(HYPERPARAMETERS)}"
     )
-    scheduler: str = _choice(Scheduler.NONE)
+    scheduler: str = _opt(
+        Scheduler.NONE.value,
+        lambda x: isinstance(x, str) and x != "",
+        "the name of an installed scheduler (ckptnas.plugins.registry('scheduler'))",
+    )
+    scheduler_options: dict[str, Any] = _opt(
+        {}, why="options of the scheduler, which checks them itself"
+    )
     min_epochs: int = _opt(1, _positive, "> 0")
     max_epochs: int = _opt(0, _non_negative, ">= 0 (0: [training] epochs)")
     reduction_factor: int = _opt(3, lambda x: x >= 2, ">= 2")
 
     def rungs(self, training_epochs: int) -> tuple[int, ...]:
-        """Epochs of each successive-halving rung; one rung of ``training_epochs`` without."""
-        if self.scheduler != Scheduler.ASHA:
-            return (training_epochs,)
-        return rung_epochs(
-            self.min_epochs, self.max_epochs or training_epochs, self.reduction_factor
-        )
+        """Epochs of each rung of the scheduler; one rung of ``training_epochs`` without."""
+        scheduler = registry("scheduler").get(self.scheduler)
+        epochs: tuple[int, ...] = scheduler.from_config(self, training_epochs).rung_epochs
+        return epochs
 
     @property
     def resolved_directions(self) -> list[str]:
@@ -544,13 +554,8 @@ def _check_search(search: SearchConfig, training: TrainingConfig) -> None:
         )
     for name, value in search.hyperparameters.items():
         _check_hyperparameter(name, value)
-    if search.scheduler == Scheduler.ASHA:
-        top = search.max_epochs or training.epochs
-        if search.min_epochs >= top:
-            raise ConfigError(
-                f"[search] min_epochs = {search.min_epochs} must be below max_epochs = {top} "
-                "when scheduler = 'asha' (max_epochs 0 means [training] epochs)"
-            )
+    # The scheduler checks its own options (and [search] keys it reads) before it is built.
+    registry("scheduler").get(search.scheduler).check(search, training.epochs)
 
 
 def _check_hyperparameter(name: str, value: Any) -> None:
