@@ -21,7 +21,6 @@ from typing import Any
 import tomli_w
 
 from ckptnas.errors import ConfigError
-from ckptnas.plugins import registry
 
 Check = Callable[[Any], bool]
 
@@ -315,6 +314,8 @@ class SearchConfig:
 
     def rungs(self, training_epochs: int) -> tuple[int, ...]:
         """Epochs of each rung of the scheduler; one rung of ``training_epochs`` without."""
+        from ckptnas.plugins import registry  # loaded only when asked
+
         scheduler = registry("scheduler").get(self.scheduler)
         epochs: tuple[int, ...] = scheduler.from_config(self, training_epochs).rung_epochs
         return epochs
@@ -555,6 +556,8 @@ def _check_search(search: SearchConfig, training: TrainingConfig) -> None:
     for name, value in search.hyperparameters.items():
         _check_hyperparameter(name, value)
     # The scheduler checks its own options (and [search] keys it reads) before it is built.
+    from ckptnas.plugins import registry  # loaded only when a config is checked
+
     registry("scheduler").get(search.scheduler).check(search, training.epochs)
 
 

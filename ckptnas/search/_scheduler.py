@@ -20,7 +20,6 @@ from typing import Any, ClassVar, Self
 
 from ckptnas.config import Config, SearchConfig
 from ckptnas.errors import ConfigError
-from ckptnas.search._registry import SCHEDULERS
 
 __all__ = [
     "CandidateState",
@@ -218,5 +217,9 @@ def option(search: SearchConfig, key: str, default: int, low: int) -> int:
 
 def make_scheduler(config: Config) -> Scheduler:
     """The scheduler ``[search] scheduler`` names, made from ``[search]``."""
-    cls: type[Scheduler] = SCHEDULERS.get(config.search.scheduler)
+    # Through the registry of any kind, imported when first asked: the search layer's modules
+    # import nothing but space, config and errors.
+    from ckptnas.plugins import registry
+
+    cls: type[Scheduler] = registry("scheduler").get(config.search.scheduler)
     return cls.from_config(config.search, config.training.epochs)
