@@ -118,7 +118,7 @@ def test_median_search_from_toml(tmp_path: Path, client: Client) -> None:
     config = _config(max_candidates=8, max_in_flight=2, max_training_epochs=24)
     ds = Experiment(config, tmp_path, progress=False).run(client)
     trained = ds["epochs_trained"].values
-    assert ds.sizes["candidate"] == 8 and int(trained.sum()) <= 24
+    assert ds.sizes["candidate"] <= 8 and int(trained.sum()) <= 24
     assert set(trained) <= {1, 2, 3, 4} and (trained == 4).any()
     assert list(ds["rung"].values) == [t - 1 for t in trained]
     assert list(ds["rung"].attrs["rung_epochs"]) == [1, 2, 3, 4]
