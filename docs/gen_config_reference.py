@@ -104,13 +104,21 @@ MEANINGS: dict[str, str] = {
     "search.hyperparameters": "Training hyperparameters sampled per candidate (see "
     "[Hyperparameters](#hyperparameters)): `learning_rate`, `weight_decay`, `dropout` as "
     "`{low, high, log}` or a list, `batch_size` as a list. They override `[training]`.",
-    "search.scheduler": "`asha`: asynchronous successive halving. Each candidate trains "
-    "`min_epochs`, and the best are continued from their own checkpoints to the next rungs "
-    "(`min_epochs` times `reduction_factor` to the power *k*, up to `max_epochs`).",
-    "search.min_epochs": 'With `scheduler = "asha"`: epochs of the first rung.',
-    "search.max_epochs": 'With `scheduler = "asha"`: epochs of the top rung; 0 takes '
-    "`[training] epochs`.",
-    "search.reduction_factor": 'With `scheduler = "asha"`: one in this many candidates of '
+    "search.scheduler": "How long each candidate trains: `none`, each `[training] epochs`; "
+    "`asha`: asynchronous successive halving, each candidate trains `min_epochs` and the best "
+    "are continued from their own checkpoints to the next rungs (`min_epochs` times "
+    "`reduction_factor` to the power *k*, up to `max_epochs`); `hyperband`: asynchronous "
+    "Hyperband, several ASHA brackets starting at successive rungs; `median`: the median "
+    "stopping rule, each candidate trains on in steps unless its best metric so far is below "
+    "the median of the others' running averages. Any scheduler a plugin registers may be named.",
+    "search.scheduler_options": "Options of the scheduler, which checks them: `hyperband` "
+    "takes `brackets` (default all the rungs allow); `median` takes `grace_epochs` (default "
+    "`min_epochs`), `step_epochs` (default `grace_epochs`) and `min_candidates` (default 3).",
+    "search.min_epochs": "With `asha` and `hyperband`: epochs of the first rung; with `median`: "
+    "the default `grace_epochs`.",
+    "search.max_epochs": "With a scheduler other than `none`: epochs of the longest training; "
+    "0 takes `[training] epochs`.",
+    "search.reduction_factor": "With `asha` and `hyperband`: one in this many candidates of "
     "a rung is continued to the next, whose epochs are this many times as many.",
     "transfer.policy": "`lcp` warm-starts each candidate from the donor with the longest "
     "common architecture prefix (the published method); `aligned` from the donor sharing the "

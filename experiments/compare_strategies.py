@@ -48,10 +48,12 @@ SEARCHES: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-def base_config(epochs_budget: int, quick: bool) -> Config:
+def base_config(
+    epochs_budget: int, quick: bool, source: Path = HERE / "compare_synthetic.toml"
+) -> Config:
     """The shared settings: the synthetic comparison's data, space and training, lcp."""
-    values = tomllib.loads((HERE / "compare_synthetic.toml").read_text(encoding="utf-8"))
-    values.pop("compare")
+    values = tomllib.loads(source.read_text(encoding="utf-8"))
+    values.pop("compare", None)
     values["experiment"] |= {"max_candidates": 1000, "max_training_epochs": epochs_budget}
     values["training"]["epochs"] = 3
     values["transfer"] = {"policy": "lcp"}
@@ -63,10 +65,16 @@ def base_config(epochs_budget: int, quick: bool) -> Config:
     return config_from_dict(values)
 
 
-def configure(base: Config, search: str, seed: int, quick: bool) -> Config:
+def configure(
+    base: Config,
+    search: str,
+    seed: int,
+    quick: bool,
+    searches: dict[str, dict[str, dict[str, Any]]] = SEARCHES,
+) -> Config:
     """One search of one seed."""
     config = base.replace("experiment", seed=seed, name=f"{search}-{seed}")
-    for table, values in SEARCHES[search].items():
+    for table, values in searches[search].items():
         quick_rungs = {"max_epochs": 3} if quick and "max_epochs" in values else {}
         config = config.replace(table, **(values | quick_rungs))
     return config
@@ -81,13 +89,13 @@ def run_one(config: Config, run_dir: Path, client: Client) -> None:
     Experiment(config, run_dir, progress=False).run(client)
 
 
-def table(out: Path, seeds: Sequence[int]) -> str:
+def table(out: Path, seeds: Sequence[int], searches: Sequence[str] = tuple(SEARCHES)) -> str:
     """Best objective per search over the seeds, with the epochs and candidates it took."""
     lines = [
         "| search | best objective (mean ± sd) | per seed | epochs trained | candidates |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for search in SEARCHES:
+    for search in searches:
         best, epochs, candidates = [], [], []
         for seed in seeds:
             ds = load_results(out / search / str(seed))

@@ -61,7 +61,7 @@ def test_resolved_toml_round_trips(tmp_path: Path) -> None:
         ),
         ({"search": {"objectives": ["val_metric", "accuracy"]}}, r"objectives"),
         ({"search": {"sampler": "cmaes"}}, r"\[search\] sampler = 'cmaes' must be one of tpe"),
-        ({"search": {"scheduler": "hyperband"}}, r"\[search\] scheduler = 'hyperband'"),
+        ({"search": {"scheduler": "bohb"}}, r"\[search\] scheduler = 'bohb'"),
         ({"search": {"reduction_factor": 1}}, r"reduction_factor = 1 must be >= 2"),
         ({"search": {"hyperparameters": 3}}, r"\[search\] hyperparameters = 3 must be a table"),
     ],

@@ -85,12 +85,27 @@ max_epochs = 4
 reduction_factor = 2
 """
 
+#: The other schedulers that continue candidates, killed the same way.
+SCHEDULERS = {
+    "none": "",
+    "asha": ASHA,
+    "hyperband": ASHA.replace('"asha"', '"hyperband"'),
+    "median": """
+scheduler = "median"
+max_epochs = 4
+scheduler_options = {grace_epochs = 1, step_epochs = 1, min_candidates = 2}
+""",
+}
 
-@pytest.mark.parametrize("scheduler", ["none", "asha"])
+#: The epochs a candidate may have trained, with each scheduler.
+EPOCHS = {"asha": {1, 2, 4}, "hyperband": {1, 2, 4}, "median": {1, 2, 3, 4}}
+
+
+@pytest.mark.parametrize("scheduler", list(SCHEDULERS))
 def test_client_killed_three_times_then_resumed(tmp_path: Path, scheduler: str) -> None:
     config = tmp_path / "c.toml"
-    text = CONFIG.replace("mutation_bias = 2.0\n", "mutation_bias = 2.0\n" + ASHA)
-    config.write_text(text if scheduler == "asha" else CONFIG)
+    text = CONFIG.replace("mutation_bias = 2.0\n", "mutation_bias = 2.0\n" + SCHEDULERS[scheduler])
+    config.write_text(text)
     run_dir = tmp_path / "run"
     kill_when(ckptnas("run", str(config), "--out", str(run_dir)), run_dir, 0)
     check_readable(run_dir)
@@ -111,8 +126,8 @@ def test_client_killed_three_times_then_resumed(tmp_path: Path, scheduler: str) 
         if r.parent is not None:
             assert records[r.parent].status == "ok" and r.parent != r.id
         assert r.target_epochs == len(curves[r.id])  # nothing left half-continued
-    if scheduler == "asha":
-        assert set(ds["epochs_trained"].values) <= {1, 2, 4}
+    if scheduler != "none":
+        assert set(ds["epochs_trained"].values) <= EPOCHS[scheduler]
         assert (ds["epochs_trained"] > 1).any()
     assert "top 5 candidates" in out.decode()
 

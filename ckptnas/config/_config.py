@@ -97,11 +97,13 @@ def config_from_dict(values: Mapping[str, Any]) -> Config:
         for name, factory in tables.items()
     }
     config = Config(**built)
-    _check_across_tables(config)
+    # Each named entry checks its own options first: the checks across tables then rely on
+    # them (the budget asks the scheduler for its rungs, which it made sure it can compute).
     for entry in named_entries(config):
         check = getattr(entry, "check", None)
         if callable(check):
             check(config)
+    _check_across_tables(config)
     return config
 
 

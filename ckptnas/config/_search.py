@@ -12,13 +12,17 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from ckptnas.config._fields import Check, choice, non_negative, option, positive, registered
+from ckptnas.config._fields import Check, non_negative, option, positive, registered
 from ckptnas.errors import ConfigError
 from ckptnas.plugins import registry
 
 
 class Scheduler(StrEnum):
-    """``[search] scheduler``: how long each candidate trains."""
+    """Built-in names of ``[search] scheduler`` (how long each candidate trains).
+
+    Any scheduler of the registry (:func:`ckptnas.plugins.registry` ``("scheduler")``) may be
+    named, such as ``hyperband`` and ``median``.
+    """
 
     #: Every candidate trains ``[training] epochs``.
     NONE = "none"
@@ -94,18 +98,19 @@ class SearchConfig:
     hyperparameters: dict[str, Any] = option(
         {}, why=f"a table of ranges or lists for {', '.join(HYPERPARAMETERS)}"
     )
-    scheduler: str = choice(Scheduler.NONE)
+    scheduler: str = registered("scheduler", Scheduler.NONE.value)
+    scheduler_options: dict[str, Any] = option(
+        {}, why="options of the scheduler, which checks them itself"
+    )
     min_epochs: int = option(1, positive, "> 0")
     max_epochs: int = option(0, non_negative, ">= 0 (0: [training] epochs)")
     reduction_factor: int = option(3, lambda x: x >= 2, ">= 2")
 
     def rungs(self, training_epochs: int) -> tuple[int, ...]:
-        """Epochs of each successive-halving rung; one rung of ``training_epochs`` without."""
-        if self.scheduler != Scheduler.ASHA:
-            return (training_epochs,)
-        return rung_epochs(
-            self.min_epochs, self.max_epochs or training_epochs, self.reduction_factor
-        )
+        """Epochs of each rung of the scheduler; one rung of ``training_epochs`` without."""
+        scheduler = registry("scheduler").get(self.scheduler)
+        epochs: tuple[int, ...] = scheduler.from_config(self, training_epochs).rung_epochs
+        return epochs
 
     @property
     def resolved_directions(self) -> list[str]:
@@ -133,13 +138,7 @@ def check_search(search: SearchConfig, training_epochs: int) -> None:
         )
     for name, value in search.hyperparameters.items():
         check_hyperparameter(name, value)
-    if search.scheduler == Scheduler.ASHA:
-        top = search.max_epochs or training_epochs
-        if search.min_epochs >= top:
-            raise ConfigError(
-                f"[search] min_epochs = {search.min_epochs} must be below max_epochs = {top} "
-                "when scheduler = 'asha' (max_epochs 0 means [training] epochs)"
-            )
+    # The scheduler checks scheduler_options and the [search] keys it reads: its check hook.
 
 
 def check_hyperparameter(name: str, value: Any) -> None:

@@ -14,7 +14,6 @@ from ._fit import Curves as Curves
 from ._fit import evaluate as evaluate
 from ._fit import train_epoch as train_epoch
 from ._listener import RunListener as RunListener
-from ._loop import candidate_seed as candidate_seed
 from ._models import TrainedModel as TrainedModel
 from ._models import load_model as load_model
 from ._models import run_space as run_space
@@ -29,6 +28,7 @@ from ._signals import Terminated as Terminated
 from ._signals import sigterm_as_interrupt as sigterm_as_interrupt
 from ._submit import Outcome as Outcome
 from ._submit import Submitter as Submitter
+from ._tasks import candidate_seed as candidate_seed
 from ._train import train_candidate as train_candidate
 from ._worker import DataPlugin as DataPlugin
 from ._worker import DeviceData as DeviceData

@@ -23,11 +23,13 @@ from ckptnas.runtime._cluster import connect
 from ckptnas.runtime._dataset import describe_on_cluster
 from ckptnas.runtime._listener import Listeners, RunListener
 from ckptnas.runtime._loop import Loop
-from ckptnas.runtime._records import CandidateResult, CandidateSpec
+from ckptnas.runtime._records import CandidateResult, CandidateSpec, TrainingSettings
 from ckptnas.runtime._registry import CLUSTERS
+from ckptnas.runtime._submit import Submitter
+from ckptnas.runtime._tasks import CandidateTasks
 from ckptnas.runtime._train import train_candidate
 from ckptnas.runtime._worker import data_key, space_loads
-from ckptnas.search import Strategy
+from ckptnas.search import Planner, Scheduler, Strategy, make_scheduler, make_strategy
 from ckptnas.space import SPACES, ResolvedSpace, space_from_dict
 from ckptnas.space._factory import checked_space
 from ckptnas.storage import (
@@ -185,7 +187,7 @@ class Experiment:
             if not existing:
                 self.run_dir.require_writable()
                 stack.enter_context(self.run_dir.lock())
-            return self._run_locked(client, data, space)
+            return self._run_locked(client, data, space, key)
 
     def _make_space(self, data: DataDescription) -> ResolvedSpace:
         """The space to search: the one given, the one a resumed run recorded, or ``[space]``."""
@@ -238,11 +240,12 @@ class Experiment:
     def _results_without_training(self) -> xr.Dataset:
         """The results of a finished run, ``results.nc`` rewritten from its registry."""
         with LineageRegistry(self.run_dir) as registry:
-            epochs = self.config.search.rungs(self.config.training.epochs)[-1]
-            return ResultsWriter(self.run_dir, registry, epochs).flush()
+            scheduler = make_scheduler(self.config)
+            writer = ResultsWriter(self.run_dir, registry, scheduler.max_epochs, rungs=scheduler)
+            return writer.flush()
 
     def _run_locked(
-        self, client: Client, data: DataDescription, space: ResolvedSpace
+        self, client: Client, data: DataDescription, space: ResolvedSpace, key: str
     ) -> xr.Dataset:
         # The configuration goes to disk before the registry exists, so that a run stopped at
         # any moment afterwards can be resumed.
@@ -251,7 +254,64 @@ class Experiment:
             self.strategy = self._strategy(space)
         with LineageRegistry(self.run_dir) as registry:
             self._describe_run(registry, data, space)
-            return Loop(self, registry, space, client).run()
+            return self._loop(registry, space, client, key).run()
+
+    def _loop(
+        self, registry: LineageRegistry, space: ResolvedSpace, client: Client, key: str
+    ) -> Loop:
+        """The loop of this run, handed every collaborator it works with."""
+        config = self.config
+        scheduler: Scheduler = make_scheduler(config)
+        settings = TrainingSettings(
+            epochs=scheduler.first_epochs,
+            batch_size=config.training.batch_size,
+            learning_rate=config.training.learning_rate,
+            freeze=config.transfer.freeze,
+            device=config.training.device,
+            precision=config.training.precision,
+            dedup=config.transfer.dedup,
+        )
+        tasks = CandidateTasks(
+            registry,
+            space,
+            Planner(config.transfer.policy, space),
+            settings,
+            run_dir=self.run_dir.resolved(),
+            data_key=key,
+            seed=config.experiment.seed,
+            keep_state=scheduler.continues,
+        )
+        submitter: Submitter[CandidateSpec, CandidateResult] = Submitter(
+            client,
+            self.trainer,
+            _task_name,
+            window=config.experiment.max_in_flight,
+            timing=lambda result: (result.start_time, result.end_time),
+        )
+        writer = ResultsWriter(
+            self.run_dir,
+            registry,
+            scheduler.max_epochs,
+            config.experiment.flush_interval,
+            rungs=scheduler,
+        )
+        return Loop(
+            config=config,
+            registry=registry,
+            client=client,
+            strategy=self.strategy or make_strategy(config, space),
+            scheduler=scheduler,
+            tasks=tasks,
+            submitter=submitter,
+            writer=writer,
+            listeners=self.listeners,
+            progress=self.progress,
+            run_dir=self.run_dir,
+        )
+
+
+def _task_name(spec: CandidateSpec) -> str:
+    return f"candidate-{spec.candidate_id}"
 
 
 def _check_workers_load(client: Client, space: ResolvedSpace) -> None:

@@ -1,11 +1,13 @@
-"""The search loop: ask the strategy, find the donor, submit to Dask, record what returns.
+"""The search loop: ask the scheduler and the strategy, submit to Dask, record what returns.
 
 :class:`Loop` keeps a window of candidates in flight (see :class:`~ckptnas.runtime.Submitter`)
 and submits new ones as others finish, never the whole search at once. What finished while the
 client was busy is handled as one batch: recorded in one registry transaction, then replaced
 by candidates registered in one transaction and submitted in one message. A worker that dies
 costs the candidate an attempt; a donor whose checkpoint turns out to be broken is dropped and
-the candidate is planned again from another.
+the candidate is planned again from another. The loop is handed its collaborators (strategy,
+scheduler, planner, registry, results writer, listeners, submitter) and knows nothing of what
+built them.
 """
 
 from __future__ import annotations
@@ -14,43 +16,31 @@ import contextlib
 import errno
 import logging
 import math
-from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
-import numpy as np
 import xarray as xr
 from distributed import Client
 
+from ckptnas.config import Config
 from ckptnas.errors import RunDirectoryError
+from ckptnas.runtime._budget import EpochBudget
+from ckptnas.runtime._listener import Listeners
 from ckptnas.runtime._objectives import objective_values
 from ckptnas.runtime._progress import Progress
-from ckptnas.runtime._records import CandidateResult, CandidateSpec, TrainingSettings
-from ckptnas.runtime._rungs import Rungs
+from ckptnas.runtime._records import CandidateResult, CandidateSpec
+from ckptnas.runtime._replay import replay
 from ckptnas.runtime._submit import Outcome, Submitter
-from ckptnas.runtime._worker import data_key, donor_cache_counts
-from ckptnas.search import (
-    SCRATCH,
-    Planner,
-    Promotion,
-    Strategy,
-    Suggestion,
-    TransferPlan,
-    make_strategy,
-)
-from ckptnas.space import Architecture, ResolvedSpace
+from ckptnas.runtime._tasks import CandidateTasks
+from ckptnas.runtime._worker import donor_cache_counts
+from ckptnas.search import Continue, New, Planner, Scheduler, Strategy, Suggestion
 from ckptnas.storage import (
     CURVE_NAMES,
-    CandidateRecord,
     CandidateStatus,
-    Curve,
     LineageRegistry,
     ResultsWriter,
+    RunDir,
     checkpoint_usage,
 )
-
-if TYPE_CHECKING:
-    from ckptnas.runtime._experiment import Experiment
 
 logger = logging.getLogger(__name__)
 
@@ -58,248 +48,176 @@ logger = logging.getLogger(__name__)
 _STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES}
 
 
-def candidate_seed(seed: int, candidate_id: int) -> int:
-    """The seed of one candidate's initialisation and batch order, derived from the run's."""
-    return int(np.random.SeedSequence([seed, candidate_id]).generate_state(1)[0])
-
-
-def _task_name(spec: CandidateSpec) -> str:
-    return f"candidate-{spec.candidate_id}"
-
-
 class Loop:
-    """The state of one run of the loop: what is in flight, what the strategy knows."""
+    """The state of one run of the loop: what is in flight, what the strategy knows.
 
-    def __init__(
+    Parameters
+    ----------
+    config : Config
+        The run's budgets, retries and objectives.
+    registry : LineageRegistry
+        The run's registry, open for writing.
+    client : distributed.Client
+    strategy : Strategy
+        What proposes new candidates.
+    scheduler : Scheduler
+        What decides how long candidates train, and which one trains on.
+    tasks : CandidateTasks
+        What builds each candidate's training task (it holds the planner).
+    submitter : Submitter
+        The window of tasks in flight on the cluster.
+    writer : ResultsWriter
+        Writes ``results.nc``.
+    listeners : Listeners
+        Told when the run starts and each time ``results.nc`` is written.
+    progress : bool
+        Show a progress bar.
+    run_dir : RunDir
+        The run directory, named in errors.
+    """
+
+    def __init__(  # noqa: PLR0913  # the collaborators, each handed over by keyword
         self,
-        experiment: Experiment,
+        *,
+        config: Config,
         registry: LineageRegistry,
-        space: ResolvedSpace,
         client: Client,
+        strategy: Strategy,
+        scheduler: Scheduler,
+        tasks: CandidateTasks,
+        submitter: Submitter[CandidateSpec, CandidateResult],
+        writer: ResultsWriter,
+        listeners: Listeners,
+        progress: bool,
+        run_dir: RunDir,
     ) -> None:
-        self.x = experiment
-        self.config = experiment.config
+        self.config = config
         self.registry = registry
-        self.space = space
         self.client = client
-        self.key = data_key(self.config.data, self.config.experiment.seed)
-        self.rungs = Rungs(self.config)
-        self.writer = ResultsWriter(
-            experiment.run_dir,
-            registry,
-            self.rungs.max_epochs,
-            self.config.experiment.flush_interval,
-        )
-        self.strategy: Strategy = experiment.strategy or make_strategy(self.config, space)
+        self.strategy = strategy
+        self.scheduler = scheduler
+        self.tasks = tasks
+        self.submitter = submitter
+        self.writer = writer
+        self.listeners = listeners
+        self.progress = progress
+        self.run_dir = run_dir
+        self.budget = EpochBudget(config.experiment.max_training_epochs)
         #: The suggestion each candidate in flight came from, to tell the strategy its values.
         self.suggestions: dict[int, Suggestion] = {}
-        #: Candidates being continued when a previous client stopped (found by :meth:`replay`).
-        self.continuing: list[CandidateRecord] = []
-        self.donors = Planner(self.config.transfer.policy, space)
-        # What every task carries, computed once: per candidate, the space's description and
-        # the resolved run directory cost the client 1 ms (of 7 ms) with near-instant tasks.
-        self.space_dict = space.to_dict()
-        self.run_dir = experiment.run_dir.resolved()
-        #: Checkpoint digests of the donors, so that planning reads no registry row.
-        self.digests: dict[int, str | None] = {}
         #: Candidates registered, kept here rather than counted in the registry each time.
         self.n_registered = 0
         #: Tasks of the batch being collected to submit again, with their attempt number.
         self.resubmit: list[tuple[CandidateSpec, int]] = []
-        self.tasks: Submitter[CandidateSpec, CandidateResult] = Submitter(
-            client,
-            experiment.trainer,
-            _task_name,
-            window=self.config.experiment.max_in_flight,
-            timing=lambda result: (result.start_time, result.end_time),
-        )
-        self.settings = TrainingSettings(
-            epochs=self.rungs.first_epochs,
-            batch_size=self.config.training.batch_size,
-            learning_rate=self.config.training.learning_rate,
-            freeze=self.config.transfer.freeze,
-            device=self.config.training.device,
-            precision=self.config.training.precision,
-            dedup=self.config.transfer.dedup,
-        )
+        self._cache_before = (0, 0)
 
-    # -- planning and submitting -----------------------------------------------------------
-    def plan(self, arch: Architecture) -> tuple[TransferPlan, str | None]:
-        """The transfer plan for a new candidate and its donor's checkpoint digest."""
-        plan = self.donors.plan(arch)
-        if not plan.is_warm or plan.donor is None:
-            return SCRATCH, None
-        if plan.donor not in self.digests:
-            self.digests[plan.donor] = self.registry.get(plan.donor).checkpoint_digest
-        return plan, self.digests[plan.donor]
+    @property
+    def planner(self) -> Planner:
+        """The donor index and transfer policy."""
+        return self.tasks.planner
 
-    def spec(
-        self,
-        candidate_id: int,
-        arch: Architecture,
-        settings: TrainingSettings,
-        planned: tuple[TransferPlan, str | None] | None = None,
-    ) -> CandidateSpec:
-        """A candidate's training task, planned from the best donor there is now by default."""
-        plan, digest = planned or self.plan(arch)
-        return CandidateSpec(
-            candidate_id=candidate_id,
-            arch=arch,
-            space=self.space_dict,
-            run_dir=self.run_dir,
-            data_key=self.key,
-            settings=settings,
-            seed=candidate_seed(self.config.experiment.seed, candidate_id),
-            plan=plan,
-            donor_digest=digest,
-            keep_state=self.rungs.halving is not None,
-        )
-
-    def new_spec(self) -> CandidateSpec:
+    # -- deciding and submitting -----------------------------------------------------------
+    def new_spec(self, decision: New) -> CandidateSpec:
         """Ask the strategy for a candidate and register it; returns its task to submit."""
         suggestion = self.strategy.ask()
         arch = suggestion.arch
-        settings = self.settings.with_hyperparameters(suggestion.hyperparameters)
-        planned = self.plan(arch)
+        settings = self.tasks.settings.with_hyperparameters(suggestion.hyperparameters)
+        settings = replace(settings, epochs=decision.epochs)
+        planned = self.tasks.plan(arch)
         candidate_id = self.registry.add_candidate(
             arch,
             planned[0],
-            self.space.n_params(arch),
+            self.tasks.space.n_params(arch),
             hyperparameters=suggestion.hyperparameters,
             target_epochs=settings.epochs,
             stage=suggestion.stage,
         )
         self.n_registered += 1
         self.suggestions[candidate_id] = suggestion
-        self.rungs.started(settings.epochs)
-        return self.spec(candidate_id, arch, settings, planned)
+        self.budget.started(settings.epochs)
+        self.scheduler.started(candidate_id, decision)
+        return self.tasks.spec(candidate_id, arch, settings, planned)
 
-    def continue_spec(self, record: CandidateRecord, done: int, epochs: int) -> CandidateSpec:
-        """The task that trains a candidate on from ``done`` epochs to ``epochs``."""
-        settings = self.settings.with_hyperparameters(record.hyperparameters)
-        plan = SCRATCH
-        if record.parent is not None:  # kept, so that the lineage still names its donor
-            plan = TransferPlan(
-                record.parent,
-                record.transferred,
-                record.prefix_length,
-                record.n_params_transferred,
-            )
-        spec = self.spec(record.id, record.arch, replace(settings, epochs=epochs), (plan, None))
-        return replace(spec, start_epoch=done, own_digest=record.checkpoint_digest)
+    def continue_spec(self, decision: Continue) -> CandidateSpec:
+        """Record a continuation; returns the task training the candidate on from its checkpoint."""
+        done = self.budget.continued(decision.candidate_id, decision.epochs)
+        self.scheduler.started(decision.candidate_id, decision)
+        self.registry.set_target_epochs(decision.candidate_id, decision.epochs)
+        record = self.registry.get(decision.candidate_id)
+        return self.tasks.continued(record, done, decision.epochs)
 
-    def promotion_spec(self, promotion: Promotion) -> CandidateSpec:
-        """Record a candidate ASHA promoted; returns the task continuing it from its checkpoint."""
-        done = self.rungs.promote(promotion)
-        self.registry.set_target_epochs(promotion.candidate_id, promotion.epochs)
-        record = self.registry.get(promotion.candidate_id)
-        return self.continue_spec(record, done, promotion.epochs)
-
-    def values(self, record: CandidateRecord | CandidateResult, val_loss: float) -> list[float]:
-        """The objective values the strategy learns of a finished candidate."""
-        return objective_values(
-            self.config.search.objectives,
-            record.objective,
-            val_loss,
-            record.n_params,
-            record.latency,
-        )
+    def next_spec(self) -> CandidateSpec | None:
+        """The task of what the scheduler decides next, ``None`` when nothing is to run."""
+        decision = self.scheduler.next(self.budget.affordable)
+        if isinstance(decision, Continue):
+            return self.continue_spec(decision)
+        if decision is None or self.n_registered >= self.config.experiment.max_candidates:
+            return None
+        return self.new_spec(decision)
 
     def fill(self) -> None:
-        """Submit promotions, then new candidates, until the window is full or budgets spent.
+        """Submit what the scheduler decides until the window is full or budgets are spent.
 
-        They are registered in one transaction, committed before any is submitted: a client
-        that dies between the two leaves candidates that a resumed run trains, never a task
-        the registry does not know.
+        The tasks are registered in one transaction, committed before any is submitted: a
+        client that dies between the two leaves candidates that a resumed run trains, never a
+        task the registry does not know.
         """
         specs: list[CandidateSpec] = []
         with self.registry.batch():
-            for _ in range(self.tasks.room()):
-                promotion = self.rungs.next_promotion()
-                if promotion is not None:
-                    specs.append(self.promotion_spec(promotion))
-                elif self.n_registered < self.config.experiment.max_candidates and (
-                    self.rungs.affordable(self.rungs.first_epochs)
-                ):
-                    specs.append(self.new_spec())
-                else:
+            for _ in range(self.submitter.room()):
+                spec = self.next_spec()
+                if spec is None:
                     break
-        self.tasks.submit_many([(spec, 1) for spec in specs])
+                specs.append(spec)
+        self.submitter.submit_many([(spec, 1) for spec in specs])
 
-    def replay(self) -> list[int]:
-        """Teach the strategy and the donor index what the registry holds.
-
-        The strategy learns finished candidates in the order they finished. Returns the ids of
-        candidates that were in flight when a previous client stopped.
-        """
-        records = self.registry.candidates()
-        self.n_registered = len(records)
-        curves = self.registry.curves()
-        finished = [r for r in records if r.status != CandidateStatus.PENDING]
-        finished.sort(key=lambda r: (math.isnan(r.end_time), r.end_time, r.id))
-        for record in records:
-            self.strategy.seen.add(Suggestion.of(record.arch, record.hyperparameters))
-        for record in finished:
-            suggestion = Suggestion.of(record.arch, record.hyperparameters)
-            self.strategy.tell(suggestion, self.first_values(record, curves.get(record.id, [])))
-        self.donors.rebuild(r for r in finished if r.status == CandidateStatus.OK)
-        self.continuing = self.rungs.replay(records, curves)
-        return [r.id for r in records if r.status == CandidateStatus.PENDING]
-
-    def first_values(self, record: CandidateRecord, curve: Sequence[Curve]) -> list[float]:
-        """What the strategy learnt of a candidate when its first training ended.
-
-        With ASHA that is the first rung, where every candidate was measured alike.
-        """
-        at = min(len(curve), self.rungs.first_epochs if self.rungs.halving else len(curve))
-        if record.status != CandidateStatus.OK or not at:
-            return objective_values(self.config.search.objectives, math.nan, math.nan, 0)
-        _, val_loss, val_metric, _ = curve[at - 1]
-        # The latency replayed is the last measured; the one told first is lost with the client.
-        return objective_values(
-            self.config.search.objectives, val_metric, val_loss, record.n_params, record.latency
+    def resume(self) -> None:
+        """Learn what the registry holds and submit what was in flight when a client stopped."""
+        found = replay(
+            self.registry,
+            self.strategy,
+            self.planner,
+            self.scheduler,
+            self.budget,
+            self.config.search.objectives,
         )
+        self.n_registered = found.n_registered
+        for record in found.pending:  # in flight when a previous client stopped: train again
+            epochs = record.target_epochs or self.scheduler.first_epochs
+            self.submitter.submit(self.tasks.again(record, epochs))
+        for record in found.continuing:  # sent on when a previous client stopped: continue
+            done = self.budget.trained[record.id]
+            self.submitter.submit(self.tasks.continued(record, done, record.target_epochs))
 
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> xr.Dataset:
         """Run the search to its budget; return the final results dataset."""
         self._cache_before = self._donor_cache_totals()  # workers may have served other runs
-        pending = self.replay()
-        for candidate_id in pending:  # in flight when a previous client stopped: train again
-            record = self.registry.get(candidate_id)
-            settings = self.settings.with_hyperparameters(record.hyperparameters)
-            if record.target_epochs:
-                settings = replace(settings, epochs=record.target_epochs)
-            self.tasks.submit(self.spec(candidate_id, record.arch, settings))
-        for record in self.continuing:  # promoted when a previous client stopped: continue
-            done = self.rungs.trained[record.id]
-            self.tasks.submit(self.continue_spec(record, done, record.target_epochs))
+        self.resume()
         self.fill()
         progress: Progress | None = None
         try:
             # Once the workers have their first candidates, and before the progress bar is
             # drawn: what listeners print at start-up comes above it.
-            self.x.listeners.run_started(self.registry, self.client)
-            progress = Progress(
-                self.registry, self.config.experiment.max_candidates, self.x.progress
-            )
+            self.listeners.run_started(self.registry, self.client)
+            progress = Progress(self.registry, self.config.experiment.max_candidates, self.progress)
             with progress.routing_logs():
                 self._collect_all(progress)
         except BaseException:
             # Stopped early: keep what was recorded; what is still running trains on resume.
-            self.tasks.cancel()
+            self.submitter.cancel()
             with contextlib.suppress(OSError):  # the error that stopped the run matters more
                 self.writer.flush()
-                self.x.listeners.results_written(self.registry, running=False)
+                self.listeners.results_written(self.registry, running=False)
             raise
         finally:
             if progress is not None:
                 progress.close()
         self._log_donor_cache()
         if self.config.transfer.freeze:  # only frozen tensors are ever stored once
-            logger.info("%s", checkpoint_usage(self.run_dir).describe())
+            logger.info("%s", checkpoint_usage(self.tasks.run_dir).describe())
         ds = self.writer.flush()
-        self.x.listeners.results_written(self.registry, running=False)
+        self.listeners.results_written(self.registry, running=False)
         return ds
 
     def _donor_cache_totals(self) -> tuple[int, int]:
@@ -323,19 +241,20 @@ class Loop:
             )
 
     def _collect_all(self, progress: Progress) -> None:
-        for batch in self.tasks.batches():
+        for batch in self.submitter.batches():
             # One transaction for the batch: a client that dies inside it loses these results
             # (their candidates stay pending and train again on resume), never half of one.
             with self.registry.batch():
                 results = [r for outcome in batch if (r := self._collect(outcome)) is not None]
-            self.tasks.submit_many(self.resubmit)  # once their new attempt is on record
+            self.submitter.submit_many(self.resubmit)  # once their new attempt is on record
             self.resubmit.clear()
             self.fill()  # the workers get their next candidates before results.nc is written
             for result in results:
                 progress.update(result)
-            if results and len(self.tasks) and self.writer.maybe_flush():  # last one at the end
-                self.x.listeners.results_written(self.registry, running=True)
+            if results and len(self.submitter) and self.writer.maybe_flush():  # last at the end
+                self.listeners.results_written(self.registry, running=True)
 
+    # -- recording -------------------------------------------------------------------------
     def _collect(self, outcome: Outcome[CandidateSpec, CandidateResult]) -> CandidateResult | None:
         """Record what a finished task brought; ``None`` when the candidate was resubmitted."""
         spec = outcome.spec
@@ -350,23 +269,35 @@ class Loop:
             return None
         if result.status == CandidateStatus.DONOR_FAILED:
             self._reject_donor(spec, result.error)
-            replanned = self.spec(spec.candidate_id, spec.arch, spec.settings)
+            replanned = self.tasks.spec(spec.candidate_id, spec.arch, spec.settings)
             self.resubmit.append((replanned, outcome.attempt))
             return None
         self.registry.record(result)
         if result.status == CandidateStatus.OK:
-            self.digests[result.candidate_id] = result.checkpoint_digest
-            self.donors.add(result.candidate_id, spec.arch, result.objective)
-            self.rungs.reported(result.candidate_id, result.val_metric)
+            self.tasks.digests[result.candidate_id] = result.checkpoint_digest
+            self.planner.add(result.candidate_id, spec.arch, result.objective)
+            self._reported(result)
         suggestion = self.suggestions.pop(spec.candidate_id, None) or Suggestion.of(
             spec.arch, self.registry.get(spec.candidate_id).hyperparameters
         )
         val_loss = result.val_loss[-1] if result.val_loss else math.nan
-        self.strategy.tell(suggestion, self.values(result, val_loss))
+        values = objective_values(
+            self.config.search.objectives,
+            result.objective,
+            val_loss,
+            result.n_params,
+            result.latency,
+        )
+        self.strategy.tell(suggestion, values)
         return result
 
+    def _reported(self, result: CandidateResult) -> None:
+        """Tell the budget and the scheduler a successfully trained candidate's whole curve."""
+        self.budget.reported(result.candidate_id, len(result.val_metric))
+        self.scheduler.on_result(result.candidate_id, result.val_metric)
+
     def _record_continued(self, spec: CandidateSpec, result: CandidateResult) -> None:
-        """Record a promoted candidate's longer curve, or keep it as it was if that failed."""
+        """Record a continued candidate's longer curve, or keep it as it was if that failed."""
         cid = spec.candidate_id
         if result.status != CandidateStatus.OK:
             logger.warning("candidate %d could not be continued: %s", cid, result.error)
@@ -381,11 +312,11 @@ class Loop:
         }
         result = replace(result, **whole)
         self.registry.record(result, continued=True)
-        self.digests.pop(cid, None)  # its checkpoint is a new version now
-        self.rungs.reported(cid, result.val_metric)
-        self.donors.discard(cid)  # a better-trained donor now, with a new checkpoint
+        self.tasks.digests.pop(cid, None)  # its checkpoint is a new version now
+        self._reported(result)
+        self.planner.discard(cid)  # a better-trained donor now, with a new checkpoint
         if self.registry.get(cid).donor_usable:
-            self.donors.add(cid, spec.arch, result.objective)
+            self.planner.add(cid, spec.arch, result.objective)
 
     def _failed_task(
         self, outcome: Outcome[CandidateSpec, CandidateResult]
@@ -394,7 +325,7 @@ class Loop:
         exc, spec = outcome.error, outcome.spec
         if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS:
             raise RunDirectoryError(
-                f"cannot write to run directory {str(self.x.run_dir)!r}: {exc}"
+                f"cannot write to run directory {str(self.run_dir)!r}: {exc}"
             ) from None
         if outcome.attempt <= self.config.experiment.max_retries:
             reason = f"attempt {outcome.attempt} failed: {exc!r}"
@@ -419,4 +350,4 @@ class Loop:
         )
         self.registry.mark_unusable(donor, reason)
         self.registry.add_note(spec.candidate_id, f"donor {donor} rejected: {reason}")
-        self.donors.discard(donor)
+        self.planner.discard(donor)

@@ -1,7 +1,7 @@
 """Training one candidate: the function a Dask worker runs for each candidate of a search.
 
 :func:`train_candidate` builds the candidate's network, copies in the tensors its plan names
-from the donor's checkpoint (or, to continue a candidate promoted by successive halving, loads
+from the donor's checkpoint (or, to continue a candidate its scheduler sent on, loads
 its own checkpoint and training state), trains it, saves its checkpoint and returns a
 :class:`~ckptnas.runtime.CandidateResult`.
 """
@@ -21,7 +21,7 @@ from ckptnas.errors import CheckpointError
 from ckptnas.runtime import _state
 from ckptnas.runtime._fit import Curves, inference_latency
 from ckptnas.runtime._records import CandidateResult, CandidateSpec, TrainingSettings
-from ckptnas.runtime._worker import donor_cache, prepare
+from ckptnas.runtime._worker import Prepared, donor_cache, prepare
 from ckptnas.search import SCRATCH, apply_plan
 from ckptnas.space import set_dropout
 from ckptnas.storage import CandidateStatus, CheckpointStore
@@ -73,29 +73,12 @@ def train_candidate(spec: CandidateSpec) -> CandidateResult:
     except CheckpointError as exc:
         status = CandidateStatus.FAILED if spec.start_epoch else CandidateStatus.DONOR_FAILED
         return replace(started, status=status, error=str(exc), end_time=time.time())
-    curves = Curves()
-    status, error = CandidateStatus.OK, ""
-    for epoch in range(spec.start_epoch + 1, spec.settings.epochs + 1):
-        measured = curves.fit_epoch(
-            model,
-            ready.data,
-            optimizer,
-            spec.settings.batch_size,
-            generator,
-            precision=spec.settings.precision,
-        )
-        if not all(math.isfinite(v) for v in measured):
-            status = CandidateStatus.FAILED
-            error = f"diverged: loss is not finite at epoch {epoch}"
-            break
+    curves, error = _fit(spec, ready, optimizer, generator)
+    status = CandidateStatus.FAILED if error else CandidateStatus.OK
     digest, latency = None, math.nan
     if status == CandidateStatus.OK:
         latency = inference_latency(model, ready.data, precision=spec.settings.precision)
-        version = spec.settings.epochs if spec.start_epoch else None
-        digest = store.save(spec.candidate_id, model.state_dict(), version, _share_from(spec))
-        if spec.keep_state:
-            tensors, info = _state.capture(model, optimizer, generator)
-            store.save_state(spec.candidate_id, digest, tensors, info)
+        digest = _save(spec, store, model, optimizer, generator)
     return replace(
         started,
         status=status,
@@ -106,6 +89,44 @@ def train_candidate(spec: CandidateSpec) -> CandidateResult:
         end_time=time.time(),
         **curves.as_tuples(),
     )
+
+
+def _fit(
+    spec: CandidateSpec,
+    ready: Prepared,
+    optimizer: torch.optim.Optimizer | None,
+    generator: torch.Generator,
+) -> tuple[Curves, str]:
+    """Train the epochs ``spec`` asks for; returns the curves and why it stopped early, if so."""
+    curves = Curves()
+    for epoch in range(spec.start_epoch + 1, spec.settings.epochs + 1):
+        measured = curves.fit_epoch(
+            ready.model,
+            ready.data,
+            optimizer,
+            spec.settings.batch_size,
+            generator,
+            precision=spec.settings.precision,
+        )
+        if not all(math.isfinite(v) for v in measured):
+            return curves, f"diverged: loss is not finite at epoch {epoch}"
+    return curves, ""
+
+
+def _save(
+    spec: CandidateSpec,
+    store: CheckpointStore,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None,
+    generator: torch.Generator,
+) -> str:
+    """Checkpoint the trained candidate (and its training state, to be continued later)."""
+    version = spec.settings.epochs if spec.start_epoch else None
+    digest = store.save(spec.candidate_id, model.state_dict(), version, _share_from(spec))
+    if spec.keep_state:
+        tensors, info = _state.capture(model, optimizer, generator)
+        store.save_state(spec.candidate_id, digest, tensors, info)
+    return digest
 
 
 def _share_from(spec: CandidateSpec) -> tuple[tuple[int, str], ...]:

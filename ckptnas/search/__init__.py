@@ -1,8 +1,9 @@
 """The search: strategies that propose architectures, and the weight transfer between them.
 
 Strategies (:class:`Strategy` and its subclasses) propose architectures and learn their
-objectives through ``ask`` and ``tell``; :class:`SuccessiveHalving` decides which candidates
-train on (ASHA). The :class:`DonorIndex` finds, among the candidates
+objectives through ``ask`` and ``tell``; a :class:`Scheduler` (plain search, :class:`ASHA`,
+:class:`Hyperband`, :class:`MedianStopping`, or any of the scheduler registry) decides how long
+each candidate trains and which one trains on. The :class:`DonorIndex` finds, among the candidates
 trained so far, the one sharing the longest prefix with a new architecture;
 :func:`plan_transfer` says which of its tensors the new candidate takes (a
 :class:`TransferPlan`), and :func:`apply_plan` copies them into the built network.

@@ -1,4 +1,5 @@
 from ._apply import apply_plan as apply_plan
+from ._asha import ASHA as ASHA
 from ._asha import Promotion as Promotion
 from ._asha import SuccessiveHalving as SuccessiveHalving
 from ._asha import rung_epochs as rung_epochs
@@ -6,11 +7,14 @@ from ._base import Strategy as Strategy
 from ._base import Suggestion as Suggestion
 from ._donors import DonorIndex as DonorIndex
 from ._evolution import RegularizedEvolution as RegularizedEvolution
+from ._hyperband import Hyperband as Hyperband
 from ._hyperparameters import Hyperparameter as Hyperparameter
 from ._hyperparameters import HyperparameterSpace as HyperparameterSpace
 from ._identity_index import IdentityIndex as IdentityIndex
 from ._make import make_strategy as make_strategy
+from ._median import MedianStopping as MedianStopping
 from ._optuna import OptunaStrategy as OptunaStrategy
+from ._plain import PlainScheduler as PlainScheduler
 from ._plan import SCRATCH as SCRATCH
 from ._plan import TransferPlan as TransferPlan
 from ._plan import common_prefix_length as common_prefix_length
@@ -24,4 +28,10 @@ from ._registry import POLICIES as POLICIES
 from ._registry import SAMPLERS as SAMPLERS
 from ._registry import SCHEDULERS as SCHEDULERS
 from ._registry import STRATEGIES as STRATEGIES
+from ._scheduler import CandidateState as CandidateState
+from ._scheduler import Continue as Continue
+from ._scheduler import Decision as Decision
+from ._scheduler import New as New
+from ._scheduler import Scheduler as Scheduler
+from ._scheduler import make_scheduler as make_scheduler
 from ._strategy_kinds import StrategyKind as StrategyKind

@@ -14,11 +14,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Self
 
-from ckptnas.config import rung_epochs
+from ckptnas.config import SearchConfig, rung_epochs
+from ckptnas.errors import ConfigError
+from ckptnas.search._scheduler import CandidateState, Continue, New, Scheduler
 
-__all__ = ["Promotion", "Rung", "SuccessiveHalving", "rung_epochs"]
+__all__ = ["ASHA", "Promotion", "Rung", "SuccessiveHalving", "rung_epochs"]
 
 
 class Promotion(NamedTuple):
@@ -107,3 +109,66 @@ class SuccessiveHalving:
                 if candidate not in rung.promoted:
                     return Promotion(candidate, self.rungs[k + 1].epochs)
         return None
+
+
+def check_rungs(search: SearchConfig, training_epochs: int) -> None:
+    """Refuse rungs without room between them: ``min_epochs`` must be below the top."""
+    top = search.max_epochs or training_epochs
+    if search.min_epochs >= top:
+        raise ConfigError(
+            f"[search] min_epochs = {search.min_epochs} must be below max_epochs = {top} "
+            f"when scheduler = {search.scheduler!r} (max_epochs 0 means [training] epochs)"
+        )
+
+
+class ASHA(Scheduler):
+    """Asynchronous successive halving as a :class:`~ckptnas.search.Scheduler`.
+
+    Parameters
+    ----------
+    min_epochs, max_epochs, reduction_factor : int
+        As for :class:`SuccessiveHalving`; ``[search]`` keys of the same names.
+
+    Examples
+    --------
+    >>> asha = ASHA(1, 4, 2)
+    >>> for candidate, score in enumerate([0.1, 0.5]):
+    ...     asha.started(candidate, asha.next(lambda epochs: True))
+    ...     asha.on_result(candidate, [score])
+    >>> asha.next(lambda epochs: True)
+    Continue(candidate_id=1, epochs=2)
+    """
+
+    def __init__(self, min_epochs: int, max_epochs: int, reduction_factor: int) -> None:
+        self.halving = SuccessiveHalving(min_epochs, max_epochs, reduction_factor)
+        super().__init__(tuple(rung.epochs for rung in self.halving.rungs))
+
+    @classmethod
+    def from_config(cls, search: SearchConfig, training_epochs: int) -> Self:
+        """Rungs from ``[search] min_epochs``, ``max_epochs`` and ``reduction_factor``."""
+        top = search.max_epochs or training_epochs
+        return cls(search.min_epochs, top, search.reduction_factor)
+
+    @classmethod
+    def check_options(cls, search: SearchConfig, training_epochs: int) -> None:
+        """Refuse options, and rungs without room between them."""
+        super().check_options(search, training_epochs)
+        check_rungs(search, training_epochs)
+
+    def continuation(self) -> Continue | None:
+        """The next promotion of successive halving, if one is due."""
+        promotion = self.halving.next_promotion()
+        return None if promotion is None else Continue(*promotion)
+
+    def started(self, candidate_id: int, decision: New | Continue) -> None:
+        """Learn a new candidate, or mark a promoted one as promoted from the rungs below."""
+        super().started(candidate_id, decision)
+        if isinstance(decision, Continue):
+            self.halving.mark_promoted(candidate_id, decision.epochs)
+
+    def _reported(self, state: CandidateState) -> None:
+        self.halving.report(state.candidate_id, state.curve)
+
+    def _replayed(self, state: CandidateState) -> None:
+        self.halving.report(state.candidate_id, state.curve)
+        self.halving.mark_promoted(state.candidate_id, state.target_epochs)

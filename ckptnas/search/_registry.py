@@ -37,6 +37,10 @@ SAMPLERS.register("qmc", OptunaSampler("QMCSampler"))
 SCHEDULERS: Registry[Any] = Registry(
     "scheduler", key="[search] scheduler", group="ckptnas.schedulers"
 )
+SCHEDULERS.register("none", "ckptnas.search._plain:PlainScheduler")
+SCHEDULERS.register("asha", "ckptnas.search._asha:ASHA")
+SCHEDULERS.register("hyperband", "ckptnas.search._hyperband:Hyperband")
+SCHEDULERS.register("median", "ckptnas.search._median:MedianStopping")
 
 #: ``[transfer] policy`` to what makes the transfer policy of a space.
 POLICIES: Registry[Any] = Registry("policy", key="[transfer] policy", group="ckptnas.policies")

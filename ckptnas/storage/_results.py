@@ -12,16 +12,18 @@ Schema (dims ``candidate``, ``epoch`` = 1..E, ``node``; ``Conventions = "CF-1.11
 candidate and epoch; and, when ``[search.hyperparameters]`` searches them,
 ``learning_rate``, ``batch_size``, ``weight_decay``, ``dropout`` per candidate; with several
 ``[search] objectives``, ``pareto`` (1 on the front of the successful candidates, else 0).
-Attributes ``objectives`` and ``directions`` name them. With ``[search] scheduler = "asha"``,
-``rung`` and ``epochs_trained`` per candidate; its curves are NaN past the epochs it trained.
+Attributes ``objectives`` and ``directions`` name them. With a scheduler of several rungs
+(``[search] scheduler = "asha"``, ``"hyperband"``, ``"median"``), ``rung`` and
+``epochs_trained`` per candidate; its curves are NaN past the epochs it trained.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, overload
+from typing import Literal, Protocol, overload
 
 import dask
 import numpy as np
@@ -29,7 +31,7 @@ import pandas as pd
 import xarray as xr
 
 from ckptnas._version import package_version
-from ckptnas.config import Config, Scheduler, SearchConfig
+from ckptnas.config import Config, SearchConfig
 from ckptnas.errors import RunDirectoryError
 from ckptnas.plugins import registry
 from ckptnas.space import UntrustedSpaceError, space_from_dict
@@ -82,23 +84,36 @@ def _hyperparameter_variables(records: list[CandidateRecord]) -> dict[str, xr.Va
     }
 
 
+class Rungs(Protocol):
+    """What the results take of a run's scheduler: its rungs, and the rung a candidate reached.
+
+    The scheduler (:class:`ckptnas.search.Scheduler`) is the one place that knows.
+    """
+
+    @property
+    def rung_epochs(self) -> Sequence[int]:
+        """The epochs of each rung, lowest first."""
+
+    def rung_of(self, epochs: int) -> int:
+        """The highest rung a candidate trained ``epochs`` epochs reached; -1 for none."""
+
+
 def _rung_variables(
-    records: list[CandidateRecord], curves: dict[int, list[Curve]], config: Config
+    records: list[CandidateRecord], curves: dict[int, list[Curve]], rungs: Rungs | None
 ) -> dict[str, xr.Variable]:
-    """``rung`` and ``epochs_trained`` per candidate, when successive halving stopped some."""
-    if config.search.scheduler != Scheduler.ASHA:
+    """``rung`` and ``epochs_trained`` per candidate, when a scheduler stopped some early."""
+    if rungs is None or len(rungs.rung_epochs) < 2:
         return {}
-    rungs = config.search.rungs(config.training.epochs)
     trained = np.array([len(curves.get(r.id, [])) for r in records], dtype=np.int32)
-    reached = np.array([sum(e <= t for e in rungs) - 1 for t in trained], dtype=np.int32)
+    reached = np.array([rungs.rung_of(int(t)) for t in trained], dtype=np.int32)
     return {
         "rung": xr.Variable(
             "candidate",
             reached,
             {
-                "long_name": "successive-halving rung reached (0: the first; -1: none)",
+                "long_name": "rung reached (0: the first; -1: none)",
                 "units": "1",
-                "rung_epochs": np.array(rungs, dtype=np.int32),
+                "rung_epochs": np.array(rungs.rung_epochs, dtype=np.int32),
             },
         ),
         "epochs_trained": xr.Variable(
@@ -146,7 +161,9 @@ def _pareto_variable(
     return {"pareto": xr.Variable("candidate", front, attrs)}
 
 
-def build_dataset(registry: LineageRegistry, n_epochs: int | None = None) -> xr.Dataset:
+def build_dataset(
+    registry: LineageRegistry, n_epochs: int | None = None, rungs: Rungs | None = None
+) -> xr.Dataset:
     """The results of every finished candidate in a registry as an xarray Dataset.
 
     Parameters
@@ -154,6 +171,9 @@ def build_dataset(registry: LineageRegistry, n_epochs: int | None = None) -> xr.
     registry : LineageRegistry
     n_epochs : int, optional
         Length of the ``epoch`` dimension; defaults to the longest curve recorded.
+    rungs : Rungs, optional
+        The run's scheduler, which says the rung each candidate reached (``rung`` and
+        ``epochs_trained`` are written when it has several rungs).
 
     Returns
     -------
@@ -191,7 +211,7 @@ def build_dataset(registry: LineageRegistry, n_epochs: int | None = None) -> xr.
         **per_candidate_variables(records),
         **_hyperparameter_variables(records),
         **_pareto_variable(records, curves, search),
-        **_rung_variables(records, curves, config),
+        **_rung_variables(records, curves, rungs),
     }
     for k, (name, (units, long_name)) in enumerate(CURVE_ATTRS.items()):
         data_vars[name] = xr.Variable(
@@ -340,6 +360,8 @@ class ResultsWriter:
     n_epochs : int
     interval : float
         Seconds between writes in :meth:`maybe_flush`; :meth:`flush` always writes.
+    rungs : Rungs, optional
+        The run's scheduler, for the rung each candidate reached.
     """
 
     def __init__(
@@ -348,11 +370,13 @@ class ResultsWriter:
         registry: LineageRegistry,
         n_epochs: int,
         interval: float = 5.0,
+        rungs: Rungs | None = None,
     ) -> None:
         self.path = RunDir(run_dir).results
         self.registry = registry
         self.n_epochs = n_epochs
         self.interval = interval
+        self.rungs = rungs
         self._last = -np.inf
 
     def maybe_flush(self) -> bool:
@@ -364,7 +388,7 @@ class ResultsWriter:
 
     def flush(self) -> xr.Dataset:
         """Write the dataset now, and return it."""
-        ds = build_dataset(self.registry, self.n_epochs)
+        ds = build_dataset(self.registry, self.n_epochs, self.rungs)
         write_dataset(ds, self.path)
         # With each results.nc, the registry's file is brought up to date too: a run is never
         # a 4 KiB lineage.sqlite with everything in its -wal file.
