@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import subprocess
@@ -15,29 +16,24 @@ import ckptnas
 
 HEAVY = ("torch", "sklearn", "matplotlib", "distributed", "scipy", "optuna")
 
-#: What each subpackage may import of ckptnas (besides itself), as its docstring says.
-#: ``plugins`` (the registries' machinery) and ``errors`` sit at the bottom: every layer may
-#: import them, and the configuration nothing else.
-ALLOWED = {
-    "config": {"errors", "plugins"},
-    "data": {"storage", "space", "config", "errors", "plugins", "_version"},
-    "space": {"errors", "plugins"},
-    "search": {"space", "storage", "config", "errors", "plugins"},
-    "storage": {"space", "config", "errors", "plugins", "_version"},
-    "runtime": {"space", "search", "storage", "data", "config", "errors", "plugins", "_version"},
-    "topk": {
-        "runtime",
-        "space",
-        "search",
-        "storage",
-        "data",
-        "config",
-        "errors",
-        "plugins",
-        "_version",
-    },
-    "analysis": {"storage", "space", "config", "errors", "plugins", "_version"},
-}
+ARCHITECTURE = Path(__file__).parent.parent / "docs" / "architecture.md"
+
+#: Always importable: the registries' machinery, the exceptions, the version.
+BOTTOM = {"plugins", "errors", "_version"}
+
+
+def documented_layers() -> dict[str, set[str]]:
+    """The layer table of docs/architecture.md: each layer to the layers it may import."""
+    layers = {}
+    for line in ARCHITECTURE.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and re.fullmatch(r"`\w+`", cells[0]) and cells[3].startswith("`"):
+            layers[cells[0].strip("`")] = set(re.findall(r"`(\w+)`", cells[3]))
+    return layers
+
+
+#: What each subpackage may import of ckptnas (besides itself and the bottom modules).
+ALLOWED = documented_layers()
 
 
 def loaded_after(code: str) -> set[str]:
@@ -69,7 +65,7 @@ def test_subpackage_imports_only_its_layers(subpackage: str) -> None:
     # Every public name resolved, so every module of the subpackage is imported.
     code = f"import ckptnas.{subpackage} as p\nfor name in p.__all__:\n    getattr(p, name)"
     parts = {m.split(".")[1] for m in loaded_after(code) if m.startswith("ckptnas.")}
-    assert parts - {subpackage} <= ALLOWED[subpackage]
+    assert parts - {subpackage} - BOTTOM <= ALLOWED[subpackage]
 
 
 def test_storage_source_names_no_layer_above_it() -> None:
@@ -86,6 +82,78 @@ def test_storage_source_names_no_layer_above_it() -> None:
         for match in pattern.finditer(path.read_text())
     ]
     assert not found, found
+
+
+def test_the_documented_layers_are_every_subpackage() -> None:
+    packages = {p.parent.name for p in Path(ckptnas.__file__).parent.glob("*/__init__.py")}
+    assert set(ALLOWED) == packages - {"cli"}, "docs/architecture.md's layer table is stale"
+
+
+@pytest.mark.parametrize("subpackage", sorted(ALLOWED))
+def test_each_subpackage_docstring_says_what_the_layer_table_says(subpackage: str) -> None:
+    module = __import__(f"ckptnas.{subpackage}", fromlist=["__doc__"])
+    doc = module.__doc__ or ""
+    said = doc[doc.index("May import:") :].split(".\n\n")[0]
+    named = set(re.findall(r":mod:`ckptnas\.(\w+)`", said))
+    assert named == ALLOWED[subpackage], f"ckptnas.{subpackage}'s docstring: {sorted(named)}"
+
+
+def _module_level_imports(path: Path, package: str) -> set[str]:
+    """The ckptnas modules a module imports when it is imported (not under TYPE_CHECKING)."""
+    found = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module:
+            base = node.module
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1])
+                base += f".{node.module}"
+            found |= {f"{base}.{a.name}" for a in node.names} | {base}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+    return found
+
+
+def test_no_module_imports_one_that_imports_it_back() -> None:
+    root = Path(ckptnas.__file__).parent
+    modules = {}
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        modules[name] = path
+    graph = {
+        name: {
+            m
+            for m in _module_level_imports(
+                path, name if path.stem == "__init__" else name.rpartition(".")[0]
+            )
+            if m in modules and m != name
+        }
+        for name, path in modules.items()
+    }
+    cycle = _a_cycle(graph)
+    assert cycle is None, " -> ".join(cycle or [])
+
+
+def _a_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle of ``graph`` (module to the modules it imports), or ``None``."""
+    state: dict[str, int] = {}  # 1: on the path being walked, 2: done
+
+    def walk(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (found := walk(nxt, [*path, nxt])):
+                return found
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (found := walk(start, [start])):
+            return found
+    return None
 
 
 def test_every_public_name_resolves() -> None:

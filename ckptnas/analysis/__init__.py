@@ -8,7 +8,8 @@ interactive page (:class:`LiveReport` keeps it up to date while a search runs);
 answers questions about who inherited what from whom (ancestries, depths, donor popularity),
 and :func:`export_lineage` writes the lineage as GraphML or DOT.
 
-May import: :mod:`ckptnas.storage`, :mod:`ckptnas.errors` (never the runtime: analysis runs
+May import: :mod:`ckptnas.storage`, :mod:`ckptnas.space`, :mod:`ckptnas.config`,
+:mod:`ckptnas.plugins`, :mod:`ckptnas.errors` (never the runtime: analysis runs
 where the search's cluster and torch are not). matplotlib, scipy, bokeh and networkx load with
 the figures, tests and exports that need them.
 """

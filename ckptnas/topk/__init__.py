@@ -5,7 +5,8 @@ from random weights and once from the weights the search left in their checkpoin
 each run in ``topk.sqlite`` and writes ``topk.nc`` with the time each took to reach the same
 target.
 
-May import: :mod:`ckptnas.runtime`, :mod:`ckptnas.storage`, :mod:`ckptnas.space`,
+May import: :mod:`ckptnas.runtime`, :mod:`ckptnas.search`, :mod:`ckptnas.storage`,
+:mod:`ckptnas.data`, :mod:`ckptnas.space`,
 :mod:`ckptnas.config`, :mod:`ckptnas.plugins`, :mod:`ckptnas.errors`.
 """
 
