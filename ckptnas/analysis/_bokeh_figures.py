@@ -194,22 +194,22 @@ def validation_curves(snap: RunSnapshot) -> LayoutDOM:
     return layout
 
 
-def timeline(snap: RunSnapshot) -> LayoutDOM:
-    """Which worker trained which candidate, when: one bar per training."""
-    ran = [
+def _trained(snap: RunSnapshot) -> list[CandidateRecord]:
+    """The candidates a worker has trained, with the start and end of their training."""
+    return [
         r
         for r in snap.records
         if math.isfinite(r.start_time) and math.isfinite(r.end_time) and r.worker
     ]
-    if not ran:
-        return note("No candidate has been trained yet.", name="timeline")
-    t0 = snap.start
-    workers = sorted({r.worker for r in ran}, key=lambda w: (len(w), w))
+
+
+def _timeline_source(ran: list[CandidateRecord], t0: float) -> ColumnDataSource:
+    """One row per training: its worker, its bar's ends in seconds since ``t0``, its colour."""
     colors = [
         FAILED if r.status != CandidateStatus.OK else WARM if r.parent is not None else SCRATCH
         for r in ran
     ]
-    source = ColumnDataSource(
+    return ColumnDataSource(
         {
             "id": [r.id for r in ran],
             "worker": [r.worker for r in ran],
@@ -221,6 +221,15 @@ def timeline(snap: RunSnapshot) -> LayoutDOM:
             "color": colors,
         }
     )
+
+
+def timeline(snap: RunSnapshot) -> LayoutDOM:
+    """Which worker trained which candidate, when: one bar per training."""
+    ran = _trained(snap)
+    if not ran:
+        return note("No candidate has been trained yet.", name="timeline")
+    workers = sorted({r.worker for r in ran}, key=lambda w: (len(w), w))
+    source = _timeline_source(ran, snap.start)
     fig = new_figure(
         "Worker timeline: orange warm-started, gray from scratch, red failed",
         "seconds since the first submission",

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+from bokeh.core.property.vectorization import Field
 from bokeh.layouts import row
 from bokeh.models import (
     BasicTicker,
@@ -25,6 +26,7 @@ from bokeh.models import (
 )
 from bokeh.models.annotations.labels import LabelSet
 from bokeh.models.annotations.legends import ColorBar
+from bokeh.models.renderers import GlyphRenderer
 from bokeh.models.widgets.markups import Div
 from bokeh.palettes import Category10_10, Viridis256
 from bokeh.plotting import figure
@@ -105,15 +107,8 @@ def _edges(snap: RunSnapshot, pos: dict[int, tuple[float, float]]) -> dict[str, 
     return {"xs": xs, "ys": ys}
 
 
-def lineage_tree(snap: RunSnapshot) -> LayoutDOM:
-    """The inheritance forest, coloured by objective, with the clicked candidate's ancestry."""
-    if not len(snap.lineage):
-        return note("No candidate has been submitted yet.", name="lineage_tree")
-    pos = snap.lineage.layout()
-    nodes = _node_source(snap, pos)
-    n_rows = max(y for _, y in pos.values()) + 1
-    finite = [r.objective for r in snap.records if math.isfinite(r.objective)]
-    low, high = (min(finite), max(finite)) if finite else (0.0, 1.0)
+def _tree_figure(snap: RunSnapshot, n_rows: float) -> figure:
+    """The empty tree: one column per generation, one row per mark, no y axis to read."""
     fig = new_figure(
         f"Lineage tree: each candidate under the donor it inherited from, coloured by "
         f"{snap.metric}",
@@ -125,14 +120,20 @@ def lineage_tree(snap: RunSnapshot) -> LayoutDOM:
     fig.yaxis.visible = False
     fig.ygrid.visible = False
     fig.xaxis.ticker = BasicTicker(min_interval=1)  # integers, spaced to fit
-    fig.multi_line(
-        "xs", "ys", source=ColumnDataSource(_edges(snap, pos)), color="#999999", line_width=1
-    )
-    path = ColumnDataSource({"xs": [], "ys": []}, name="ancestry_path")
-    fig.multi_line("xs", "ys", source=path, color=FAILED, line_width=3)
-    cmap = linear_cmap(
+    return fig
+
+
+def _objective_cmap(snap: RunSnapshot) -> Field:
+    """Colours over the range of the finite objectives (grey for the rest)."""
+    finite = [r.objective for r in snap.records if math.isfinite(r.objective)]
+    low, high = (min(finite), max(finite)) if finite else (0.0, 1.0)
+    return linear_cmap(
         "objective", Viridis256, low, high if high > low else low + 1e-9, nan_color="#bbbbbb"
     )
+
+
+def _draw_marks(fig: figure, nodes: ColumnDataSource, cmap: Field) -> GlyphRenderer[Scatter]:
+    """One mark per candidate, filled by objective, shaped and outlined by status."""
     marks = fig.scatter(
         "x",
         "y",
@@ -149,6 +150,53 @@ def lineage_tree(snap: RunSnapshot) -> LayoutDOM:
     marks.selection_glyph = Scatter(
         marker="marker", size=13, fill_color=cmap, line_color=FAILED, line_width=3
     )
+    return marks
+
+
+def _ancestry_panel(
+    snap: RunSnapshot, nodes: ColumnDataSource, path: ColumnDataSource, height: int | None
+) -> Div:
+    """The panel beside the tree that lists the clicked candidate's ancestry step by step.
+
+    The click also draws that ancestry on ``path``; both are worked out in the browser.
+    """
+    # A long ancestry scrolls within the panel, which is never taller than the tree.
+    panel = Div(
+        text=_PANEL_HINT,
+        width=360,
+        name="ancestry_panel",
+        styles={"overflow-y": "auto", "max-height": f"{height}px"},
+    )
+    nodes.selected.js_on_change(
+        "indices",
+        CustomJS(
+            args={
+                "nodes": nodes,
+                "path": path,
+                "panel": panel,
+                "hint": _PANEL_HINT,
+                "key": f"{snap.page_key}:selected",
+            },
+            code=_SELECT_JS,
+        ),
+    )
+    return panel
+
+
+def lineage_tree(snap: RunSnapshot) -> LayoutDOM:
+    """The inheritance forest, coloured by objective, with the clicked candidate's ancestry."""
+    if not len(snap.lineage):
+        return note("No candidate has been submitted yet.", name="lineage_tree")
+    pos = snap.lineage.layout()
+    nodes = _node_source(snap, pos)
+    fig = _tree_figure(snap, n_rows=max(y for _, y in pos.values()) + 1)
+    fig.multi_line(
+        "xs", "ys", source=ColumnDataSource(_edges(snap, pos)), color="#999999", line_width=1
+    )
+    path = ColumnDataSource({"xs": [], "ys": []}, name="ancestry_path")
+    fig.multi_line("xs", "ys", source=path, color=FAILED, line_width=3)
+    cmap = _objective_cmap(snap)
+    marks = _draw_marks(fig, nodes, cmap)
     if len(snap.lineage) <= _LABELLED:
         fig.add_layout(
             LabelSet(
@@ -169,26 +217,7 @@ def lineage_tree(snap: RunSnapshot) -> LayoutDOM:
         ),
         TapTool(renderers=[marks]),
     )
-    # A long ancestry scrolls within the panel, which is never taller than the tree.
-    panel = Div(
-        text=_PANEL_HINT,
-        width=360,
-        name="ancestry_panel",
-        styles={"overflow-y": "auto", "max-height": f"{fig.height}px"},
-    )
-    nodes.selected.js_on_change(
-        "indices",
-        CustomJS(
-            args={
-                "nodes": nodes,
-                "path": path,
-                "panel": panel,
-                "hint": _PANEL_HINT,
-                "key": f"{snap.page_key}:selected",
-            },
-            code=_SELECT_JS,
-        ),
-    )
+    panel = _ancestry_panel(snap, nodes, path, fig.height)
     layout: LayoutDOM = row(fig, panel, sizing_mode="stretch_width", name="lineage_tree")
     return layout
 

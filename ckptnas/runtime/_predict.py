@@ -11,7 +11,7 @@ import xarray as xr
 from ckptnas._version import package_version
 from ckptnas.config import Task
 from ckptnas.data import netcdf_inputs, open_netcdf
-from ckptnas.runtime._models import load_model
+from ckptnas.runtime._models import TrainedModel, load_model
 from ckptnas.storage import RunDir, replacing
 
 
@@ -47,18 +47,41 @@ def predict_file(
     ds = open_netcdf(data, model.input_names)
     sample = config.data.sample_dim or str(ds[model.input_names[0]].dims[0])
     inputs = netcdf_inputs(ds, model.input_names, sample, f"{str(data)!r}")
+    attrs = _prediction_attrs(run_dir, candidate_id)
+    coords = {sample: ds[sample]} if sample in ds.coords else {}
+    result = _predictions(model, inputs, sample, coords, attrs)
+    with replacing(Path(out)) as tmp:
+        result.to_netcdf(tmp, engine="netcdf4")
+    return result
+
+
+def _prediction_attrs(run_dir: str | Path, candidate_id: int) -> dict[str, str]:
+    """The attributes of a predictions file: which run and candidate made it, and when."""
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    attrs = {
+    return {
         "title": f"ckptnas predictions of candidate {candidate_id}",
         "source": f"run {Path(run_dir).resolve()}, candidate {candidate_id}",
         "Conventions": "CF-1.11",
         "history": f"{stamp}: ckptnas {package_version()} predict, candidate {candidate_id}",
     }
-    coords = {sample: ds[sample]} if sample in ds.coords else {}
+
+
+def _predictions(
+    model: TrainedModel,
+    inputs: dict[str, np.ndarray],
+    sample: str,
+    coords: dict[str, xr.DataArray],
+    attrs: dict[str, str],
+) -> xr.Dataset:
+    """The model's predictions for ``inputs``, one per ``sample``, as a dataset.
+
+    A classifier gives each sample's label and the probability of each class; a regression, its
+    prediction in the target's units.
+    """
     if model.task == Task.CLASSIFICATION:
         probability = model(inputs).detach().cpu().numpy()
         labels = np.asarray(model.classes)[probability.argmax(1)]
-        result = xr.Dataset(
+        return xr.Dataset(
             {
                 "label": ((sample,), labels, {"long_name": "predicted class label"}),
                 "probability": (
@@ -70,13 +93,9 @@ def predict_file(
             coords | {"class": ("class", np.asarray(model.classes), {"long_name": "class"})},
             attrs,
         )
-    else:
-        prediction = model.predict(inputs)
-        result = xr.Dataset(
-            {"prediction": ((sample,), prediction, {"long_name": "predicted target"})},
-            coords,
-            attrs,
-        )
-    with replacing(Path(out)) as tmp:
-        result.to_netcdf(tmp, engine="netcdf4")
-    return result
+    prediction = model.predict(inputs)
+    return xr.Dataset(
+        {"prediction": ((sample,), prediction, {"long_name": "predicted target"})},
+        coords,
+        attrs,
+    )

@@ -40,6 +40,7 @@ from ckptnas.storage._candidate_variables import per_candidate_variables
 from ckptnas.storage._lineage import LineageRegistry
 from ckptnas.storage._pareto import non_dominated
 from ckptnas.storage._records import CandidateRecord
+from ckptnas.storage._results_coords import results_coords
 from ckptnas.storage._rundir import RunDir
 from ckptnas.storage._sqlite import CURVE_NAMES, Curve
 from ckptnas.storage._states import CandidateStatus
@@ -191,11 +192,6 @@ def build_dataset(
     node_names = space.get("node_names") or [
         f"node{i}" for i in range(len(records[0].arch) if records else 0)
     ]
-    curve = np.full((len(records), n_epochs, len(CURVE_NAMES)), np.nan)
-    for i, record in enumerate(records):
-        values = curves.get(record.id, [])
-        if values:
-            curve[i, : len(values)] = values
     arch = np.array([r.arch for r in records], dtype=np.int32).reshape(
         len(records), len(node_names)
     )
@@ -212,34 +208,31 @@ def build_dataset(
         **_hyperparameter_variables(records),
         **_pareto_variable(records, curves, search),
         **_rung_variables(records, curves, rungs),
+        **_curve_variables(records, curves, n_epochs),
     }
-    for k, (name, (units, long_name)) in enumerate(CURVE_ATTRS.items()):
-        data_vars[name] = xr.Variable(
-            ("candidate", "epoch"), curve[:, :, k], {"units": units, "long_name": long_name}
-        )
-    coords = {
-        "candidate": (
-            "candidate",
-            np.array([r.id for r in records], dtype=np.int64),
-            {"long_name": "candidate id", "units": "1"},
-        ),
-        "epoch": (
-            "epoch",
-            np.arange(1, n_epochs + 1, dtype=np.int32),
-            {"long_name": "training epoch", "units": "1"},
-        ),
-        "node": (
-            "node",
-            np.arange(len(node_names), dtype=np.int32),
-            {"long_name": "variable node of the search space", "units": "1"},
-        ),
-        "node_name": ("node", np.array(node_names, dtype=object), {"long_name": "node name"}),
-    }
+    coords = results_coords(records, n_epochs, node_names)
     attrs = run_attrs(registry, "ckptnas search results") | {
         "objectives": " ".join(search.objectives),
         "directions": " ".join(search.resolved_directions),
     }
     return xr.Dataset(data_vars, coords, attrs)
+
+
+def _curve_variables(
+    records: list[CandidateRecord], curves: dict[int, list[Curve]], n_epochs: int
+) -> dict[str, xr.Variable]:
+    """The per-epoch curves of each candidate, NaN past the epochs it trained."""
+    curve = np.full((len(records), n_epochs, len(CURVE_NAMES)), np.nan)
+    for i, record in enumerate(records):
+        values = curves.get(record.id, [])
+        if values:
+            curve[i, : len(values)] = values
+    return {
+        name: xr.Variable(
+            ("candidate", "epoch"), curve[:, :, k], {"units": units, "long_name": long_name}
+        )
+        for k, (name, (units, long_name)) in enumerate(CURVE_ATTRS.items())
+    }
 
 
 def _described(registry: LineageRegistry, records: list[CandidateRecord]) -> list[str]:

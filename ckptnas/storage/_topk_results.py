@@ -94,6 +94,30 @@ class _Cells:
         return elapsed
 
 
+def _filled_cells(records: list[TopKRecord]) -> _Cells:
+    """The cells of every ranked candidate and init, filled from the runs that have a record."""
+    cells = _Cells(_ranked(records), max((len(r.curves) for r in records), default=0) or 1)
+    by_key = {(r.candidate, r.init): r for r in records}
+    for i, candidate in enumerate(cells.ranked):
+        for j, init in enumerate(INITS):
+            if (candidate, init) in by_key:
+                cells.fill(i, j, by_key[candidate, init])
+    return cells
+
+
+def _times_to_target(
+    cells: _Cells, elapsed: np.ndarray, target: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds and epochs each successful run took to reach its candidate's target (else NaN, 0)."""
+    metric = cells.curves[..., list(CURVE_ATTRS).index("val_metric")]
+    ttt = np.full(cells.status.shape, np.nan)
+    ett = np.zeros(cells.status.shape, dtype=np.int32)
+    for (i, j), status in np.ndenumerate(cells.status):
+        if status == CandidateStatus.OK:
+            ttt[i, j], ett[i, j] = time_to_target(metric[i, j], elapsed[i, j], float(target[i]))
+    return ttt, ett
+
+
 def build_topk_dataset(
     run_dir: str | Path | RunDir, registry: TopKRegistry, lineage: LineageRegistry
 ) -> xr.Dataset:
@@ -110,21 +134,10 @@ def build_topk_dataset(
     -------
     xarray.Dataset
     """
-    records = [r for r in registry.runs() if r.status != CandidateStatus.PENDING]
-    cells = _Cells(_ranked(records), max((len(r.curves) for r in records), default=0) or 1)
-    by_key = {(r.candidate, r.init): r for r in records}
-    for i, candidate in enumerate(cells.ranked):
-        for j, init in enumerate(INITS):
-            if (candidate, init) in by_key:
-                cells.fill(i, j, by_key[candidate, init])
+    cells = _filled_cells([r for r in registry.runs() if r.status != CandidateStatus.PENDING])
     elapsed = cells.elapsed()
     target = cells.per_run["final_metric"][:, 0].copy()
-    metric = cells.curves[..., list(CURVE_ATTRS).index("val_metric")]
-    ttt = np.full(cells.status.shape, np.nan)
-    ett = np.zeros(cells.status.shape, dtype=np.int32)
-    for (i, j), status in np.ndenumerate(cells.status):
-        if status == CandidateStatus.OK:
-            ttt[i, j], ett[i, j] = time_to_target(metric[i, j], elapsed[i, j], float(target[i]))
+    ttt, ett = _times_to_target(cells, elapsed, target)
     with np.errstate(divide="ignore", invalid="ignore"):
         speedup = ttt[:, 0] / ttt[:, 1]
     data_vars = {
@@ -143,7 +156,25 @@ def build_topk_dataset(
         **_target_variables(target, ttt, ett, speedup),
         **_curve_variables(cells),
     }
-    coords = {
+    attrs = run_attrs(lineage, "ckptnas full training of the top-K candidates")
+    return xr.Dataset(data_vars, _coords(cells), attrs)
+
+
+_DIMS3 = ("rank", "init", "epoch")
+
+_PER_RUN = {
+    "n_epochs": ("1", "epochs trained"),
+    "best_epoch": ("1", "epoch whose weights early stopping kept"),
+    "final_metric": ("1", "validation metric of the kept epoch"),
+    "setup_time": ("s", "building the model and reading its checkpoint"),
+    "max_epochs": ("1", "epoch budget of the run"),
+    "patience": ("1", "early-stopping patience in epochs"),
+}
+
+
+def _coords(cells: _Cells) -> dict[str, tuple[str, np.ndarray, dict[str, str]]]:
+    """The coordinates of the dataset: the candidates' ranks, the inits and the epochs."""
+    return {
         "rank": (
             "rank",
             np.arange(len(cells.ranked), dtype=np.int32),
@@ -160,20 +191,6 @@ def build_topk_dataset(
             {"long_name": "training epoch", "units": "1"},
         ),
     }
-    attrs = run_attrs(lineage, "ckptnas full training of the top-K candidates")
-    return xr.Dataset(data_vars, coords, attrs)
-
-
-_DIMS3 = ("rank", "init", "epoch")
-
-_PER_RUN = {
-    "n_epochs": ("1", "epochs trained"),
-    "best_epoch": ("1", "epoch whose weights early stopping kept"),
-    "final_metric": ("1", "validation metric of the kept epoch"),
-    "setup_time": ("s", "building the model and reading its checkpoint"),
-    "max_epochs": ("1", "epoch budget of the run"),
-    "patience": ("1", "early-stopping patience in epochs"),
-}
 
 
 def _target_variables(

@@ -149,21 +149,39 @@ def train_topk(  # noqa: PLR0913
         LineageRegistry(files, readonly=True) as lineage,
         TopKRegistry(files) as registry,
     ):
-        if not lineage.candidates(CandidateStatus.OK):
-            raise RunDirectoryError(f"{str(files)!r} has no successfully trained candidate")
-        _check_precision(config, lineage)
-        # Refused here, before any worker unpickles it, when the space is code not trusted.
-        space_from_dict(lineage.recorded_space(), trust_code)
+        _check_search(files, config, lineage, trust_code)
         specs = _specs(config, registry, lineage, settings, inits)
-        if specs and client is None:
-            with connect(config) as own:
-                _run_all(own, specs, registry, progress)
-        elif specs:
-            assert client is not None
-            _run_all(client, specs, registry, progress)
+        if specs:
+            _run_specs(specs, registry, client, config, progress)
         ds = build_topk_dataset(files, registry, lineage)
     write_dataset(ds, files.topk_results)
     return ds
+
+
+def _check_search(
+    files: RunDir, config: Config, lineage: LineageRegistry, trust_code: bool
+) -> None:
+    """Refuse a search with nothing to train, in another precision, or of a space not trusted."""
+    if not lineage.candidates(CandidateStatus.OK):
+        raise RunDirectoryError(f"{str(files)!r} has no successfully trained candidate")
+    _check_precision(config, lineage)
+    # Refused here, before any worker unpickles it, when the space is code not trusted.
+    space_from_dict(lineage.recorded_space(), trust_code)
+
+
+def _run_specs(
+    specs: list[FullTrainSpec],
+    registry: TopKRegistry,
+    client: Client | None,
+    config: Config,
+    progress: bool,
+) -> None:
+    """Run the specs on ``client``, or on a cluster started as ``config`` says if none is given."""
+    if client is None:
+        with connect(config) as own:
+            _run_all(own, specs, registry, progress)
+    else:
+        _run_all(client, specs, registry, progress)
 
 
 def _check_precision(config: Config, lineage: LineageRegistry) -> None:
