@@ -14,6 +14,14 @@ An entry may be given as ``"module:attribute"`` text, imported when it is first 
 registry lists its names without importing torch or Optuna, so checking a configuration and
 reading a finished run stay light.
 
+An entry is the object its registry's protocol describes, documented beside the registry: an
+instance with methods for spaces, strategies, samplers, objectives, cluster kinds and data
+sources, and a callable making the policy of a space for transfer policies. An entry may have a
+``check(config)`` method: the configuration calls it, once every table is
+read, with the whole :class:`~ckptnas.config.Config`, and it raises
+:class:`~ckptnas.errors.ConfigError` naming the key of an option it refuses. What else an entry
+offers is the owning registry's protocol (documented beside it).
+
 This module sits at the bottom of the package (it imports :mod:`ckptnas.errors` only). The
 configuration checks a name against its registry through :func:`registry`, which imports the
 owning subpackage's light ``_registry`` module by name on first use.
@@ -137,6 +145,7 @@ def _import(reference: str, what: str) -> Any:
 _LOCATIONS = {
     "space": "ckptnas.space._registry:SPACES",
     "strategy": "ckptnas.search._registry:STRATEGIES",
+    "sampler": "ckptnas.search._registry:SAMPLERS",
     "scheduler": "ckptnas.search._registry:SCHEDULERS",
     "policy": "ckptnas.search._registry:POLICIES",
     "objective": "ckptnas.search._registry:OBJECTIVES",

@@ -1,8 +1,9 @@
 """Regenerate the key tables of ``docs/configuration.md`` from :mod:`ckptnas.config`.
 
-Field names, types, defaults and the allowed-value text (the fields' ``why`` metadata) come from
-the dataclasses; the one-line meanings below are the only hand-written part, and the script
-refuses to run when a key has no meaning or a meaning names a key that no longer exists.
+Field names, types, defaults and the allowed-value text (the fields' ``why`` metadata, or the
+installed names of the registry a key names an entry of) come from the dataclasses; the
+one-line meanings below are the only hand-written part, and the script refuses to run when a
+key has no meaning or a meaning names a key that no longer exists.
 
 Usage: ``python docs/gen_config_reference.py [--check]``
 """
@@ -20,6 +21,7 @@ from typing import Any
 import tomli_w
 
 from ckptnas import config as cfg
+from ckptnas.config._fields import why
 
 PAGE = Path(__file__).with_name("configuration.md")
 BEGIN = "<!-- BEGIN GENERATED: gen_config_reference.py -->"
@@ -209,7 +211,7 @@ def render() -> str:
             if key not in MEANINGS:
                 sys.exit(f"gen_config_reference.py: no meaning written for {key}")
             seen.add(key)
-            allowed = field.metadata.get("why") or "any"
+            allowed = why(field) or "any"
             cells = [
                 f"`{field.name}`",
                 type_name(hints[field.name]),

@@ -118,20 +118,44 @@ def test_warnings_are_shown_and_info_only_with_verbose(
 ) -> None:
     import logging
 
-    import ckptnas.cli
+    import ckptnas.cli._inspect
 
     def logs(args: object) -> int:
         logging.getLogger("ckptnas.runtime._loop").warning("candidate 3: retrying")
         logging.getLogger("ckptnas.runtime._submit").info("the cluster has 4 workers")
         return 0
 
-    monkeypatch.setattr(ckptnas.cli, "cmd_summary", logs)
+    monkeypatch.setattr(ckptnas.cli._inspect, "cmd_summary", logs)
     assert main(["summary", str(tmp_path)]) == 0
     err = capsys.readouterr().err
     assert "ckptnas: WARNING: candidate 3: retrying" in err and "cluster" not in err
     assert main(["-v", "summary", str(tmp_path)]) == 0
     assert "ckptnas: INFO: the cluster has 4 workers" in capsys.readouterr().err
     assert not logging.getLogger("ckptnas").handlers  # nothing left configured afterwards
+
+
+def test_command_groups_list_every_module_that_registers_commands() -> None:
+    import importlib
+    import pkgutil
+
+    import ckptnas.cli
+
+    modules = (f"ckptnas.cli.{m.name}" for m in pkgutil.iter_modules(ckptnas.cli.__path__))
+    registering = {m for m in modules if hasattr(importlib.import_module(m), "register")}
+    assert set(ckptnas.cli.COMMAND_GROUPS) == registering
+    assert all(m.rsplit(".", 1)[1].startswith("_") for m in registering)
+
+
+def test_every_command_has_a_handler() -> None:
+    import argparse
+
+    from ckptnas.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert len(commands.choices) == 10
+    for name, command in commands.choices.items():
+        assert callable(command.get_default("func")), name
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,7 +14,7 @@ import pytest
 import xarray as xr
 from distributed import Client, LocalCluster
 
-import ckptnas.data
+import ckptnas.data._tabular
 from ckptnas.config import Config
 from ckptnas.data import DataDescription, load_data
 from ckptnas.errors import DataError
@@ -32,7 +32,7 @@ def no_data_here(monkeypatch: pytest.MonkeyPatch) -> None:
 
     # Every loader ends in _finish: a client that built the data, by whatever name it imported
     # load_data, would call it.
-    monkeypatch.setattr(ckptnas.data, "_finish", refuse)
+    monkeypatch.setattr(ckptnas.data._tabular, "_finish", refuse)
 
 
 def _builds_counted() -> None:

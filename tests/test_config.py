@@ -81,3 +81,28 @@ def test_malformed_toml_names_the_file(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "none.toml")
+
+
+def test_every_activation_of_the_dense_space_is_settable(tmp_path: Path) -> None:
+    from ckptnas.space import ACTIVATIONS
+
+    path = tmp_path / "linear.toml"
+    path.write_text(f"[space]\nactivations = {list(ACTIVATIONS)!r}\n".replace("'", '"'))
+    assert load_config(path).space.activations == list(ACTIVATIONS)
+    assert "linear" in ACTIVATIONS
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"space": {"kind": "conv1d", "factory": "m:f"}}, "factory is for kind = 'python'"),
+        ({"space": {"options": {"a": 1}}}, r"\[space.options\] are for kinds other than dense"),
+        ({"space": {"kind": "python", "factory": "nothing"}}, "must be 'module:function'"),
+        ({"search": {"strategy": "optuna", "sampler_options": {"seed": 1}}}, "seed is not"),
+        ({"training": {"batch_size": 100}, "data": {"n_samples": 50}}, "exceeds"),
+        ({"data": {"kind": "netcdf", "path": "x.nc", "target": "y"}}, r"\[data\] inputs"),
+    ],
+)
+def test_each_entry_checks_its_own_options(values: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict(values)

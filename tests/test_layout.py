@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,13 +16,27 @@ import ckptnas
 HEAVY = ("torch", "sklearn", "matplotlib", "distributed", "scipy", "optuna")
 
 #: What each subpackage may import of ckptnas (besides itself), as its docstring says.
+#: ``plugins`` (the registries' machinery) and ``errors`` sit at the bottom: every layer may
+#: import them, and the configuration nothing else.
 ALLOWED = {
-    "space": {"errors"},
-    "search": {"space", "config", "errors"},
-    "storage": {"space", "config", "errors", "_version"},
-    "runtime": {"space", "search", "storage", "data", "config", "errors", "_version"},
-    "topk": {"runtime", "space", "search", "storage", "data", "config", "errors", "_version"},
-    "analysis": {"storage", "space", "config", "errors", "_version"},
+    "config": {"errors", "plugins"},
+    "data": {"storage", "space", "config", "errors", "plugins", "_version"},
+    "space": {"errors", "plugins"},
+    "search": {"space", "storage", "config", "errors", "plugins"},
+    "storage": {"space", "config", "errors", "plugins", "_version"},
+    "runtime": {"space", "search", "storage", "data", "config", "errors", "plugins", "_version"},
+    "topk": {
+        "runtime",
+        "space",
+        "search",
+        "storage",
+        "data",
+        "config",
+        "errors",
+        "plugins",
+        "_version",
+    },
+    "analysis": {"storage", "space", "config", "errors", "plugins", "_version"},
 }
 
 
@@ -43,12 +58,34 @@ def test_import_ckptnas_loads_no_heavy_library() -> None:
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
 
 
+def test_building_the_command_line_loads_no_heavy_library() -> None:
+    # Every command group registers its commands lightly; heavy imports wait in the handlers.
+    loaded = top_level(loaded_after("from ckptnas.cli import build_parser\nbuild_parser()"))
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)
+
+
 @pytest.mark.parametrize("subpackage", sorted(ALLOWED))
 def test_subpackage_imports_only_its_layers(subpackage: str) -> None:
     # Every public name resolved, so every module of the subpackage is imported.
     code = f"import ckptnas.{subpackage} as p\nfor name in p.__all__:\n    getattr(p, name)"
     parts = {m.split(".")[1] for m in loaded_after(code) if m.startswith("ckptnas.")}
     assert parts - {subpackage} <= ALLOWED[subpackage]
+
+
+def test_storage_source_names_no_layer_above_it() -> None:
+    """Storage owns its records: no import of the layers above, not even for type checking.
+
+    Imports under ``TYPE_CHECKING`` are invisible at run time, so the source itself is read.
+    """
+    above = ("runtime", "search", "topk", "analysis", "cli")
+    pattern = re.compile(rf"^\s*(from|import)\s+ckptnas\.({'|'.join(above)})\b", re.MULTILINE)
+    storage = Path(ckptnas.__file__).parent / "storage"
+    found = [
+        f"{path.name}: {match.group(0).strip()}"
+        for path in sorted(storage.glob("*.py*"))
+        for match in pattern.finditer(path.read_text())
+    ]
+    assert not found, found
 
 
 def test_every_public_name_resolves() -> None:

@@ -174,3 +174,25 @@ def test_a_strategy_object_replaces_the_configured_one(
     told = {tuple(int(t.params[n]) for n in strategy.node_params) for t in strategy.study.trials}
     assert told == {tuple(a) for a in ds["arch"].values.tolist()}
     assert all(t.state == TrialState.COMPLETE for t in strategy.study.trials)
+
+
+@pytest.mark.parametrize(
+    ("sampler", "options", "stages"),
+    [
+        # TPE learns once n_startup_trials have finished: a failed trial does not count
+        ("tpe", {"n_startup_trials": 2}, ["startup", "startup", "startup", "sampler"]),
+        # NSGA-II breeds from its second generation: the first population_size asked
+        ("nsga2", {"population_size": 2}, ["startup", "startup", "sampler", "sampler"]),
+        ("random", {}, ["random"] * 4),
+    ],
+)
+def test_optuna_tags_its_random_start_and_what_it_learnt(
+    combo_space: SearchSpace, sampler: str, options: dict[str, int], stages: list[str]
+) -> None:
+    strategy = OptunaStrategy(combo_space, sampler, options, seed=0)
+    told = []
+    for values in ([0.5], [math.nan], [0.4], [0.3]):
+        suggestion = strategy.ask()
+        strategy.tell(suggestion, values)
+        told.append(str(suggestion.stage))
+    assert told == stages

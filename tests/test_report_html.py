@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import gzip
 import html
@@ -11,6 +12,7 @@ import json
 import logging
 import re
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -187,6 +189,26 @@ def test_stages_follow_each_samplers_random_start(
     assert _stages_under(run, tmp_path / "run", config) == [
         tuple(range(1, random_until + 1)),
         tuple(range(random_until + 1, 60)),
+    ]
+
+
+def test_stages_are_read_from_the_tags_the_strategy_recorded(
+    run: Path, tmp_path: Path, tiny_config: Config
+) -> None:
+    # Tagged, the stages are what the strategy said, not what the times suggest; candidates
+    # written before tags were recorded (here 1-3) still go by the population rule.
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    with contextlib.closing(sqlite3.connect(copy / "lineage.sqlite")) as db, db:
+        db.execute("UPDATE candidates SET stage = 'initial population' WHERE id BETWEEN 4 AND 9")
+        db.execute("UPDATE candidates SET stage = 'mutation' WHERE id > 9")
+        db.execute("UPDATE candidates SET stage = 'by hand' WHERE id = 59")
+    with LineageRegistry(copy, readonly=True) as registry:
+        stages = RunSnapshot.read(registry).stages()
+    assert [(s.name.split(" (")[0], s.candidates) for s in stages] == [
+        ("random first population", tuple(range(1, 10))),
+        ("evolved: mutations of the population's best", tuple(range(10, 59))),
+        ("by hand", (59,)),
     ]
 
 

@@ -12,7 +12,7 @@ from helpers import one_epoch_result
 from ckptnas.cli import main
 from ckptnas.errors import RunDirectoryError
 from ckptnas.search import SCRATCH
-from ckptnas.storage import LineageRegistry, RunDir, RunKind, TopKRegistry
+from ckptnas.storage import LineageRegistry, RunDir, RunKind, TopKRegistry, build_dataset
 
 
 def test_kind_of_each_state(tmp_path: Path) -> None:
@@ -97,6 +97,7 @@ def _version_1_registry(run_dir: Path) -> None:
         db.execute("ALTER TABLE candidates DROP COLUMN hyperparameters")
         db.execute("ALTER TABLE candidates DROP COLUMN target_epochs")
         db.execute("ALTER TABLE candidates DROP COLUMN latency")
+        db.execute("ALTER TABLE candidates DROP COLUMN stage")
         db.execute("PRAGMA user_version = 1")
         db.execute("INSERT INTO candidates (arch, status, objective) VALUES ('[1, 2]', 'ok', 0.5)")
 
@@ -112,15 +113,32 @@ def test_version_1_registry_is_read_as_it_is_and_migrated_when_written(tmp_path:
             0,
         )
         assert math.isnan(old.latency)
+        assert old.stage == ""
     with LineageRegistry(tmp_path) as reg:
         assert reg.get(1) == old
         new = reg.add_candidate(
-            (3, 4), SCRATCH, 10, hyperparameters={"dropout": 0.25}, target_epochs=3
+            (3, 4), SCRATCH, 10, hyperparameters={"dropout": 0.25}, target_epochs=3, stage="random"
         )
         assert reg.get(new).hyperparameters == {"dropout": 0.25}
         assert reg.get(new).target_epochs == 3
+        assert reg.get(new).stage == "random"
     with sqlite3.connect(tmp_path / "lineage.sqlite") as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+
+
+def test_version_2_registry_gains_the_stage_column_when_written(tmp_path: Path) -> None:
+    LineageRegistry(tmp_path).close()
+    with sqlite3.connect(tmp_path / "lineage.sqlite") as db:
+        db.execute("ALTER TABLE candidates DROP COLUMN stage")
+        db.execute("PRAGMA user_version = 2")
+        db.execute("INSERT INTO candidates (arch, status) VALUES ('[1, 2]', 'ok')")
+    with LineageRegistry(tmp_path, readonly=True) as reg:
+        assert reg.get(1).stage == ""
+    with LineageRegistry(tmp_path) as reg:
+        assert reg.get(reg.add_candidate((3, 4), SCRATCH, 10, stage="mutation")).stage == (
+            "mutation"
+        )
+        assert reg.get(1).stage == ""
 
 
 def test_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
@@ -144,3 +162,14 @@ def test_results_flush_leaves_the_registry_file_complete(tmp_path: Path) -> None
         (copy / "lineage.sqlite").write_bytes((run / "lineage.sqlite").read_bytes())
     with LineageRegistry(copy, readonly=True) as copied:
         assert [r.status for r in copied] == ["ok", "ok", "ok"]
+
+
+def test_stage_is_recorded_and_written_to_results(tmp_path: Path) -> None:
+    with LineageRegistry(tmp_path) as registry:
+        for stage in ("initial population", "mutation"):
+            registry.record(
+                one_epoch_result(registry.add_candidate((0, 1), SCRATCH, 10, stage=stage))
+            )
+        ds = build_dataset(registry)
+    assert list(ds.stage.values) == ["initial population", "mutation"]
+    assert ds.stage.attrs["long_name"].startswith("stage of the search")

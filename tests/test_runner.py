@@ -54,6 +54,9 @@ def test_search_end_to_end(tiny_config: Config, tmp_path: Path, client: Client) 
     assert ds.epoch_time.attrs["units"] == "s"
     np.testing.assert_array_equal(ds.objective, ds.val_metric.isel(epoch=-1))
     assert summarize(ds)["warm_share"] > 0
+    # the population of 4 is drawn first, whatever finishes when; then evolution mutates
+    assert list(ds.stage.values[:4]) == ["initial population"] * 4
+    assert set(ds.stage.values[4:]) <= {"initial population", "mutation"}
 
 
 def test_lineage_is_a_tree_of_exact_transfers(

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
 from ckptnas.errors import SearchExhaustedError
 from ckptnas.search import RandomSearch, RegularizedEvolution
 from ckptnas.space import SearchSpace
+from ckptnas.storage import SearchStage
 
 
 def test_random_search_is_seeded_and_never_repeats(combo_space: SearchSpace) -> None:
@@ -80,3 +82,15 @@ def test_evolution_is_seeded(combo_space: SearchSpace) -> None:
 
     assert run(3) == run(3)
     assert run(3) != run(4)
+
+
+def test_each_suggestion_says_its_stage(combo_space: SearchSpace) -> None:
+    assert RandomSearch(combo_space, seed=0).ask().stage == SearchStage.RANDOM
+    evo = RegularizedEvolution(combo_space, population_size=2, sample_size=1, seed=0)
+    first = [evo.ask() for _ in range(2)]
+    assert [s.stage for s in first] == [SearchStage.INITIAL_POPULATION] * 2
+    for k, suggestion in enumerate(first):
+        evo.tell(suggestion, [0.1 * k])
+    assert evo.ask().stage == SearchStage.MUTATION
+    # the stage is not part of what makes two suggestions the same
+    assert first[0] == replace(first[0], stage="something else")

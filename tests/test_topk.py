@@ -108,6 +108,9 @@ def test_full_train_keeps_best_epoch_weights(search_run: Path, search_config: Co
     assert result.final_metric == result.val_metric[result.best_epoch - 1]
     # The saved weights are the best epoch's: evaluating them gives the recorded final metric.
     tensors = topk_store(search_run, "scratch").load(result.candidate_id, digest=None)
+    # where the docs say: topk/<init>/, beside no folder of its own
+    assert (search_run / "topk" / "scratch" / f"{result.candidate_id:06d}.safetensors").is_file()
+    assert not (search_run / "topk" / "scratch" / "checkpoints").exists()
     with LineageRegistry(search_run, readonly=True) as lineage:
         space = SearchSpace.from_dict(lineage.recorded_space())
     model = space.build(_spec(search_run, search_config, "scratch").arch)
@@ -132,6 +135,13 @@ def test_full_train_checkpoint_init_starts_from_search_weights(
         objective = lineage.get(spec.candidate_id).objective
     # With a vanishing learning rate one more epoch leaves the search's weights as they were.
     assert result.val_metric[0] == pytest.approx(objective, abs=1e-4)
+
+
+def test_topk_weights_written_under_checkpoints_by_0_1_stay_there(tmp_path: Path) -> None:
+    legacy = tmp_path / "topk" / "scratch" / "checkpoints"
+    legacy.mkdir(parents=True)
+    assert topk_store(tmp_path, "scratch").root == legacy
+    assert topk_store(tmp_path, "checkpoint").root == tmp_path / "topk" / "checkpoint"
 
 
 def test_train_topk_writes_dataset_and_lineage(tmp_path: Path, client: Client) -> None:

@@ -20,7 +20,6 @@ import numpy as np
 import xarray as xr
 
 from ckptnas._version import package_version
-from ckptnas.config import Policy
 from ckptnas.errors import ComparisonError
 from ckptnas.storage import (
     INITS,
@@ -36,7 +35,7 @@ COMPARISON_FILE = "comparison.nc"
 
 def policy_label(policy: str, freeze: bool) -> str:
     """The label of a transfer setting: ``none``, or the policy with ``+freeze`` when frozen."""
-    return str(Policy.NONE) if policy == Policy.NONE else f"{policy}+freeze" if freeze else policy
+    return "none" if policy == "none" else f"{policy}+freeze" if freeze else policy
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ def _read_run(path: Path) -> _Run:
         raise ComparisonError(f"{str(path)!r} holds no results.nc") from None
     config = tomllib.loads(str(ds.attrs.get("config", "")))
     transfer = config.get("transfer", {})
-    label = policy_label(transfer.get("policy", Policy.LCP), bool(transfer.get("freeze", True)))
+    label = policy_label(transfer.get("policy", "lcp"), bool(transfer.get("freeze", True)))
     topk = load_topk(path) if RunDir(path).topk_results.is_file() else None
     return _Run(label, int(ds.attrs.get("seed", 0)), path, ds, topk)
 
@@ -63,7 +62,7 @@ def _read_run(path: Path) -> _Run:
 def _order(labels: Sequence[str]) -> list[str]:
     """Policies in a fixed reading order: ``none`` first, then as given."""
     unique = list(dict.fromkeys(labels))
-    return sorted(unique, key=lambda p: (p != Policy.NONE, unique.index(p)))
+    return sorted(unique, key=lambda p: (p != "none", unique.index(p)))
 
 
 def gather(run_dirs: Sequence[str | Path]) -> xr.Dataset:

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import math
 import time
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from ckptnas.analysis._lineage_stats import Lineage
 from ckptnas.analysis._stages import Stage, stages
 from ckptnas.analysis._summary import RunSummary
-from ckptnas.config import Config, config_from_dict
-from ckptnas.errors import ConfigError, RunDirectoryError
+from ckptnas.config import Config
+from ckptnas.errors import RunDirectoryError
 from ckptnas.space import space_from_dict
 from ckptnas.storage import CandidateRecord, CandidateStatus, LineageRegistry
 
@@ -43,7 +41,7 @@ class RunSnapshot:
         The run's recorded values (``dataset``, ``metric``, ``policy``, ``freeze``, ``seed``,
         ``config``).
     config : Config or None
-        The recorded configuration, when it can be read.
+        The recorded configuration; ``None`` for a registry that records none.
     headline : dict
         :meth:`RunSummary.headline` of the finished candidates.
     taken_at : float
@@ -81,12 +79,12 @@ class RunSnapshot:
         }
         lineage = Lineage.from_registry(registry)
         return cls(
-            name=name or Path(registry.path).parent.name,
+            name=name or registry.run_dir.root.name,
             lineage=lineage,
             curves=registry.curves(),
             described=_described(registry, lineage.records.values(), trust_code),
             meta=meta,
-            config=_config(meta["config"]),
+            config=registry.run_dir.recorded_config(registry, missing_ok=True),
             headline=RunSummary.from_registry(registry).headline(),
             taken_at=time.time(),
         )
@@ -133,13 +131,6 @@ class RunSnapshot:
         then what it proposed from the scores it had seen.
         """
         return stages(self.records, self.config)
-
-
-def _config(text: str) -> Config | None:
-    try:
-        return config_from_dict(tomllib.loads(text)) if text else None
-    except (tomllib.TOMLDecodeError, ConfigError):
-        return None  # a run of another version: the report shows what it can
 
 
 def _described(

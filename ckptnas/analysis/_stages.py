@@ -9,6 +9,11 @@ fair only within one stage. :func:`random_start` says how each strategy begins:
 - NSGA-II and NSGA-III make their first generation, the first ``population_size`` trials, at
   random;
 - a random search (or Optuna's random and quasi-random samplers) never stops drawing at random.
+
+The strategy tags each candidate with its stage when it proposes it, and the registry records
+the tag (:class:`~ckptnas.storage.SearchStage`); :func:`stages` reads it back. Runs written
+before candidates were tagged have their untagged candidates' stages worked out after the fact,
+by the rule above.
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ckptnas.config import Config, Scheduler, StrategyKind
-from ckptnas.storage import CandidateRecord, CandidateStatus
+from ckptnas.config import Config, Scheduler
+from ckptnas.storage import CandidateRecord, CandidateStatus, SearchStage
 
 #: Optuna's samplers that start at random: their class, and the option that says how long.
 _OPTUNA_STARTS = {
@@ -60,12 +65,16 @@ class RandomStart:
         submitted, rather than in submission order.
     first, then : str
         The two stages' names.
+    evolution : bool
+        Whether the strategy is evolution (its stages: initial population, mutation) rather
+        than an Optuna sampler (startup, sampler).
     """
 
     n: int
     by_finish: bool
     first: str
     then: str
+    evolution: bool = False
 
 
 def _optuna_default(sampler: str, option: str) -> int:
@@ -79,15 +88,16 @@ def _optuna_default(sampler: str, option: str) -> int:
 def random_start(config: Config) -> RandomStart | None:
     """How the configured strategy begins, ``None`` when it draws every candidate at random."""
     search = config.search
-    if search.strategy == StrategyKind.EVOLUTION:
+    if search.strategy == "evolution":
         n = search.population_size
         return RandomStart(
             n,
             True,
             f"random first population (first {n} to finish)",
             "evolved: mutations of the population's best",
+            evolution=True,
         )
-    if search.strategy != StrategyKind.OPTUNA or search.sampler not in _OPTUNA_STARTS:
+    if search.strategy != "optuna" or search.sampler not in _OPTUNA_STARTS:
         return None
     option = _OPTUNA_STARTS[search.sampler][1]
     n = int(search.sampler_options.get(option) or _optuna_default(search.sampler, option))
@@ -101,17 +111,61 @@ def random_start(config: Config) -> RandomStart | None:
 
 
 def stages(records: Iterable[CandidateRecord], config: Config | None) -> list[Stage]:
-    """The finished candidates in stages of the search (see :func:`random_start`).
+    """The finished candidates in stages of the search, pending candidates left out.
 
-    Counted by finish, a candidate is in the random stage when fewer than ``n`` successful
-    candidates had finished at its submission: the rule the strategy applies, up to the moment
-    a result reaches the client. Pending candidates are left out.
+    Each candidate is in the stage its strategy tagged it with; the random stage comes first,
+    then the learnt one, then any stage of a strategy of one's own in order of appearance. An
+    untagged candidate (a run written before tags were recorded) is placed by
+    :func:`derived_stages`.
     """
     ordered = sorted(records, key=lambda r: r.id)  # id order is submission order
     finished = [r for r in ordered if r.status != CandidateStatus.PENDING]
     start = random_start(config) if config is not None else None
+    derived = derived_stages(ordered, start) if any(not r.stage for r in finished) else {}
+    tags = [r.stage or derived[r.id] for r in finished]
+    names = _stage_names(start)
+    fixed = [str(tag) for tag in _fixed_stages(start)]
+    order = fixed + [t for t in dict.fromkeys(tags) if t not in fixed]
+    found = {
+        t: tuple(r.id for r, tag in zip(finished, tags, strict=True) if tag == t) for t in order
+    }
+    return [Stage(names.get(t, t), ids) for t, ids in found.items() if ids or t in fixed]
+
+
+def _fixed_stages(start: RandomStart | None) -> tuple[SearchStage, ...]:
+    """The stages a configured strategy goes through, listed even while empty."""
     if start is None:
-        return [Stage("all candidates (drawn at random)", tuple(r.id for r in finished))]
+        return (SearchStage.RANDOM,)
+    if start.evolution:
+        return (SearchStage.INITIAL_POPULATION, SearchStage.MUTATION)
+    return (SearchStage.STARTUP, SearchStage.SAMPLER)
+
+
+def _stage_names(start: RandomStart | None) -> dict[str, str]:
+    """A stage's name in words, the configured strategy's where it says more."""
+    names = {
+        SearchStage.RANDOM: "all candidates (drawn at random)",
+        SearchStage.INITIAL_POPULATION: "random first population",
+        SearchStage.MUTATION: "evolved: mutations of the population's best",
+        SearchStage.STARTUP: "random start",
+        SearchStage.SAMPLER: "proposed by the sampler",
+    }
+    if start is not None:
+        names |= dict.fromkeys((SearchStage.INITIAL_POPULATION, SearchStage.STARTUP), start.first)
+        names |= dict.fromkeys((SearchStage.MUTATION, SearchStage.SAMPLER), start.then)
+    return {str(tag): name for tag, name in names.items()}
+
+
+def derived_stages(records: list[CandidateRecord], start: RandomStart | None) -> dict[int, str]:
+    """Each finished candidate's stage worked out from the run's times, for untagged runs.
+
+    Counted by finish, a candidate is in the random stage when fewer than ``n`` successful
+    candidates had finished at its submission: the rule the strategy applies, up to the moment
+    a result reaches the client. ``records`` are in id (submission) order.
+    """
+    finished = [r for r in records if r.status != CandidateStatus.PENDING]
+    if start is None:
+        return dict.fromkeys((r.id for r in finished), str(SearchStage.RANDOM))
     if start.by_finish:
         ends = np.sort(
             [
@@ -123,19 +177,24 @@ def stages(records: Iterable[CandidateRecord], config: Config | None) -> list[St
         # finished strictly before each submission
         before = [int(np.searchsorted(ends, r.submit_time)) for r in finished]
     else:
-        submitted = {r.id: k for k, r in enumerate(ordered)}
+        submitted = {r.id: k for k, r in enumerate(records)}
         before = [submitted[r.id] for r in finished]
-    drawn = tuple(r.id for r, k in zip(finished, before, strict=True) if k < start.n)
-    learned = tuple(r.id for r, k in zip(finished, before, strict=True) if k >= start.n)
-    return [Stage(start.first, drawn), Stage(start.then, learned)]
+    first, then = (
+        (SearchStage.INITIAL_POPULATION, SearchStage.MUTATION)
+        if start.evolution
+        else (SearchStage.STARTUP, SearchStage.SAMPLER)
+    )
+    return {
+        r.id: str(first if k < start.n else then) for r, k in zip(finished, before, strict=True)
+    }
 
 
 def describe_strategy(config: Config) -> str:
     """The strategy and scheduler in a few words (``evolution (population 10, sample 3)``)."""
     search = config.search
-    if search.strategy == StrategyKind.EVOLUTION:
+    if search.strategy == "evolution":
         text = f"evolution (population {search.population_size}, sample {search.sample_size})"
-    elif search.strategy == StrategyKind.OPTUNA:
+    elif search.strategy == "optuna":
         text = f"optuna, sampler {search.sampler}"
     else:
         text = str(search.strategy)

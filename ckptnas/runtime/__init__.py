@@ -9,7 +9,7 @@ live HTML report of ``ckptnas run``) is a :class:`RunListener`, told when the ru
 each time it writes ``results.nc``.
 
 May import: :mod:`ckptnas.space`, :mod:`ckptnas.search`, :mod:`ckptnas.storage`,
-:mod:`ckptnas.data`, :mod:`ckptnas.config`, :mod:`ckptnas.errors`.
+:mod:`ckptnas.data`, :mod:`ckptnas.config`, :mod:`ckptnas.plugins`, :mod:`ckptnas.errors`.
 """
 
 import lazy_loader as _lazy

@@ -2,6 +2,7 @@ from ._allocator import keep_freed_memory as keep_freed_memory
 from ._cluster import batch_cluster as batch_cluster
 from ._cluster import connect as connect
 from ._cluster import default_workers as default_workers
+from ._cluster_kinds import ClusterKind as ClusterKind
 from ._dataset import describe_on_cluster as describe_on_cluster
 from ._experiment import Experiment as Experiment
 from ._experiment import resume_experiment as resume_experiment
@@ -22,6 +23,7 @@ from ._records import CandidateSpec as CandidateSpec
 from ._records import TaskResult as TaskResult
 from ._records import TrainingSettings as TrainingSettings
 from ._records import WorkerTask as WorkerTask
+from ._registry import CLUSTERS as CLUSTERS
 from ._signals import Terminated as Terminated
 from ._signals import sigterm_as_interrupt as sigterm_as_interrupt
 from ._submit import Outcome as Outcome

@@ -1,4 +1,8 @@
-"""The Dask cluster a search runs on: an existing scheduler, or a LocalCluster started for it."""
+"""The Dask cluster a search runs on: an existing scheduler, batch jobs, or a LocalCluster.
+
+:func:`connect` asks the entry of ``[cluster] kind`` (:data:`~ckptnas.runtime.CLUSTERS`), whose
+``connect`` uses the helpers here.
+"""
 
 from __future__ import annotations
 
@@ -21,14 +25,15 @@ from distributed import Client, LocalCluster, Worker, WorkerPlugin
 from distributed.core import Status
 from distributed.security import Security
 
-from ckptnas.config import BATCH_KINDS, ClusterKind, Config
+from ckptnas.config import Config
 from ckptnas.errors import ClusterError, ConfigError
+from ckptnas.runtime._registry import CLUSTERS
 
 logger = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
-def _client_of(address: str) -> Iterator[Client]:
+def client_of(address: str) -> Iterator[Client]:
     """A client of an existing scheduler, or :class:`ClusterError` naming the address.
 
     It waits for the scheduler as long as Dask's ``distributed.comm.timeouts.connect`` says
@@ -135,15 +140,6 @@ def _local_cluster_class(gpu: bool, candidates_per_gpu: int) -> type[LocalCluste
     return cls
 
 
-#: dask-jobqueue's cluster class of each batch kind.
-_JOBQUEUE_CLASSES = {
-    ClusterKind.SLURM: "SLURMCluster",
-    ClusterKind.PBS: "PBSCluster",
-    ClusterKind.LSF: "LSFCluster",
-    ClusterKind.SGE: "SGECluster",
-}
-
-
 def batch_cluster(config: Config) -> Any:
     """The dask-jobqueue cluster of ``[cluster] kind`` with ``[cluster.jobqueue]``'s keywords.
 
@@ -153,16 +149,31 @@ def batch_cluster(config: Config) -> Any:
     Raises
     ------
     ConfigError
-        If dask-jobqueue is not installed, or does not take one of the keywords.
+        If the kind starts no batch jobs, dask-jobqueue is not installed, or it does not take
+        one of the keywords.
     """
-    kind = ClusterKind(config.cluster.kind)
+    kind = CLUSTERS.get(config.cluster.kind)
+    if not getattr(kind, "batch", False):
+        raise ConfigError(f"[cluster] kind = {config.cluster.kind!r} starts no batch jobs")
+    return jobqueue_cluster(config, kind.jobqueue_class)
+
+
+def jobqueue_cluster(config: Config, class_name: str) -> Any:
+    """The dask-jobqueue cluster of class ``class_name``, given ``[cluster.jobqueue]``.
+
+    Raises
+    ------
+    ConfigError
+        If dask-jobqueue is not installed, or the class does not take one of the keywords.
+    """
     try:
         jobqueue = importlib.import_module("dask_jobqueue")
     except ImportError:
         raise ConfigError(
-            f"[cluster] kind = {kind.value!r} needs dask-jobqueue: pip install 'ckptnas[hpc]'"
+            f"[cluster] kind = {config.cluster.kind!r} needs dask-jobqueue: "
+            "pip install 'ckptnas[hpc]'"
         ) from None
-    cls = getattr(jobqueue, _JOBQUEUE_CLASSES[kind])
+    cls = getattr(jobqueue, class_name)
     try:
         return cls(**config.cluster.jobqueue)
     except (TypeError, ValueError) as exc:
@@ -178,28 +189,28 @@ def batch_cluster(config: Config) -> Any:
 
 @contextlib.contextmanager
 def connect(config: Config) -> Iterator[Client]:
-    """A client for ``[cluster] scheduler``, a batch-job cluster, or a new local cluster."""
-    with _quiet_early_cancels(), _connect(config) as client:
+    """A client of the cluster ``[cluster] kind`` names, which it starts or connects to."""
+    with _quiet_early_cancels(), CLUSTERS.get(config.cluster.kind).connect(config) as client:
         yield client
 
 
 @contextlib.contextmanager
-def _connect(config: Config) -> Iterator[Client]:
-    if config.cluster.scheduler:
-        with _client_of(config.cluster.scheduler) as client:
-            yield client
-        return
-    if config.cluster.kind in BATCH_KINDS:
-        with batch_cluster(config) as cluster, Client(cluster) as client:
-            if config.cluster.adapt_maximum:
-                cluster.adapt(
-                    minimum=config.cluster.adapt_minimum, maximum=config.cluster.adapt_maximum
-                )
-            else:
-                cluster.scale(config.cluster.n_workers)
-            logger.info("submitting worker jobs through %s", type(cluster).__name__)
-            yield client
-        return
+def batch_client(config: Config, class_name: str) -> Iterator[Client]:
+    """A client of a dask-jobqueue cluster, scaled to ``n_workers`` or adaptive."""
+    with jobqueue_cluster(config, class_name) as cluster, Client(cluster) as client:
+        if config.cluster.adapt_maximum:
+            cluster.adapt(
+                minimum=config.cluster.adapt_minimum, maximum=config.cluster.adapt_maximum
+            )
+        else:
+            cluster.scale(config.cluster.n_workers)
+        logger.info("submitting worker jobs through %s", type(cluster).__name__)
+        yield client
+
+
+@contextlib.contextmanager
+def local_client(config: Config) -> Iterator[Client]:
+    """A client of a LocalCluster started on this machine, closed with it."""
     n_gpus_or_cores, gpu = default_workers()
     n_workers = config.cluster.n_workers or n_gpus_or_cores
     if gpu:

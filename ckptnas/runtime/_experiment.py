@@ -8,9 +8,7 @@ registry and ``results.nc``.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ import torch
 import xarray as xr
 from distributed import Client
 
-from ckptnas.config import BATCH_KINDS, Config, Device, SpaceKind, Task
+from ckptnas.config import Config, Device, Task
 from ckptnas.data import DataDescription, require_data_file
 from ckptnas.errors import ConfigError, RunDirectoryError, SearchSpaceError
 from ckptnas.runtime._cluster import connect
@@ -26,14 +24,22 @@ from ckptnas.runtime._dataset import describe_on_cluster
 from ckptnas.runtime._listener import Listeners, RunListener
 from ckptnas.runtime._loop import Loop
 from ckptnas.runtime._records import CandidateResult, CandidateSpec, TrainingSettings
+from ckptnas.runtime._registry import CLUSTERS
 from ckptnas.runtime._submit import Submitter
 from ckptnas.runtime._tasks import CandidateTasks
 from ckptnas.runtime._train import train_candidate
 from ckptnas.runtime._worker import data_key, space_loads
 from ckptnas.search import Planner, Scheduler, Strategy, make_scheduler, make_strategy
-from ckptnas.space import ResolvedSpace, SearchSpace, space_from_dict
-from ckptnas.space._factory import checked_space, make_space
-from ckptnas.storage import CandidateStatus, LineageRegistry, ResultsWriter, RunDir, RunKind
+from ckptnas.space import SPACES, ResolvedSpace, space_from_dict
+from ckptnas.space._factory import checked_space
+from ckptnas.storage import (
+    CandidateStatus,
+    LineageRegistry,
+    ResultsWriter,
+    RunDir,
+    RunKind,
+    RunMeta,
+)
 
 
 class Experiment:
@@ -42,7 +48,7 @@ class Experiment:
     Parameters
     ----------
     config : Config
-    run_dir : str or Path
+    run_dir : str, Path or RunDir
     progress : bool
         Show a progress bar (candidates done, best objective, warm-started count).
     resume : bool
@@ -81,7 +87,7 @@ class Experiment:
     def __init__(  # noqa: PLR0913  # the run, then optional replacements, each a keyword
         self,
         config: Config,
-        run_dir: str | Path,
+        run_dir: str | Path | RunDir,
         progress: bool = True,
         resume: bool = False,
         trainer: Callable[[CandidateSpec], CandidateResult] = train_candidate,
@@ -90,8 +96,8 @@ class Experiment:
         listeners: Sequence[RunListener] = (),
     ) -> None:
         self.config = config
-        self.run_dir = Path(run_dir)
-        self.files = RunDir(run_dir)
+        #: The run directory, wrapped once: what the loop, the stores and the workers are given.
+        self.run_dir = RunDir(run_dir)
         self.progress = progress
         self.resume = resume
         self.trainer = trainer
@@ -105,8 +111,8 @@ class Experiment:
     # -- set-up ----------------------------------------------------------------------------
     def _refuse_unusable_run_dir(self) -> None:
         """Stop before any work if the run directory cannot take this run (writes nothing)."""
-        self.files.refuse_foreign()
-        kind, d = self.files.kind(), self.run_dir
+        self.run_dir.refuse_foreign()
+        kind, d = self.run_dir.kind(), self.run_dir
         if kind == RunKind.SEARCH and not self.resume:
             raise RunDirectoryError(
                 f"run directory {str(d)!r} already holds a run; use 'ckptnas resume {d}' to "
@@ -118,21 +124,15 @@ class Experiment:
     def _describe_run(
         self, registry: LineageRegistry, data: DataDescription, space: ResolvedSpace
     ) -> None:
-        space_meta = space.to_dict() | {"node_names": space.node_names}
-        meta = {
-            "config": self.config.to_toml(),
-            "space": json.dumps(space_meta),
-            "dataset": data.name,
-            "task": data.task,
-            "metric": "accuracy" if data.task == Task.CLASSIFICATION else "r2",
-            "policy": self.config.transfer.policy,
-            "freeze": str(int(self.config.transfer.freeze)),
-            "precision": self.config.training.precision,
-            "seed": str(self.config.experiment.seed),
-        }
-        if registry.get_meta("created") is None:  # kept when the run is resumed
-            meta["created"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        registry.set_meta_many(meta)
+        registry.describe(
+            RunMeta(
+                config=self.config,
+                space=space.to_dict() | {"node_names": space.node_names},
+                dataset=data.name,
+                task=data.task,
+                metric="accuracy" if data.task == Task.CLASSIFICATION else "r2",
+            )
+        )
         # What turns raw data into what the networks see, and their outputs back: a trained
         # candidate is usable on the user's data without ckptnas's dataset code.
         data.preprocessing.save(self.run_dir)
@@ -150,7 +150,7 @@ class Experiment:
         local = client is None and not self.config.cluster.scheduler
         # Only the embedded cluster trains on this machine: batch jobs run on other nodes (a
         # login node with no GPU submits to a GPU partition).
-        embedded = local and self.config.cluster.kind not in BATCH_KINDS
+        embedded = local and not CLUSTERS.get(self.config.cluster.kind).batch
         cuda = self.config.training.device == Device.CUDA
         if cuda and embedded and not torch.cuda.is_available():
             raise ConfigError("[training] device = 'cuda' but this machine has no CUDA device")
@@ -158,10 +158,10 @@ class Experiment:
             # A run that exists is locked before a cluster starts, so a busy one is refused
             # at once; a new directory only once the cluster answers, so that a scheduler that
             # cannot be reached leaves nothing behind.
-            existing = self.files.kind() in (RunKind.SEARCH, RunKind.STARTED)
+            existing = self.run_dir.kind() in (RunKind.SEARCH, RunKind.STARTED)
             if existing:
-                self.files.require_writable()
-                stack.enter_context(self.files.lock())
+                self.run_dir.require_writable()
+                stack.enter_context(self.run_dir.lock())
                 if self.resume and self._finished():  # no data, no cluster: nothing to train
                     self.already_finished = True
                     return self._results_without_training()
@@ -178,10 +178,10 @@ class Experiment:
             data = describe_on_cluster(client, key)
             space = self._make_space(data)
             _check_workers_load(client, space)
-            self.files.create()
+            self.run_dir.create()
             if not existing:
-                self.files.require_writable()
-                stack.enter_context(self.files.lock())
+                self.run_dir.require_writable()
+                stack.enter_context(self.run_dir.lock())
             return self._run_locked(client, data, space, key)
 
     def _make_space(self, data: DataDescription) -> ResolvedSpace:
@@ -191,27 +191,18 @@ class Experiment:
         recorded = self._recorded_space()
         if recorded is not None:
             return recorded
-        config = self.config.space
+        table = self.config.space
         try:
-            if config.kind == SpaceKind.DENSE:
-                flat = [n for n, shape in data.input_shapes.items() if len(shape) != 1]
-                if flat:
-                    raise SearchSpaceError(
-                        f"kind = 'dense' needs (sample, feature) inputs, but {flat[0]!r} has "
-                        f"one sample of shape {data.input_shapes[flat[0]]}; use kind = "
-                        "'conv1d', 'conv2d', 'cell' or 'python'"
-                    )
-                dense = SearchSpace.from_config(config, data.input_sizes, data.output_size)
-                return ResolvedSpace(dense)
-            return make_space(
-                config.kind, data.input_shapes, data.output_size, config.factory, config.options
+            space: ResolvedSpace = SPACES.get(table.kind).build(
+                table, data.input_shapes, data.output_size
             )
         except ValueError as exc:  # SearchSpaceError is one
             raise ConfigError(f"[space] {exc}") from None
+        return space
 
     def _recorded_space(self) -> ResolvedSpace | None:
         """A resumed run's pickled space (one given as an object, which no config describes)."""
-        if not self.resume or self.files.kind() != RunKind.SEARCH:
+        if not self.resume or self.run_dir.kind() != RunKind.SEARCH:
             return None
         with LineageRegistry(self.run_dir) as registry:
             if registry.get_meta("space") is None and not len(registry):
@@ -227,7 +218,7 @@ class Experiment:
         A candidate being continued (successive halving) is in flight too: its curve is
         shorter than the epochs it is to reach.
         """
-        if self.files.kind() != RunKind.SEARCH:
+        if self.run_dir.kind() != RunKind.SEARCH:
             return False
         with LineageRegistry(self.run_dir) as registry:
             budget_spent = len(registry) >= self.config.experiment.max_candidates
@@ -243,15 +234,14 @@ class Experiment:
         """The results of a finished run, ``results.nc`` rewritten from its registry."""
         with LineageRegistry(self.run_dir) as registry:
             scheduler = make_scheduler(self.config)
-            writer = ResultsWriter(self.run_dir, registry, scheduler.max_epochs, rungs=scheduler)
-            return writer.flush()
+            return ResultsWriter(self.run_dir, registry, scheduler.max_epochs).flush()
 
     def _run_locked(
         self, client: Client, data: DataDescription, space: ResolvedSpace, key: str
     ) -> xr.Dataset:
         # The configuration goes to disk before the registry exists, so that a run stopped at
         # any moment afterwards can be resumed.
-        self.files.write_config(self.config)
+        self.run_dir.write_config(self.config)
         if self._strategy is not None and not isinstance(self._strategy, Strategy):
             self.strategy = self._strategy(space)
         with LineageRegistry(self.run_dir) as registry:
@@ -278,7 +268,7 @@ class Experiment:
             space,
             Planner(config.transfer.policy, space),
             settings,
-            run_dir=str(self.run_dir.resolve()),
+            run_dir=self.run_dir.resolved(),
             data_key=key,
             seed=config.experiment.seed,
             keep_state=scheduler.continues,
@@ -295,7 +285,6 @@ class Experiment:
             registry,
             scheduler.max_epochs,
             config.experiment.flush_interval,
-            rungs=scheduler,
         )
         return Loop(
             config=config,

@@ -38,7 +38,7 @@ from ckptnas.config import Task
 from ckptnas.errors import CkptnasError, RunDirectoryError
 from ckptnas.runtime._models import TrainedModel, load_model
 from ckptnas.space import space_from_dict
-from ckptnas.storage import LineageRegistry, Preprocessing, replacing
+from ckptnas.storage import LineageRegistry, Preprocessing, RunDir, replacing
 
 #: The version of the JSON description; a reader refuses a newer one.
 DESCRIPTION_VERSION = 1
@@ -124,7 +124,7 @@ def export_model(
         known = ", ".join(f.value for f in ExportFormat)
         raise CkptnasError(f"unknown export format {format!r}; choose one of {known}") from None
     model = load_model(run_dir, candidate_id)
-    out = Path(run_dir) / "export" if out_dir is None else Path(out_dir)
+    out = RunDir(run_dir).export if out_dir is None else Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model_file = out / f"candidate-{candidate_id}{fmt.suffix}"
     description = _describe(run_dir, candidate_id, model, fmt, model_file.name)

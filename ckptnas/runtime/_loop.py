@@ -17,7 +17,6 @@ import errno
 import logging
 import math
 from dataclasses import replace
-from pathlib import Path
 
 import xarray as xr
 from distributed import Client
@@ -39,6 +38,7 @@ from ckptnas.storage import (
     CandidateStatus,
     LineageRegistry,
     ResultsWriter,
+    RunDir,
     checkpoint_usage,
 )
 
@@ -72,7 +72,7 @@ class Loop:
         Told when the run starts and each time ``results.nc`` is written.
     progress : bool
         Show a progress bar.
-    run_dir : Path
+    run_dir : RunDir
         The run directory, named in errors.
     """
 
@@ -89,7 +89,7 @@ class Loop:
         writer: ResultsWriter,
         listeners: Listeners,
         progress: bool,
-        run_dir: Path,
+        run_dir: RunDir,
     ) -> None:
         self.config = config
         self.registry = registry
@@ -130,6 +130,7 @@ class Loop:
             self.tasks.space.n_params(arch),
             hyperparameters=suggestion.hyperparameters,
             target_epochs=settings.epochs,
+            stage=suggestion.stage,
         )
         self.n_registered += 1
         self.suggestions[candidate_id] = suggestion

@@ -1,9 +1,15 @@
-"""A candidate's objective values, in the order of ``[search] objectives``."""
+"""A candidate's objective values, in the order of ``[search] objectives``.
+
+Each value is computed by the objective's entry of :data:`~ckptnas.search.OBJECTIVES`, the same
+computation that marks the Pareto front in ``results.nc``.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+
+from ckptnas.search import OBJECTIVES
 
 
 def objective_values(
@@ -18,7 +24,7 @@ def objective_values(
     Parameters
     ----------
     objectives : sequence of str
-        Names from :data:`ckptnas.config.OBJECTIVES`.
+        Names of :data:`ckptnas.search.OBJECTIVES`.
     val_metric, val_loss : float
         The validation metric and loss the candidate reached (NaN when it failed).
     n_params : int
@@ -33,10 +39,10 @@ def objective_values(
     """
     if not math.isfinite(val_metric):
         return [math.nan] * len(objectives)
-    known = {
+    measured = {
         "val_metric": val_metric,
         "val_loss": val_loss,
         "n_params": float(n_params),
         "latency": latency,
     }
-    return [known[name] for name in objectives]
+    return [float(OBJECTIVES.get(name).value(measured)) for name in objectives]

@@ -1,16 +1,19 @@
-"""The records that travel between the client and the workers: frozen dataclasses only."""
+"""The records that travel between the client and the workers: frozen dataclasses only.
+
+What a worker sends back is storage's record (:class:`ckptnas.storage.CandidateOutcome`): the
+registry keeps it as it is.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ckptnas.config import Device, Precision
 from ckptnas.search import SCRATCH, TransferPlan
 from ckptnas.space import Architecture
-from ckptnas.storage import CandidateStatus
+from ckptnas.storage import CandidateOutcome, RunDir, TaskOutcome
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,8 @@ class WorkerTask:
     arch: Architecture
     #: The search space, as :meth:`~ckptnas.space.ResolvedSpace.to_dict` describes it.
     space: dict[str, Any]
-    run_dir: str
+    #: The run directory, absolute: a worker's working directory may be another.
+    run_dir: RunDir
     data_key: str
     #: Seeds the weights' initialisation and the batch order.
     seed: int
@@ -72,41 +76,8 @@ class CandidateSpec(WorkerTask):
     keep_state: bool = False
 
 
-@dataclass(frozen=True, kw_only=True)
-class TaskResult:
-    """What a task on a worker produced.
-
-    ``train_loss``, ``val_loss``, ``val_metric`` and ``epoch_time`` hold one value per epoch
-    trained; a failed task keeps its partial curves and says why in ``error``.
-    """
-
-    candidate_id: int
-    status: CandidateStatus
-    train_loss: tuple[float, ...] = ()
-    val_loss: tuple[float, ...] = ()
-    val_metric: tuple[float, ...] = ()
-    epoch_time: tuple[float, ...] = ()
-    n_params: int = 0
-    worker: str = ""
-    device: str = ""
-    start_time: float = math.nan
-    end_time: float = math.nan
-    checkpoint_digest: str | None = None
-    error: str = ""
-
-
-@dataclass(frozen=True, kw_only=True)
-class CandidateResult(TaskResult):
-    """What training one candidate of a search produced, and the transfer it started from."""
-
-    plan: TransferPlan = field(default=SCRATCH)
-    #: Median seconds of a forward pass over 256 validation rows, measured when the candidate
-    #: finished (NaN when it failed).
-    latency: float = math.nan
-
-    @property
-    def objective(self) -> float:
-        """The final validation metric; NaN when the candidate failed."""
-        if self.status != CandidateStatus.OK or not self.val_metric:
-            return math.nan
-        return self.val_metric[-1]
+#: What a task on a worker produced: the storage record (see :class:`ckptnas.storage.TaskOutcome`).
+TaskResult = TaskOutcome
+#: What training one candidate of a search produced: the storage record the registry keeps
+#: (see :class:`ckptnas.storage.CandidateOutcome`).
+CandidateResult = CandidateOutcome

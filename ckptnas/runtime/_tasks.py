@@ -14,7 +14,7 @@ import numpy as np
 from ckptnas.runtime._records import CandidateSpec, TrainingSettings
 from ckptnas.search import SCRATCH, Planner, TransferPlan
 from ckptnas.space import Architecture, ResolvedSpace
-from ckptnas.storage import CandidateRecord, LineageRegistry
+from ckptnas.storage import CandidateRecord, LineageRegistry, RunDir
 
 
 def candidate_seed(seed: int, candidate_id: int) -> int:
@@ -34,8 +34,8 @@ class CandidateTasks:
         The donor index and transfer policy.
     settings : TrainingSettings
         The run's training settings; each task gets its own epochs and hyperparameters.
-    run_dir : str
-        The run directory, resolved, as workers open it.
+    run_dir : RunDir
+        The run directory, absolute: a worker's working directory may be another.
     data_key : str
         The key of the dataset the workers build.
     seed : int
@@ -50,7 +50,7 @@ class CandidateTasks:
         space: ResolvedSpace,
         planner: Planner,
         settings: TrainingSettings,
-        run_dir: str,
+        run_dir: RunDir,
         data_key: str,
         seed: int,
         keep_state: bool,

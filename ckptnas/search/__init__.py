@@ -8,7 +8,10 @@ trained so far, the one sharing the longest prefix with a new architecture;
 :func:`plan_transfer` says which of its tensors the new candidate takes (a
 :class:`TransferPlan`), and :func:`apply_plan` copies them into the built network.
 
-May import: :mod:`ckptnas.space`, :mod:`ckptnas.config`, :mod:`ckptnas.errors`.
+May import: :mod:`ckptnas.space`, :mod:`ckptnas.storage` (for the records it keeps: a
+:class:`TransferPlan` is a :class:`~ckptnas.storage.Transfer`), :mod:`ckptnas.config`,
+:mod:`ckptnas.plugins`,
+:mod:`ckptnas.errors`.
 """
 
 import lazy_loader as _lazy

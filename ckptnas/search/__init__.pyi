@@ -13,7 +13,6 @@ from ._hyperparameters import HyperparameterSpace as HyperparameterSpace
 from ._identity_index import IdentityIndex as IdentityIndex
 from ._make import make_strategy as make_strategy
 from ._median import MedianStopping as MedianStopping
-from ._optuna import SAMPLERS as SAMPLERS
 from ._optuna import OptunaStrategy as OptunaStrategy
 from ._plain import PlainScheduler as PlainScheduler
 from ._plan import SCRATCH as SCRATCH
@@ -21,11 +20,18 @@ from ._plan import TransferPlan as TransferPlan
 from ._plan import common_prefix_length as common_prefix_length
 from ._plan import plan_transfer as plan_transfer
 from ._planner import Planner as Planner
+from ._policies import TransferPolicy as TransferPolicy
 from ._prefix_tree import PrefixTree as PrefixTree
 from ._random import RandomSearch as RandomSearch
+from ._registry import OBJECTIVES as OBJECTIVES
+from ._registry import POLICIES as POLICIES
+from ._registry import SAMPLERS as SAMPLERS
+from ._registry import SCHEDULERS as SCHEDULERS
+from ._registry import STRATEGIES as STRATEGIES
 from ._scheduler import CandidateState as CandidateState
 from ._scheduler import Continue as Continue
 from ._scheduler import Decision as Decision
 from ._scheduler import New as New
 from ._scheduler import Scheduler as Scheduler
 from ._scheduler import make_scheduler as make_scheduler
+from ._strategy_kinds import StrategyKind as StrategyKind

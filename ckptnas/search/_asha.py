@@ -150,9 +150,9 @@ class ASHA(Scheduler):
         return cls(search.min_epochs, top, search.reduction_factor)
 
     @classmethod
-    def check(cls, search: SearchConfig, training_epochs: int) -> None:
+    def check_options(cls, search: SearchConfig, training_epochs: int) -> None:
         """Refuse options, and rungs without room between them."""
-        super().check(search, training_epochs)
+        super().check_options(search, training_epochs)
         check_rungs(search, training_epochs)
 
     def continuation(self) -> Continue | None:

@@ -27,12 +27,16 @@ class Suggestion:
     """A proposed candidate: its architecture and its training hyperparameters.
 
     Two suggestions are the same when both agree; ``trial`` only lets the strategy that made
-    one find its own bookkeeping again (an Optuna trial number) and takes no part in that.
+    one find its own bookkeeping again (an Optuna trial number) and ``stage`` says how the
+    strategy came to propose it (:class:`~ckptnas.storage.SearchStage`, recorded with the
+    candidate): neither
+    takes part in that.
     """
 
     arch: Architecture
     params: tuple[tuple[str, float], ...] = ()
     trial: int | None = field(default=None, compare=False)
+    stage: str = field(default="", compare=False)
 
     @classmethod
     def of(
@@ -40,10 +44,14 @@ class Suggestion:
         arch: Sequence[int],
         hyperparameters: Mapping[str, float] | None = None,
         trial: int | None = None,
+        stage: str = "",
     ) -> Suggestion:
         """A suggestion from an architecture and a mapping of hyperparameters."""
         return cls(
-            tuple(int(a) for a in arch), tuple(sorted((hyperparameters or {}).items())), trial
+            tuple(int(a) for a in arch),
+            tuple(sorted((hyperparameters or {}).items())),
+            trial,
+            stage,
         )
 
     @property

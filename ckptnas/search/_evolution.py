@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from ckptnas.search._base import Strategy, Suggestion
 from ckptnas.search._hyperparameters import HyperparameterSpace
 from ckptnas.space import ResolvedSpace, SearchSpace
+from ckptnas.storage import SearchStage
 
 
 class RegularizedEvolution(Strategy):
@@ -56,14 +57,18 @@ class RegularizedEvolution(Strategy):
 
     def propose(self) -> Suggestion:
         if len(self.population) < self.population_size:
-            return Suggestion.of(self.space.sample(self.rng), self.sample_hyperparameters())
+            return Suggestion.of(
+                self.space.sample(self.rng),
+                self.sample_hyperparameters(),
+                stage=SearchStage.INITIAL_POPULATION,
+            )
         picks = self.rng.choice(len(self.population), size=self.sample_size, replace=False)
         parent = max((self.population[int(i)] for i in picks), key=lambda m: m[1])[0]
         arch = self.space.mutate(parent.arch, self.rng, self.mutation_bias)
         values = parent.hyperparameters
         if self.hyperparameters and self.rng.random() < 0.5:
             values = self.hyperparameters.mutate(values, self.rng)
-        return Suggestion.of(arch, values)
+        return Suggestion.of(arch, values, stage=SearchStage.MUTATION)
 
     def tell(self, suggestion: Suggestion, values: Sequence[float]) -> None:
         super().tell(suggestion, values)

@@ -87,9 +87,9 @@ class Hyperband(Scheduler):
         return cls(search.min_epochs, top, search.reduction_factor, brackets)
 
     @classmethod
-    def check(cls, search: SearchConfig, training_epochs: int) -> None:
+    def check_options(cls, search: SearchConfig, training_epochs: int) -> None:
         """Refuse rungs without room between them and more brackets than rungs."""
-        super().check(search, training_epochs)
+        super().check_options(search, training_epochs)
         check_rungs(search, training_epochs)
         top = search.max_epochs or training_epochs
         n = len(rung_epochs(search.min_epochs, top, search.reduction_factor))

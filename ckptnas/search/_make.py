@@ -1,14 +1,11 @@
-"""The strategy a configuration names."""
+"""The strategy a configuration names, made by its entry of :data:`~ckptnas.search.STRATEGIES`."""
 
 from __future__ import annotations
 
-from ckptnas.config import Config, StrategyKind
-from ckptnas.errors import ConfigError
+from ckptnas.config import Config
 from ckptnas.search._base import Strategy
-from ckptnas.search._evolution import RegularizedEvolution
 from ckptnas.search._hyperparameters import HyperparameterSpace
-from ckptnas.search._optuna import OptunaStrategy
-from ckptnas.search._random import RandomSearch
+from ckptnas.search._registry import STRATEGIES
 from ckptnas.space import ResolvedSpace, SearchSpace
 
 
@@ -18,7 +15,8 @@ def make_strategy(config: Config, space: SearchSpace | ResolvedSpace) -> Strateg
     Raises
     ------
     ConfigError
-        If the Optuna sampler refuses its ``[search.sampler_options]``.
+        If the strategy refuses its options (an Optuna sampler its
+        ``[search.sampler_options]``).
     """
     search = config.search
     common = {
@@ -27,22 +25,5 @@ def make_strategy(config: Config, space: SearchSpace | ResolvedSpace) -> Strateg
         "hyperparameters": HyperparameterSpace.from_config(search.hyperparameters),
         "directions": search.resolved_directions,
     }
-    if search.strategy == StrategyKind.RANDOM:
-        return RandomSearch(space, **common)  # type: ignore[arg-type]
-    if search.strategy == StrategyKind.OPTUNA:
-        try:
-            return OptunaStrategy(
-                space,
-                sampler=search.sampler,
-                sampler_options=search.sampler_options,
-                **common,  # type: ignore[arg-type]
-            )
-        except ValueError as exc:
-            raise ConfigError(f"[search.sampler_options] {exc}") from None
-    return RegularizedEvolution(
-        space,
-        population_size=search.population_size,
-        sample_size=search.sample_size,
-        mutation_bias=search.mutation_bias,
-        **common,  # type: ignore[arg-type]
-    )
+    strategy: Strategy = STRATEGIES.get(search.strategy).make(config, space, common)
+    return strategy

@@ -80,9 +80,9 @@ class MedianStopping(Scheduler):
         return cls(grace, opts.get("step_epochs", grace), top, opts.get("min_candidates", 3))
 
     @classmethod
-    def check(cls, search: SearchConfig, training_epochs: int) -> None:
+    def check_options(cls, search: SearchConfig, training_epochs: int) -> None:
         """Refuse options that are not positive integers, and a grace as long as training."""
-        super().check(search, training_epochs)
+        super().check_options(search, training_epochs)
         grace = option(search, "grace_epochs", search.min_epochs, 1)
         option(search, "step_epochs", grace, 1)
         option(search, "min_candidates", 3, 1)

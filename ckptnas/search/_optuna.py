@@ -8,6 +8,7 @@ Optuna is imported only when such a strategy is built.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -15,18 +16,18 @@ from typing import TYPE_CHECKING, Any
 from ckptnas.search._base import Strategy, Suggestion
 from ckptnas.search._hyperparameters import HyperparameterSpace
 from ckptnas.space import ResolvedSpace, SearchSpace
+from ckptnas.storage import SearchStage
 
 if TYPE_CHECKING:
     import optuna
 
-#: ``[search] sampler`` names and Optuna's sampler classes.
-SAMPLERS = {
-    "tpe": "TPESampler",
-    "nsga2": "NSGAIISampler",
-    "nsga3": "NSGAIIISampler",
-    "random": "RandomSampler",
-    "gp": "GPSampler",
-    "qmc": "QMCSampler",
+#: Samplers that begin at random: the option that says for how many trials, and whether those
+#: are counted as they finish (a trial that failed does not count) or as they are asked.
+RANDOM_STARTS = {
+    "tpe": ("n_startup_trials", True),
+    "gp": ("n_startup_trials", True),
+    "nsga2": ("population_size", False),
+    "nsga3": ("population_size", False),
 }
 
 #: Prefix of the parameter names of variable nodes, which keeps them apart from hyperparameters.
@@ -41,16 +42,29 @@ def make_sampler(name: str, seed: int, options: Mapping[str, Any]) -> optuna.sam
     ValueError
         If the name is unknown or the sampler refuses an option.
     """
+    from ckptnas.search._registry import SAMPLERS
+
+    sampler: optuna.samplers.BaseSampler = SAMPLERS.get(name).make(seed, options)
+    return sampler
+
+
+def random_start(name: str, options: Mapping[str, Any]) -> tuple[int, bool] | None:
+    """How many trials a sampler draws at random first, and whether counted as they finish.
+
+    ``None`` for a sampler without such a start (random, quasi-random). The number is the
+    option's value, or Optuna's own default for it.
+    """
     import optuna
 
-    if name not in SAMPLERS:
-        raise ValueError(f"unknown sampler {name!r}; known samplers: {', '.join(SAMPLERS)}")
-    cls = getattr(optuna.samplers, SAMPLERS[name])
-    try:
-        sampler: optuna.samplers.BaseSampler = cls(seed=seed, **options)
-    except TypeError as exc:
-        raise ValueError(f"sampler {name!r} refuses options {dict(options)!r}: {exc}") from None
-    return sampler
+    if name not in RANDOM_STARTS:
+        return None
+    option, by_finish = RANDOM_STARTS[name]
+    if option in options:
+        return int(options[option]), by_finish
+    from ckptnas.search._registry import SAMPLERS
+
+    cls = getattr(optuna.samplers, SAMPLERS.get(name).class_name)
+    return int(inspect.signature(cls).parameters[option].default), by_finish
 
 
 class OptunaStrategy(Strategy):
@@ -60,7 +74,7 @@ class OptunaStrategy(Strategy):
     ----------
     space : SearchSpace or ResolvedSpace
     sampler : str
-        A name of :data:`SAMPLERS`.
+        A name of :data:`~ckptnas.search.SAMPLERS`.
     sampler_options : mapping, optional
         Keyword arguments of the sampler's class (``n_startup_trials``, ``population_size``,
         ...); its seed is ``seed``.
@@ -103,13 +117,29 @@ class OptunaStrategy(Strategy):
         } | self.hyperparameters.distributions()
         self.open: dict[int, optuna.Trial] = {}
         self.known: dict[Suggestion, list[float]] = {}
+        self.sampler = sampler
+        self.random_start = random_start(sampler, sampler_options or {})
 
     def propose(self) -> Suggestion:
         trial = self.study.ask(self.distributions)
         arch = tuple(int(trial.params[name]) for name in self.node_params)
         values = {name: trial.params[name] for name in self.hyperparameters.names}
         self.open[trial.number] = trial
-        return Suggestion.of(arch, values, trial=trial.number)
+        return Suggestion.of(arch, values, trial=trial.number, stage=self._stage(trial.number))
+
+    def _stage(self, number: int) -> SearchStage:
+        """Whether trial ``number`` is drawn at random (the sampler's start) or learnt."""
+        if self.random_start is None:
+            return SearchStage.RANDOM if self.sampler in ("random", "qmc") else SearchStage.SAMPLER
+        from optuna.trial import TrialState
+
+        n, by_finish = self.random_start
+        done = (
+            len(self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+            if by_finish
+            else number
+        )
+        return SearchStage.STARTUP if done < n else SearchStage.SAMPLER
 
     def reject(self, suggestion: Suggestion) -> None:
         self._finish(suggestion, self.known.get(suggestion, [math.nan]))

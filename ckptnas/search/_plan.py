@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ckptnas.space import Layer, LayerLike
+from ckptnas.storage import Transfer
 
 
 class LayeredSpace(Protocol):
@@ -34,8 +35,11 @@ class LayeredSpace(Protocol):
 
 
 @dataclass(frozen=True)
-class TransferPlan:
-    """Which tensors a candidate copies from which donor.
+class TransferPlan(Transfer):
+    """Which tensors a candidate copies from which donor, and under which names.
+
+    The registry records the :class:`~ckptnas.storage.Transfer` part (donor, tensors, prefix
+    length, scalars copied); the rest tells a worker how to carry the plan out.
 
     Attributes
     ----------
@@ -56,10 +60,6 @@ class TransferPlan:
         they are never frozen.
     """
 
-    donor: int | None = None
-    tensors: tuple[str, ...] = ()
-    prefix_length: int = 0
-    n_params: int = 0
     sources: tuple[str, ...] = ()
     partial: tuple[str, ...] = ()
 
@@ -78,11 +78,6 @@ class TransferPlan:
     def mapping(self) -> dict[str, str]:
         """Recipient tensor name to donor tensor name."""
         return dict(zip(self.tensors, self.donor_tensors, strict=True))
-
-    @property
-    def is_warm(self) -> bool:
-        """Whether the plan copies anything."""
-        return self.donor is not None and bool(self.tensors)
 
 
 SCRATCH = TransferPlan()

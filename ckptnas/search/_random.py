@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from ckptnas.search._base import Strategy, Suggestion
+from ckptnas.storage import SearchStage
 
 
 class RandomSearch(Strategy):
     """Every architecture drawn uniformly, one choice per node; hyperparameters likewise."""
 
     def propose(self) -> Suggestion:
-        return Suggestion.of(self.space.sample(self.rng), self.sample_hyperparameters())
+        return Suggestion.of(
+            self.space.sample(self.rng), self.sample_hyperparameters(), stage=SearchStage.RANDOM
+        )

@@ -6,7 +6,8 @@ protocol). Each parametrised layer has an identity (a Merkle hash of its type, c
 tensor shapes and inputs) that tells the search which layers two architectures share: given by
 the space, or derived by tracing the built module (:func:`traced_layers`).
 
-May import: :mod:`ckptnas.errors` only. torch is imported when a network is built.
+May import: :mod:`ckptnas.errors` and :mod:`ckptnas.plugins` only. torch is imported when a
+network is built.
 """
 
 import lazy_loader as _lazy

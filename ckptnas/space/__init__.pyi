@@ -1,12 +1,13 @@
+from ._activations import ACTIVATIONS as ACTIVATIONS
 from ._cell import CellSpace as CellSpace
 from ._conv import ConvSpace as ConvSpace
-from ._dense import ACTIVATIONS as ACTIVATIONS
 from ._dense import LayerSpec as LayerSpec
 from ._dense import Op as Op
 from ._dense import SearchSpace as SearchSpace
 from ._dense import VariableNode as VariableNode
 from ._factory import load_factory as load_factory
 from ._factory import make_space as make_space
+from ._kinds import SpaceKind as SpaceKind
 from ._network import CandidateNet as CandidateNet
 from ._network import Dense as Dense
 from ._network import set_dropout as set_dropout
@@ -14,6 +15,7 @@ from ._protocol import Architecture as Architecture
 from ._protocol import Layer as Layer
 from ._protocol import LayerLike as LayerLike
 from ._protocol import Space as Space
+from ._registry import SPACES as SPACES
 from ._resolved import ResolvedSpace as ResolvedSpace
 from ._resolved import space_from_dict as space_from_dict
 from ._trace import traced_layers as traced_layers

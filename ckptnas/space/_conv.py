@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ckptnas.errors import SearchSpaceError
+from ckptnas.space._activations import ACTIVATIONS
 from ckptnas.space._choices import check_choices, mutate_choices, sample_choices
-from ckptnas.space._dense import ACTIVATIONS, VariableNode
+from ckptnas.space._dense import VariableNode
 from ckptnas.space._protocol import Architecture
 
 if TYPE_CHECKING:

@@ -31,13 +31,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ckptnas.errors import SearchSpaceError
+from ckptnas.space._activations import ACTIVATIONS
 from ckptnas.space._protocol import Architecture
 
 if TYPE_CHECKING:
     from ckptnas.space._network import CandidateNet
-
-#: Activation names a dense layer may use (the modules are in :mod:`ckptnas.space._network`).
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "elu", "silu", "linear")
 
 
 def _digest(*parts: object) -> str:

@@ -18,14 +18,8 @@ from typing import Any
 import numpy as np
 
 from ckptnas.errors import SearchSpaceError
+from ckptnas.space._registry import SPACES
 from ckptnas.space._resolved import ResolvedSpace
-
-#: Built-in kinds and the import path of their factories.
-BUILT_IN = {
-    "conv1d": "ckptnas.space._conv:conv1d_space",
-    "conv2d": "ckptnas.space._conv:conv2d_space",
-    "cell": "ckptnas.space._cell:cell_space",
-}
 
 Shapes = Mapping[str, tuple[int, ...]]
 
@@ -89,11 +83,13 @@ def make_space(
     factory: str = "",
     options: Mapping[str, Any] | None = None,
 ) -> ResolvedSpace:
-    """Make, check and wrap the space of a built-in kind or of a user's factory.
+    """Make, check and wrap the space of a kind made by a factory, or of a user's factory.
 
     Parameters
     ----------
-    kind : {"conv1d", "conv2d", "cell", "python"}
+    kind : str
+        A kind of :data:`~ckptnas.space.SPACES` that names its factory (``conv1d``,
+        ``conv2d``, ``cell``), or ``python``.
     inputs : mapping of str to tuple of int
         Input name to the shape of one sample.
     output_size : int
@@ -110,8 +106,29 @@ def make_space(
     ------
     SearchSpaceError
         If the factory cannot be found, raises, or returns no space; one line.
+    ConfigError
+        If no installed kind has that name.
     """
-    spec = BUILT_IN.get(kind, factory)
+    spec = str(getattr(SPACES.get(kind), "factory", "")) or factory
+    return space_from_factory(kind, spec, inputs, output_size, options)
+
+
+def space_from_factory(
+    kind: str,
+    spec: str,
+    inputs: Shapes,
+    output_size: int,
+    options: Mapping[str, Any] | None = None,
+) -> ResolvedSpace:
+    """The space ``spec`` (``"module:function"`` or ``"file.py:function"``) makes, checked.
+
+    The space records ``kind``, ``spec`` and ``options`` as its origin.
+
+    Raises
+    ------
+    SearchSpaceError
+        If the factory cannot be found, raises, or returns no space; one line.
+    """
     function = load_factory(spec)
     options = dict(options or {})
     shapes = {name: tuple(int(d) for d in shape) for name, shape in inputs.items()}

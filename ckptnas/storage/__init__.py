@@ -8,8 +8,13 @@ stay in its donor's file, shared as a blob); ``results.nc`` and ``topk.nc`` are 
 labelled xarray views of the registries. Every file is replaced atomically, never rewritten in
 place.
 
+Storage defines the records it keeps (:class:`Transfer`, :class:`CandidateOutcome`,
+:class:`FullTrainOutcome`, :class:`RunMeta`, :class:`CandidateRecord`); the layers above build
+them and hand them over, so nothing here imports the search, the runtime or full training, not
+even for type checking (``tests/test_layout.py`` reads the source to make sure).
+
 May import: :mod:`ckptnas.space` (for the architecture type), :mod:`ckptnas.config`,
-:mod:`ckptnas.errors`. torch is imported with the checkpoint store only.
+:mod:`ckptnas.plugins`, :mod:`ckptnas.errors`. torch is imported with the checkpoint store only.
 """
 
 import lazy_loader as _lazy

@@ -2,11 +2,17 @@ from ._atomic import replacing as replacing
 from ._checkpoint_usage import CheckpointUsage as CheckpointUsage
 from ._checkpoint_usage import checkpoint_usage as checkpoint_usage
 from ._checkpoints import CheckpointStore as CheckpointStore
-from ._lineage import CandidateRecord as CandidateRecord
 from ._lineage import LineageRegistry as LineageRegistry
 from ._pareto import non_dominated as non_dominated
 from ._preprocessing import Preprocessing as Preprocessing
 from ._preprocessing import Scaling as Scaling
+from ._records import NO_TRANSFER as NO_TRANSFER
+from ._records import CandidateOutcome as CandidateOutcome
+from ._records import CandidateRecord as CandidateRecord
+from ._records import FullTrainOutcome as FullTrainOutcome
+from ._records import RunMeta as RunMeta
+from ._records import TaskOutcome as TaskOutcome
+from ._records import Transfer as Transfer
 from ._results import CURVE_ATTRS as CURVE_ATTRS
 from ._results import ResultsWriter as ResultsWriter
 from ._results import build_dataset as build_dataset
@@ -21,6 +27,7 @@ from ._sqlite import Database as Database
 from ._states import INITS as INITS
 from ._states import CandidateStatus as CandidateStatus
 from ._states import Init as Init
+from ._states import SearchStage as SearchStage
 from ._tensor_cache import CacheStats as CacheStats
 from ._tensor_cache import TensorCache as TensorCache
 from ._topk_registry import TopKRecord as TopKRecord

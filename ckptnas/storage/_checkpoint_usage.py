@@ -72,12 +72,12 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-def checkpoint_usage(run_dir: str | Path) -> CheckpointUsage:
+def checkpoint_usage(run_dir: str | Path | RunDir) -> CheckpointUsage:
     """Measure a run's ``checkpoints/`` folder.
 
     Parameters
     ----------
-    run_dir : str or Path
+    run_dir : str, Path or RunDir
         The run directory.
 
     Returns

@@ -73,8 +73,9 @@ class CheckpointStore:
 
     Parameters
     ----------
-    run_dir : str or Path
-        The experiment's run directory; checkpoints go to its ``checkpoints/`` folder.
+    run_dir : str, Path or RunDir
+        The experiment's run directory; checkpoints go to its ``checkpoints/`` folder. A store
+        of another folder (full training's) is made with :meth:`in_folder`.
 
     Examples
     --------
@@ -83,8 +84,18 @@ class CheckpointStore:
     >>> store.load(7, names=["trunk.0.weight"], digest=digest)   # doctest: +SKIP
     """
 
-    def __init__(self, run_dir: str | Path) -> None:
-        self.root = RunDir(run_dir).checkpoints
+    def __init__(self, run_dir: str | Path | RunDir) -> None:
+        self._own(RunDir(run_dir).checkpoints)
+
+    @classmethod
+    def in_folder(cls, folder: Path) -> CheckpointStore:
+        """A store of the checkpoints in ``folder`` itself (the folder it owns)."""
+        store = cls.__new__(cls)
+        store._own(folder)
+        return store
+
+    def _own(self, folder: Path) -> None:
+        self.root = folder
         self.blobs = BlobStore(self.root)
 
     def path(self, candidate_id: int, epochs: int | None = None) -> Path:

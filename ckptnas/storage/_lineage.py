@@ -14,11 +14,12 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
 from ckptnas.errors import RunDirectoryError
-from ckptnas.space import Architecture
+from ckptnas.storage._records import CandidateOutcome, CandidateRecord, RunMeta, Transfer
+from ckptnas.storage._rundir import RunDir
 from ckptnas.storage._sqlite import (
     RUN_COLUMNS_SQL,
     Curve,
@@ -29,11 +30,6 @@ from ckptnas.storage._sqlite import (
     to_sql,
 )
 from ckptnas.storage._states import CandidateStatus
-
-if TYPE_CHECKING:
-    # Records only: storage never imports the runtime or the search at run time.
-    from ckptnas.runtime import CandidateResult
-    from ckptnas.search import TransferPlan
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS candidates (
@@ -58,7 +54,8 @@ CREATE TABLE IF NOT EXISTS candidates (
     note TEXT NOT NULL DEFAULT '',
     hyperparameters TEXT NOT NULL DEFAULT '{}',
     target_epochs INTEGER NOT NULL DEFAULT 0,
-    latency REAL
+    latency REAL,
+    stage TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS candidates_parent ON candidates(parent);
 CREATE TABLE IF NOT EXISTS epochs (
@@ -77,43 +74,8 @@ _TO_VERSION_2 = (
     ("candidates", "target_epochs", "INTEGER NOT NULL DEFAULT 0"),
     ("candidates", "latency", "REAL"),
 )
-
-
-@dataclass(frozen=True)
-class CandidateRecord:
-    """One row of the registry, as read back."""
-
-    id: int
-    arch: Architecture
-    status: CandidateStatus
-    parent: int | None
-    transferred: tuple[str, ...]
-    prefix_length: int
-    n_params: int
-    n_params_transferred: int
-    objective: float
-    checkpoint_digest: str | None
-    donor_usable: bool
-    worker: str
-    device: str
-    submit_time: float
-    start_time: float
-    end_time: float
-    attempts: int
-    error: str
-    note: str
-    #: Training hyperparameters searched for this candidate (empty when none were).
-    hyperparameters: dict[str, float]
-    #: Epochs the candidate is to have trained once its latest task ends (0: not recorded,
-    #: a run written before version 2); more than its curve holds while it is being continued.
-    target_epochs: int
-    #: Median seconds of a forward pass over 256 validation rows (NaN when not measured).
-    latency: float
-
-    @property
-    def frac_params_transferred(self) -> float:
-        """Share of the candidate's scalars copied from its parent."""
-        return self.n_params_transferred / self.n_params if self.n_params else 0.0
+#: Version 3 adds the stage of the search that proposed each candidate.
+_TO_VERSION_3 = (("candidates", "stage", "TEXT NOT NULL DEFAULT ''"),)
 
 
 class LineageRegistry(Database):
@@ -121,7 +83,7 @@ class LineageRegistry(Database):
 
     Parameters
     ----------
-    run_dir : str or Path
+    run_dir : str, Path or RunDir
         The run directory; the database is ``lineage.sqlite`` inside it.
     readonly : bool
         Open without creating or changing anything.
@@ -132,12 +94,20 @@ class LineageRegistry(Database):
     >>> reg.parent(12), reg.ancestors(12), reg.children(3)  # doctest: +SKIP
     """
 
-    FILE = "lineage.sqlite"
+    FILE = RunDir.LINEAGE
     SCHEMA = _SCHEMA
-    VERSION = 2
-    MIGRATIONS: ClassVar[dict[int, tuple[tuple[str, str, str], ...]]] = {2: _TO_VERSION_2}
+    VERSION = 3
+    MIGRATIONS: ClassVar[dict[int, tuple[tuple[str, str, str], ...]]] = {
+        2: _TO_VERSION_2,
+        3: _TO_VERSION_3,
+    }
     CURVE_OWNER = "candidate"
     DESCRIPTION = "lineage registry"
+
+    @staticmethod
+    def file_in(run: RunDir) -> Path:
+        """``lineage.sqlite``."""
+        return run.lineage
 
     # -- metadata --------------------------------------------------------------------------
     def set_meta(self, key: str, value: str) -> None:
@@ -148,6 +118,13 @@ class LineageRegistry(Database):
         """Store several run-level values in one transaction."""
         with self._transaction():
             self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", values.items())
+
+    def describe(self, meta: RunMeta) -> None:
+        """Record the run's description in one transaction (``created`` only the first time)."""
+        values = meta.values()
+        if self.get_meta("created") is None:  # kept when the run is resumed
+            values["created"] = meta.created
+        self.set_meta_many(values)
 
     def get_meta(self, key: str) -> str | None:
         """A run-level value, or ``None``."""
@@ -172,18 +149,23 @@ class LineageRegistry(Database):
     def add_candidate(  # noqa: PLR0913  # one column each
         self,
         arch: Sequence[int],
-        plan: TransferPlan,
+        plan: Transfer,
         n_params: int,
         note: str = "",
         hyperparameters: Mapping[str, float] | None = None,
         target_epochs: int = 0,
+        stage: str = "",
     ) -> int:
-        """Record a candidate about to be submitted; returns its id."""
+        """Record a candidate about to be submitted; returns its id.
+
+        ``stage`` is the stage of the search its strategy proposed it in (``random``,
+        ``mutation``, ...).
+        """
         with self._transaction():
             cur = self._db.execute(
                 "INSERT INTO candidates (arch, status, parent, transferred, prefix_length,"
                 " n_params, n_params_transferred, submit_time, note, hyperparameters,"
-                " target_epochs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " target_epochs, stage) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     json.dumps(list(arch)),
                     CandidateStatus.PENDING,
@@ -196,12 +178,13 @@ class LineageRegistry(Database):
                     note,
                     json.dumps(dict(hyperparameters or {})),
                     target_epochs,
+                    stage,
                 ),
             )
         assert cur.lastrowid is not None
         return cur.lastrowid
 
-    def record(self, result: CandidateResult, continued: bool = False) -> None:
+    def record(self, result: CandidateOutcome, continued: bool = False) -> None:
         """Record a finished (or failed) candidate and its per-epoch curves in one transaction.
 
         ``continued`` records a candidate trained on from its checkpoint (its whole curve):
@@ -285,6 +268,7 @@ class LineageRegistry(Database):
             hyperparameters=hyperparameters,
             target_epochs=int(self.column(row, "target_epochs", 0)),
             latency=from_sql(self.column(row, "latency", None)),
+            stage=str(self.column(row, "stage", "")),
         )
 
     def get(self, candidate_id: int) -> CandidateRecord:

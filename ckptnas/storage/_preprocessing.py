@@ -19,6 +19,7 @@ from safetensors.numpy import save_file
 
 from ckptnas.errors import RunDirectoryError
 from ckptnas.storage._atomic import replacing
+from ckptnas.storage._rundir import RunDir
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,9 @@ class Preprocessing:
     target: Scaling | None = None
     classes: tuple[Any, ...] = field(default=())
 
-    FILE = "preprocessing.safetensors"
+    FILE = RunDir.PREPROCESSING
 
-    def save(self, run_dir: str | Path) -> None:
+    def save(self, run_dir: str | Path | RunDir) -> None:
         """Write ``preprocessing.safetensors`` into a run directory (atomically)."""
         arrays = {}
         for name, scaling in self.inputs.items():
@@ -81,11 +82,11 @@ class Preprocessing:
             arrays["target.scale"] = np.atleast_1d(self.target.scale)
         header = {"task": self.task, "inputs": list(self.inputs), "classes": self.classes}
         metadata = {"ckptnas": json.dumps(header, default=_json_label)}
-        with replacing(Path(run_dir) / self.FILE) as tmp:
+        with replacing(RunDir(run_dir).preprocessing) as tmp:
             save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, tmp, metadata)
 
     @classmethod
-    def load(cls, run_dir: str | Path) -> Preprocessing:
+    def load(cls, run_dir: str | Path | RunDir) -> Preprocessing:
         """Read a run's preprocessing.
 
         Raises
@@ -93,7 +94,7 @@ class Preprocessing:
         RunDirectoryError
             If the run has none (it was made by ckptnas 0.1) or the file is unreadable.
         """
-        path = Path(run_dir) / cls.FILE
+        path = RunDir(run_dir).preprocessing
         if not path.is_file():
             raise RunDirectoryError(
                 f"{path} is missing: the run records no input scaling (runs of ckptnas 0.1 do "

@@ -6,7 +6,7 @@ that is renamed into place, so the file on disk is complete at every moment.
 
 Schema (dims ``candidate``, ``epoch`` = 1..E, ``node``; ``Conventions = "CF-1.11"``):
 ``arch(candidate, node)``, ``arch_str``, ``parent``, ``n_transferred``,
-``frac_params_transferred``, ``prefix_length``, ``objective``, ``status``, ``n_params``,
+``frac_params_transferred``, ``prefix_length``, ``objective``, ``status``, ``stage``, ``n_params``,
 ``latency``, ``worker``, ``device``, ``attempts``, ``error``, ``submit_time``, ``start_time``,
 ``end_time`` per candidate; ``train_loss``, ``val_loss``, ``val_metric``, ``epoch_time`` per
 candidate and epoch; and, when ``[search.hyperparameters]`` searches them,
@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import json
 import time
-import tomllib
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol, overload
+from typing import Literal, overload
 
 import dask
 import numpy as np
@@ -32,12 +30,15 @@ import pandas as pd
 import xarray as xr
 
 from ckptnas._version import package_version
-from ckptnas.config import Config, SearchConfig, config_from_dict
-from ckptnas.errors import ConfigError, RunDirectoryError
+from ckptnas.config import Config, SearchConfig
+from ckptnas.errors import RunDirectoryError
+from ckptnas.plugins import registry
 from ckptnas.space import space_from_dict
 from ckptnas.storage._atomic import replacing
-from ckptnas.storage._lineage import CandidateRecord, LineageRegistry
+from ckptnas.storage._candidate_variables import per_candidate_variables
+from ckptnas.storage._lineage import LineageRegistry
 from ckptnas.storage._pareto import non_dominated
+from ckptnas.storage._records import CandidateRecord
 from ckptnas.storage._rundir import RunDir
 from ckptnas.storage._sqlite import CURVE_NAMES, Curve
 from ckptnas.storage._states import CandidateStatus
@@ -82,33 +83,17 @@ def _hyperparameter_variables(records: list[CandidateRecord]) -> dict[str, xr.Va
     }
 
 
-def _recorded_config(registry: LineageRegistry) -> Config:
-    """The run's configuration, the defaults when the run recorded none."""
-    try:
-        return config_from_dict(tomllib.loads(registry.get_meta("config") or ""))
-    except (tomllib.TOMLDecodeError, ConfigError):
-        return Config()
-
-
-class Rungs(Protocol):
-    """What the results take of a run's scheduler: its rungs, and the rung a candidate reached.
-
-    The scheduler (:class:`ckptnas.search.Scheduler`) is the one place that knows.
-    """
-
-    @property
-    def rung_epochs(self) -> Sequence[int]:
-        """The epochs of each rung, lowest first."""
-
-    def rung_of(self, epochs: int) -> int:
-        """The highest rung a candidate trained ``epochs`` epochs reached; -1 for none."""
-
-
 def _rung_variables(
-    records: list[CandidateRecord], curves: dict[int, list[Curve]], rungs: Rungs | None
+    records: list[CandidateRecord], curves: dict[int, list[Curve]], config: Config
 ) -> dict[str, xr.Variable]:
-    """``rung`` and ``epochs_trained`` per candidate, when a scheduler stopped some early."""
-    if rungs is None or len(rungs.rung_epochs) < 2:
+    """``rung`` and ``epochs_trained`` per candidate, when a scheduler stopped some early.
+
+    The run's scheduler, made from its recorded configuration through the scheduler registry,
+    is the one that says which rung a candidate reached.
+    """
+    search = config.search
+    rungs = registry("scheduler").get(search.scheduler).from_config(search, config.training.epochs)
+    if len(rungs.rung_epochs) < 2:
         return {}
     trained = np.array([len(curves.get(r.id, [])) for r in records], dtype=np.int32)
     reached = np.array([rungs.rung_of(int(t)) for t in trained], dtype=np.int32)
@@ -134,18 +119,21 @@ def _pareto_variable(
     """``pareto``: 1 for the successful candidates no other dominates in every objective."""
     if len(search.objectives) < 2:
         return {}
-    per_objective = {
-        "val_metric": lambda r: r.objective,
-        "val_loss": lambda r: curves[r.id][-1][1] if curves.get(r.id) else np.nan,
-        "n_params": lambda r: float(r.n_params),
-        "latency": lambda r: r.latency,
-    }
+    # The values the strategy was told: each objective's entry computes its own from what the
+    # candidate measured (found through the registry: storage sits below the search).
+    entries = [registry("objective").get(name) for name in search.objectives]
+
+    def measured(r: CandidateRecord) -> dict[str, float]:
+        return {
+            "val_metric": r.objective,
+            "val_loss": curves[r.id][-1][1] if curves.get(r.id) else np.nan,
+            "n_params": float(r.n_params),
+            "latency": r.latency,
+        }
+
     values = np.array(
         [
-            [
-                per_objective[name](r) if r.status == CandidateStatus.OK else np.nan
-                for name in search.objectives
-            ]
+            [e.value(measured(r)) if r.status == CandidateStatus.OK else np.nan for e in entries]
             for r in records
         ],
         dtype=float,
@@ -164,17 +152,7 @@ def _pareto_variable(
     return {"pareto": xr.Variable("candidate", front, attrs)}
 
 
-def _times(records: list[CandidateRecord], attr: str) -> np.ndarray:
-    seconds = np.array([getattr(r, attr) for r in records], dtype=float)
-    out = np.full(len(records), np.datetime64("NaT"), dtype="datetime64[ns]")
-    ok = np.isfinite(seconds)
-    out[ok] = (seconds[ok] * 1e9).astype("int64").astype("datetime64[ns]")
-    return out
-
-
-def build_dataset(
-    registry: LineageRegistry, n_epochs: int | None = None, rungs: Rungs | None = None
-) -> xr.Dataset:
+def build_dataset(registry: LineageRegistry, n_epochs: int | None = None) -> xr.Dataset:
     """The results of every finished candidate in a registry as an xarray Dataset.
 
     Parameters
@@ -182,9 +160,6 @@ def build_dataset(
     registry : LineageRegistry
     n_epochs : int, optional
         Length of the ``epoch`` dimension; defaults to the longest curve recorded.
-    rungs : Rungs, optional
-        The run's scheduler, which says the rung each candidate reached (``rung`` and
-        ``epochs_trained`` are written when it has several rungs).
 
     Returns
     -------
@@ -192,7 +167,9 @@ def build_dataset(
     """
     records = [r for r in registry.candidates() if r.status != CandidateStatus.PENDING]
     curves = registry.curves()
-    config = _recorded_config(registry)
+    # A registry made by hand (or a run stopped before it wrote config.toml) records no
+    # configuration: it is read with the defaults, no scheduler and one objective.
+    config = registry.run_dir.recorded_config(registry, missing_ok=True) or Config()
     search = config.search
     longest = max((len(c) for c in curves.values()), default=0)
     n_epochs = max(n_epochs or 0, longest, 1)
@@ -217,10 +194,10 @@ def build_dataset(
             np.array(_described(registry, records), dtype=object),
             {"long_name": "the architecture in words"},
         ),
-        **_per_candidate_variables(records),
+        **per_candidate_variables(records),
         **_hyperparameter_variables(records),
         **_pareto_variable(records, curves, search),
-        **_rung_variables(records, curves, rungs),
+        **_rung_variables(records, curves, config),
     }
     for k, (name, (units, long_name)) in enumerate(CURVE_ATTRS.items()):
         data_vars[name] = xr.Variable(
@@ -249,60 +226,6 @@ def build_dataset(
         "directions": " ".join(search.resolved_directions),
     }
     return xr.Dataset(data_vars, coords, attrs)
-
-
-def _per_candidate_variables(records: list[CandidateRecord]) -> dict[str, xr.Variable]:
-    """The variables of :func:`build_dataset` with one value per candidate."""
-
-    def variable(values: list[Any], dtype: Any, units: str, long_name: str) -> xr.Variable:
-        attrs = {"long_name": long_name} | ({"units": units} if units else {})
-        return xr.Variable("candidate", np.array(values, dtype=dtype), attrs)
-
-    out = {
-        "parent": variable(
-            [-1 if r.parent is None else r.parent for r in records],
-            np.int32,
-            "1",
-            "donor candidate the weights came from, -1 when trained from scratch",
-        ),
-        "n_transferred": variable(
-            [len(r.transferred) for r in records], np.int32, "1", "tensors copied from the donor"
-        ),
-        "frac_params_transferred": variable(
-            [r.frac_params_transferred for r in records],
-            float,
-            "1",
-            "fraction of the candidate's parameters copied from the donor",
-        ),
-        "prefix_length": variable(
-            [r.prefix_length for r in records],
-            np.int32,
-            "1",
-            "architecture choices shared with the donor",
-        ),
-        "objective": variable(
-            [r.objective for r in records], float, "1", "final validation metric, higher is better"
-        ),
-        "status": variable([str(r.status) for r in records], object, "", "ok or failed"),
-        "n_params": variable([r.n_params for r in records], np.int64, "1", "parameters"),
-        "latency": variable(
-            [r.latency for r in records],
-            float,
-            "s",
-            "median time of a forward pass over 256 validation rows, after training",
-        ),
-        "worker": variable([r.worker for r in records], object, "", "Dask worker"),
-        "device": variable([r.device for r in records], object, "", "training device"),
-        "attempts": variable([r.attempts for r in records], np.int32, "1", "attempts made"),
-        "error": variable([r.error for r in records], object, "", "why it failed"),
-    }
-    for attr in ("submit_time", "start_time", "end_time"):
-        out[attr] = xr.Variable(
-            "candidate",
-            _times(records, attr),
-            {"long_name": attr.replace("_", " "), "standard_name": "time"},
-        )
-    return out
 
 
 def _described(registry: LineageRegistry, records: list[CandidateRecord]) -> list[str]:
@@ -376,15 +299,19 @@ def _times_as_cf_seconds(ds: xr.Dataset) -> xr.Dataset:
 
 
 @overload
-def load_results(run_dir: str | Path, per_candidate: Literal[False] = False) -> xr.Dataset: ...
+def load_results(
+    run_dir: str | Path | RunDir, per_candidate: Literal[False] = False
+) -> xr.Dataset: ...
 @overload
-def load_results(run_dir: str | Path, per_candidate: Literal[True]) -> pd.DataFrame: ...
-def load_results(run_dir: str | Path, per_candidate: bool = False) -> xr.Dataset | pd.DataFrame:
+def load_results(run_dir: str | Path | RunDir, per_candidate: Literal[True]) -> pd.DataFrame: ...
+def load_results(
+    run_dir: str | Path | RunDir, per_candidate: bool = False
+) -> xr.Dataset | pd.DataFrame:
     """Open a run's ``results.nc`` fully into memory.
 
     Parameters
     ----------
-    run_dir : str or Path
+    run_dir : str, Path or RunDir
     per_candidate : bool
         Return one row per candidate as a :class:`pandas.DataFrame` (the variables without an
         ``epoch`` or ``node`` dimension, the architecture as ``arch_str``) instead of the
@@ -412,28 +339,24 @@ class ResultsWriter:
 
     Parameters
     ----------
-    run_dir : str or Path
+    run_dir : str, Path or RunDir
     registry : LineageRegistry
     n_epochs : int
     interval : float
         Seconds between writes in :meth:`maybe_flush`; :meth:`flush` always writes.
-    rungs : Rungs, optional
-        The run's scheduler, for the rung each candidate reached.
     """
 
     def __init__(
         self,
-        run_dir: str | Path,
+        run_dir: str | Path | RunDir,
         registry: LineageRegistry,
         n_epochs: int,
         interval: float = 5.0,
-        rungs: Rungs | None = None,
     ) -> None:
         self.path = RunDir(run_dir).results
         self.registry = registry
         self.n_epochs = n_epochs
         self.interval = interval
-        self.rungs = rungs
         self._last = -np.inf
 
     def maybe_flush(self) -> bool:
@@ -445,7 +368,7 @@ class ResultsWriter:
 
     def flush(self) -> xr.Dataset:
         """Write the dataset now, and return it."""
-        ds = build_dataset(self.registry, self.n_epochs, self.rungs)
+        ds = build_dataset(self.registry, self.n_epochs)
         write_dataset(ds, self.path)
         # With each results.nc, the registry's file is brought up to date too: a run is never
         # a 4 KiB lineage.sqlite with everything in its -wal file.

@@ -14,14 +14,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Literal, overload
 
-from ckptnas.config import Config, config_from_dict, load_config
+from ckptnas.config import Config, config_from_dict
 from ckptnas.errors import ConfigError, RunDirectoryError
 from ckptnas.storage import _atomic
-from ckptnas.storage._lineage import LineageRegistry
-from ckptnas.storage._preprocessing import Preprocessing
 from ckptnas.storage._states import Init
-from ckptnas.storage._topk_registry import TopKRegistry
+
+if TYPE_CHECKING:
+    from ckptnas.storage._lineage import LineageRegistry
 
 
 class RunKind(StrEnum):
@@ -48,10 +49,13 @@ class RunKind(StrEnum):
 class RunDir:
     """The files of one run, by name.
 
+    A run directory is passed between the layers (and to the workers) as this one value: a
+    public function takes a ``str`` or ``Path`` and wraps it once.
+
     Parameters
     ----------
-    root : str or Path
-        The run directory.
+    root : str, Path or RunDir
+        The run directory (a ``RunDir`` is taken as it is).
 
     Examples
     --------
@@ -64,8 +68,21 @@ class RunDir:
 
     root: Path
 
-    def __init__(self, root: str | Path) -> None:
-        object.__setattr__(self, "root", Path(root))
+    #: The registry of the search's candidates.
+    LINEAGE: ClassVar[str] = "lineage.sqlite"
+    #: The record of the top-K full-training runs.
+    TOPK_DB: ClassVar[str] = "topk.sqlite"
+    #: The fitted input scaling and target encoding.
+    PREPROCESSING: ClassVar[str] = "preprocessing.safetensors"
+
+    def __init__(self, root: str | Path | RunDir) -> None:
+        object.__setattr__(self, "root", root.root if isinstance(root, RunDir) else Path(root))
+
+    def __fspath__(self) -> str:
+        return str(self.root)
+
+    def __str__(self) -> str:
+        return str(self.root)
 
     # -- the files -------------------------------------------------------------------------
     @property
@@ -81,7 +98,7 @@ class RunDir:
     @property
     def lineage(self) -> Path:
         """``lineage.sqlite``: the registry of every candidate."""
-        return self.root / LineageRegistry.FILE
+        return self.root / self.LINEAGE
 
     @property
     def results(self) -> Path:
@@ -91,7 +108,7 @@ class RunDir:
     @property
     def preprocessing(self) -> Path:
         """``preprocessing.safetensors``: the fitted input scaling and target encoding."""
-        return self.root / Preprocessing.FILE
+        return self.root / self.PREPROCESSING
 
     @property
     def checkpoints(self) -> Path:
@@ -101,7 +118,7 @@ class RunDir:
     @property
     def topk_db(self) -> Path:
         """``topk.sqlite``: the record of the top-K full-training runs."""
-        return self.root / TopKRegistry.FILE
+        return self.root / self.TOPK_DB
 
     @property
     def topk_results(self) -> Path:
@@ -109,8 +126,26 @@ class RunDir:
         return self.root / "topk.nc"
 
     def topk_dir(self, init: Init) -> Path:
-        """``topk/<init>/``: where full training from one init keeps its checkpoints."""
+        """``topk/<init>/``: where full training from one init keeps its checkpoints.
+
+        Runs written by ckptnas 0.1 kept them one folder deeper, in ``topk/<init>/checkpoints/``
+        (see :meth:`topk_checkpoints`).
+        """
         return self.root / "topk" / str(init)
+
+    def topk_checkpoints(self, init: Init) -> Path:
+        """The folder the checkpoints of full training from one init are in.
+
+        :meth:`topk_dir`, unless the run's earlier full training wrote them into
+        ``topk/<init>/checkpoints/`` (ckptnas 0.1): a run's weights of one init stay together.
+        """
+        legacy = self.topk_dir(init) / "checkpoints"
+        return legacy if legacy.is_dir() else self.topk_dir(init)
+
+    @property
+    def lock_file(self) -> Path:
+        """``.lock``: held by the process that writes the run."""
+        return self.root / ".lock"
 
     @property
     def report(self) -> Path:
@@ -118,9 +153,18 @@ class RunDir:
         return self.root / "report.html"
 
     @property
+    def export(self) -> Path:
+        """``export/``: where ``ckptnas export`` writes a candidate by default."""
+        return self.root / "export"
+
+    @property
     def figures(self) -> Path:
         """``figures/``: the report's default output folder."""
         return self.root / "figures"
+
+    def resolved(self) -> RunDir:
+        """The same run directory as an absolute path, as workers elsewhere must be given it."""
+        return RunDir(self.root.resolve())
 
     # -- what is here ----------------------------------------------------------------------
     def kind(self) -> RunKind:
@@ -174,35 +218,63 @@ class RunDir:
         if not self.lineage.is_file():
             raise RunDirectoryError(f"{str(self.root)!r} holds no run (no {self.lineage.name})")
 
-    def recorded_config(self) -> Config:
-        """The configuration the run was started with.
+    @overload
+    def recorded_config(
+        self, registry: LineageRegistry | None = None, *, missing_ok: Literal[False] = False
+    ) -> Config: ...
+    @overload
+    def recorded_config(
+        self, registry: LineageRegistry | None = None, *, missing_ok: bool
+    ) -> Config | None: ...
+    def recorded_config(
+        self, registry: LineageRegistry | None = None, *, missing_ok: bool = False
+    ) -> Config | None:
+        """The configuration the run was started with: the one way a run's config is read.
 
         The registry's copy is read first (it is written in a transaction, so it is never
         partial); ``config.toml`` is the fallback for a run stopped before its registry was
         described.
 
+        Parameters
+        ----------
+        registry : LineageRegistry, optional
+            The run's registry, already open (the results writer's); opened read-only if not.
+        missing_ok : bool
+            Return ``None`` instead of raising when the run recorded no configuration at all.
+
         Raises
         ------
         RunDirectoryError
-            If the directory holds neither.
+            If the recorded configuration cannot be read (naming the file), or the directory
+            records none and ``missing_ok`` is false.
         """
-        if self.lineage.is_file():
-            with LineageRegistry(self.root, readonly=True) as registry:
-                text = registry.get_meta("config")
-            if text is not None:
-                try:
-                    return config_from_dict(tomllib.loads(text))
-                except (tomllib.TOMLDecodeError, ConfigError) as exc:
-                    raise RunDirectoryError(
-                        f"{self.lineage} is corrupt: its recorded configuration cannot be "
-                        f"read ({exc})"
-                    ) from None
+        text = self._registry_config(registry)
+        if text is not None:
+            return _parsed(text, self.lineage)
         if self.config.is_file():
-            return load_config(self.config)
+            try:
+                text = self.config.read_text()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise RunDirectoryError(f"{self.config} cannot be read ({exc})") from None
+            return _parsed(text, self.config)
+        if missing_ok:
+            return None
         raise RunDirectoryError(
             f"{str(self.root)!r} holds no recorded run (no {self.lineage.name} or "
             f"{self.config.name}): nothing to resume or train"
         )
+
+    def _registry_config(self, registry: LineageRegistry | None) -> str | None:
+        """The configuration text the registry holds, ``None`` when it holds none."""
+        if registry is not None:
+            return registry.get_meta("config")
+        if not self.lineage.is_file():
+            return None
+        # Imported here: the registry names its file through this module.
+        from ckptnas.storage._lineage import LineageRegistry
+
+        with LineageRegistry(self, readonly=True) as opened:
+            return opened.get_meta("config")
 
     # -- writing ---------------------------------------------------------------------------
     def create(self) -> None:
@@ -252,7 +324,7 @@ class RunDir:
         RunDirectoryError
             If another ckptnas process holds it, or the file system cannot lock.
         """
-        with (self.root / ".lock").open("a") as handle:
+        with self.lock_file.open("a") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -265,3 +337,13 @@ class RunDir:
                     "put it on a file system that supports flock"
                 ) from None
             yield
+
+
+def _parsed(text: str, path: Path) -> Config:
+    """A recorded configuration's text as a :class:`Config`, or one line naming its file."""
+    try:
+        return config_from_dict(tomllib.loads(text))
+    except (tomllib.TOMLDecodeError, ConfigError) as exc:
+        raise RunDirectoryError(
+            f"{path} is corrupt: its recorded configuration cannot be read ({exc})"
+        ) from None

@@ -15,11 +15,13 @@ import logging
 import math
 import sqlite3
 import typing
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 from ckptnas.errors import RunDirectoryError
+from ckptnas.storage._rundir import RunDir
 
 logger = logging.getLogger(__name__)
 
@@ -114,13 +116,13 @@ def record_from_row(cls: type[R], row: sqlite3.Row, **values: Any) -> R:
     return cls(**kwargs, **values)
 
 
-class Database:
+class Database(ABC):
     """Base class of a run's SQLite records.
 
     Parameters
     ----------
-    run_dir : str or Path
-        The run directory; the database is :attr:`FILE` inside it.
+    run_dir : str, Path or RunDir
+        The run directory; the database is the file :meth:`file_in` names in it.
     readonly : bool
         Open without creating or changing anything.
 
@@ -138,7 +140,7 @@ class Database:
     a process dies (only a power cut can drop the last ones) and spares an fsync per commit.
     """
 
-    #: The file's name inside the run directory.
+    #: The file's name inside the run directory (as :class:`RunDir` names it).
     FILE: ClassVar[str]
     #: The ``CREATE TABLE`` statements of a new file.
     SCHEMA: ClassVar[str]
@@ -151,8 +153,9 @@ class Database:
     #: What the file is, in messages.
     DESCRIPTION: ClassVar[str]
 
-    def __init__(self, run_dir: str | Path, readonly: bool = False) -> None:
-        self.path = Path(run_dir) / self.FILE
+    def __init__(self, run_dir: str | Path | RunDir, readonly: bool = False) -> None:
+        self.run_dir = RunDir(run_dir)
+        self.path = self.file_in(self.run_dir)
         if readonly and not self.path.is_file():
             raise FileNotFoundError(f"no {self.DESCRIPTION} at {self.path}")
         try:
@@ -161,6 +164,11 @@ class Database:
             raise RunDirectoryError(f"cannot open {self.path}: {exc}") from None
         except sqlite3.DatabaseError as exc:
             raise RunDirectoryError(f"{self.path} is not a readable database: {exc}") from None
+
+    @staticmethod
+    @abstractmethod
+    def file_in(run: RunDir) -> Path:
+        """The database's file in a run directory."""
 
     def _connect(self, readonly: bool) -> sqlite3.Connection:
         if readonly:

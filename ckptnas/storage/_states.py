@@ -1,4 +1,4 @@
-"""The closed sets of states a run records: a candidate's status, a full-training run's init."""
+"""The sets of states a run records: a candidate's status and search stage, a full-training init."""
 
 from __future__ import annotations
 
@@ -36,3 +36,22 @@ class Init(StrEnum):
 
 #: Both inits, in the order datasets and tables list them.
 INITS = tuple(Init)
+
+
+class SearchStage(StrEnum):
+    """How a candidate came to be proposed: the stages of the built-in strategies.
+
+    A strategy tags each suggestion with its stage and the registry records it with the
+    candidate; a strategy of one's own may use any other word.
+    """
+
+    #: Drawn at random by a strategy that never does anything else.
+    RANDOM = "random"
+    #: Evolution: drawn at random while the population is not yet full.
+    INITIAL_POPULATION = "initial population"
+    #: Evolution: a mutation of the best of a sample of the population.
+    MUTATION = "mutation"
+    #: An Optuna sampler's random start (its startup trials, or first generation).
+    STARTUP = "startup"
+    #: Proposed by an Optuna sampler from the trials it has learnt.
+    SAMPLER = "sampler"

@@ -15,14 +15,12 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from ckptnas.storage import _sqlite as sql
+from ckptnas.storage._records import FullTrainOutcome
+from ckptnas.storage._rundir import RunDir
 from ckptnas.storage._states import CandidateStatus, Init
-
-if TYPE_CHECKING:
-    # A record only: storage never imports the top-K training at run time.
-    from ckptnas.topk import FullTrainResult
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -109,17 +107,22 @@ class TopKRegistry(sql.Database):
 
     Parameters
     ----------
-    run_dir : str or Path
+    run_dir : str, Path or RunDir
         The search's run directory; the database is ``topk.sqlite`` inside it.
     readonly : bool
         Open without creating or changing anything.
     """
 
-    FILE = "topk.sqlite"
+    FILE = RunDir.TOPK_DB
     SCHEMA = _SCHEMA
     VERSION = 1
     CURVE_OWNER = "run"
     DESCRIPTION = "full-training record"
+
+    @staticmethod
+    def file_in(run: RunDir) -> Path:
+        """``topk.sqlite``."""
+        return run.topk_db
 
     # One keyword per column of the row it inserts: grouping them would only rename columns.
     def start(  # noqa: PLR0913
@@ -172,7 +175,7 @@ class TopKRegistry(sql.Database):
         assert cur.lastrowid is not None
         return cur.lastrowid
 
-    def finish(self, run_id: int, result: FullTrainResult) -> None:
+    def finish(self, run_id: int, result: FullTrainOutcome) -> None:
         """Record what a full-training run produced, curves included, in one transaction."""
         with self._transaction():
             self._replace_curves(run_id, result)

@@ -95,13 +95,13 @@ class _Cells:
 
 
 def build_topk_dataset(
-    run_dir: str | Path, registry: TopKRegistry, lineage: LineageRegistry
+    run_dir: str | Path | RunDir, registry: TopKRegistry, lineage: LineageRegistry
 ) -> xr.Dataset:
     """Every full-training run of a search as a labelled dataset (see the module docstring).
 
     Parameters
     ----------
-    run_dir : str or Path
+    run_dir : str, Path or RunDir
     registry : TopKRegistry
     lineage : LineageRegistry
         The search's registry, for its metadata.
@@ -209,7 +209,7 @@ def _curve_variables(cells: _Cells) -> dict[str, xr.Variable]:
     return out
 
 
-def load_topk(run_dir: str | Path) -> xr.Dataset:
+def load_topk(run_dir: str | Path | RunDir) -> xr.Dataset:
     """Open a run's ``topk.nc`` fully into memory."""
     path = RunDir(run_dir).topk_results
     if not path.is_file():

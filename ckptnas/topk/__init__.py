@@ -6,7 +6,7 @@ each run in ``topk.sqlite`` and writes ``topk.nc`` with the time each took to re
 target.
 
 May import: :mod:`ckptnas.runtime`, :mod:`ckptnas.storage`, :mod:`ckptnas.space`,
-:mod:`ckptnas.config`, :mod:`ckptnas.errors`.
+:mod:`ckptnas.config`, :mod:`ckptnas.plugins`, :mod:`ckptnas.errors`.
 """
 
 import lazy_loader as _lazy

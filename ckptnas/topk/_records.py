@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from ckptnas.config import Device, Precision
 from ckptnas.errors import ConfigError
-from ckptnas.runtime import TaskResult, WorkerTask
-from ckptnas.storage import CandidateStatus, Init
+from ckptnas.runtime import WorkerTask
+from ckptnas.storage import CandidateStatus, FullTrainOutcome, Init
 
 
 @dataclass(frozen=True)
@@ -71,15 +70,6 @@ class FullTrainSpec(WorkerTask):
         )
 
 
-@dataclass(frozen=True, kw_only=True)
-class FullTrainResult(TaskResult):
-    """What one full-training run produced; curves hold one value per epoch trained."""
-
-    run_id: int
-    init: Init
-    #: The epoch whose weights early stopping kept (1-based; 0 when none was finite).
-    best_epoch: int = 0
-    #: The validation metric of that epoch.
-    final_metric: float = math.nan
-    #: Seconds to build the model and, for ``checkpoint``, read and verify the checkpoint.
-    setup_time: float = math.nan
+#: What one full-training run produced: the storage record ``topk.sqlite`` keeps (see
+#: :class:`ckptnas.storage.FullTrainOutcome`).
+FullTrainResult = FullTrainOutcome

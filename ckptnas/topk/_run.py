@@ -5,7 +5,7 @@ and trains each to convergence (early stopping on the validation loss) on the Da
 either from random weights (``scratch``) or from the weights the search left in the candidate's
 checkpoint (``checkpoint``). Each run is recorded in ``topk.sqlite``
 (:class:`~ckptnas.storage.TopKRegistry`), its best weights are saved under
-``topk/<init>/checkpoints/``, and ``topk.nc`` (:func:`ckptnas.storage.build_topk_dataset`) is
+``topk/<init>/``, and ``topk.nc`` (:func:`ckptnas.storage.build_topk_dataset`) is
 rewritten from the record with the per-epoch curves, the time each run took to reach the target
 (the scratch run's final validation metric of the same candidate) and the speed-up.
 """
@@ -77,7 +77,7 @@ def _specs(
                     init=init,
                     arch=record.arch,
                     space=space,
-                    run_dir=str(lineage.path.parent.resolve()),
+                    run_dir=lineage.run_dir.resolved(),
                     data_key=key,
                     source_digest=digest,
                     seed=seed,
@@ -133,7 +133,6 @@ def train_topk(  # noqa: PLR0913
     RunDirectoryError
         If the directory holds no search, or another ckptnas process is using it.
     """
-    run_dir = Path(run_dir)
     files = RunDir(run_dir)
     unknown = [i for i in inits if i not in INITS]
     if unknown:
@@ -142,11 +141,11 @@ def train_topk(  # noqa: PLR0913
     config = config or files.recorded_config()
     with (
         files.lock(),
-        LineageRegistry(run_dir, readonly=True) as lineage,
-        TopKRegistry(run_dir) as registry,
+        LineageRegistry(files, readonly=True) as lineage,
+        TopKRegistry(files) as registry,
     ):
         if not lineage.candidates(CandidateStatus.OK):
-            raise RunDirectoryError(f"{str(run_dir)!r} has no successfully trained candidate")
+            raise RunDirectoryError(f"{str(files)!r} has no successfully trained candidate")
         _check_precision(config, lineage)
         specs = _specs(config, registry, lineage, settings, inits)
         if specs and client is None:
@@ -155,7 +154,7 @@ def train_topk(  # noqa: PLR0913
         elif specs:
             assert client is not None
             _run_all(client, specs, registry, progress)
-        ds = build_topk_dataset(run_dir, registry, lineage)
+        ds = build_topk_dataset(files, registry, lineage)
     write_dataset(ds, files.topk_results)
     return ds
 

@@ -17,9 +17,13 @@ from ckptnas.storage import CandidateStatus, CheckpointStore, Init, RunDir
 from ckptnas.topk._records import FullTrainResult, FullTrainSpec
 
 
-def topk_store(run_dir: str | Path, init: Init) -> CheckpointStore:
-    """Where the fully trained weights of one init go: ``topk/<init>/checkpoints/``."""
-    return CheckpointStore(RunDir(run_dir).topk_dir(init))
+def topk_store(run_dir: str | Path | RunDir, init: Init) -> CheckpointStore:
+    """Where the fully trained weights of one init go: ``topk/<init>/``.
+
+    Runs whose earlier full training wrote into ``topk/<init>/checkpoints/`` keep using it
+    (see :meth:`~ckptnas.storage.RunDir.topk_checkpoints`).
+    """
+    return CheckpointStore.in_folder(RunDir(run_dir).topk_checkpoints(init))
 
 
 def full_train(spec: FullTrainSpec) -> FullTrainResult:

@@ -1,4 +1,4 @@
-"""Datasets: a synthetic Combo-like default, scikit-learn's bundled sets, and netCDF files.
+"""A dataset as the search uses it: :class:`TabularData`, and :func:`load_data` that makes it.
 
 Every dataset becomes a :class:`TabularData`: one or more named inputs of shape
 ``(sample, ...)`` (``(sample, feature)`` for tables, ``(sample, channel, length)`` or
@@ -12,21 +12,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import xarray as xr
 
-from ckptnas.config import DataConfig, DataKind, Task
+from ckptnas.config import DataConfig, Task
+from ckptnas.data._netcdf import require_file
+from ckptnas.data._registry import DATA_SOURCES
 from ckptnas.errors import DataError
 from ckptnas.storage import Preprocessing, Scaling
 
 #: Rows each split needs at least (R2 over fewer validation rows is undefined or meaningless).
 MIN_SPLIT_ROWS = 2
-
-#: Feature counts of the synthetic Combo-like inputs: one cell line and two drugs.
-SYNTHETIC_SIZES = {"cell": 48, "drug1": 32, "drug2": 32}
 
 
 @dataclass(frozen=True)
@@ -131,7 +128,7 @@ class TabularData:
 
 
 def load_data(config: DataConfig, seed: int = 0) -> TabularData:
-    """Build the dataset a configuration names.
+    """Build the dataset a configuration names, loaded by its entry of ``DATA_SOURCES``.
 
     Parameters
     ----------
@@ -149,164 +146,25 @@ def load_data(config: DataConfig, seed: int = 0) -> TabularData:
     DataError
         If a file or variable is missing, sample counts differ, or the data are empty.
     """
-    if config.kind == DataKind.SYNTHETIC_COMBO:
-        inputs, target = synthetic_combo(config.n_samples, seed=seed, noise=config.noise)
-        name, task = str(DataKind.SYNTHETIC_COMBO), _resolve_task(config.task, target)
-    elif config.kind == DataKind.SKLEARN:
-        inputs, target = _sklearn(config.name)
-        name, task = config.name, _resolve_task(config.task, target)
-    else:
-        inputs, target = _netcdf(config)
-        name, task = Path(config.path).stem, _resolve_task(config.task, target)
+    name, inputs, target = DATA_SOURCES.get(config.kind).load(config, seed)
+    task = _resolve_task(config.task, target)
     return _finish(name, task, (inputs, target), config.val_fraction, seed)
 
 
-def synthetic_combo(
-    n_samples: int, seed: int = 0, noise: float = 0.1
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Generate Combo-like drug-pair response data.
-
-    Each row is a cell line and two drugs; the response depends on a nonlinear embedding of the
-    cell line interacting with the same nonlinear embedding of each drug (so a sub-network shared
-    by the two drugs fits it), plus a drug-drug synergy term. The target is symmetric in the two
-    drugs, as a combination screen's is.
-
-    Parameters
-    ----------
-    n_samples : int
-        Number of rows.
-    seed : int
-        Seeds the generator: the same seed gives the same data.
-    noise : float
-        Standard deviation of the Gaussian noise added to the standardised response.
-
-    Returns
-    -------
-    inputs : dict of str to ndarray
-        ``cell``, ``drug1`` and ``drug2`` feature matrices.
-    target : ndarray
-        The standardised response, float32.
-    """
-    rng = np.random.default_rng(seed)
-    # The generating weights come from a fixed stream so that every seed samples the same task.
-    task = np.random.default_rng(20211007)
-    k = 4
-    n_cell, n_drug = SYNTHETIC_SIZES["cell"], SYNTHETIC_SIZES["drug1"]
-    cell_map = task.normal(size=(n_cell, k)) / np.sqrt(n_cell)
-    drug_map = task.normal(size=(n_drug, k)) / np.sqrt(n_drug)
-    cell_linear = task.normal(size=n_cell) / np.sqrt(n_cell)
-    drug_linear = task.normal(size=n_drug) / np.sqrt(n_drug)
-    inputs = {name: rng.normal(size=(n_samples, size)) for name, size in SYNTHETIC_SIZES.items()}
-    u = np.tanh(1.5 * inputs["cell"] @ cell_map)
-    v1 = np.tanh(1.5 * inputs["drug1"] @ drug_map)
-    v2 = np.tanh(1.5 * inputs["drug2"] @ drug_map)
-    y = (
-        inputs["cell"] @ cell_linear
-        + (inputs["drug1"] + inputs["drug2"]) @ drug_linear
-        + (u * (v1 + v2)).sum(1)
-        + 0.5 * (v1 * v2).sum(1)
-    )
-    y = (y - y.mean()) / y.std()
-    y = y + noise * rng.normal(size=n_samples)
-    return {k: v.astype(np.float32) for k, v in inputs.items()}, y.astype(np.float32)
-
-
-def _sklearn(name: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    from sklearn import datasets
-
-    loaders = {
-        "diabetes": datasets.load_diabetes,
-        "breast_cancer": datasets.load_breast_cancer,
-        "digits": datasets.load_digits,
-        "digits_images": datasets.load_digits,
-    }
-    if name not in loaders:
-        raise DataError(f"unknown scikit-learn dataset {name!r}; known: {', '.join(loaders)}")
-    bunch = loaders[name]()
-    x = np.asarray(bunch.data, dtype=np.float64)
-    if name == "digits_images":
-        x = x.reshape(-1, 1, 8, 8)  # (sample, channel, height, width)
-    return {"x": x}, np.asarray(bunch.target)
-
-
-def _netcdf(config: DataConfig) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The inputs and target of a netCDF file, samples first, matched by dimension name."""
-    ds = open_netcdf(config.path, [*config.inputs, config.target])
-    target = ds[config.target]
-    sample = config.sample_dim or (str(target.dims[0]) if target.ndim == 1 else "")
-    if target.dims != (sample,):
-        raise DataError(
-            f"{config.path!r}: target {config.target!r} has dimensions {target.dims}; it must "
-            f"have one, the sample dimension{f' {sample!r}' if sample else ''} "
-            "([data] sample_dim)"
-        )
-    inputs = netcdf_inputs(ds, config.inputs, sample, f"{config.path!r}")
-    return inputs, np.asarray(target.values)
-
-
 def require_data_file(config: DataConfig) -> None:
-    """Refuse a ``[data]`` table whose file does not exist here, without reading anything.
+    """Refuse a ``[data]`` table whose files do not exist here, without reading anything.
 
-    Only a netCDF dataset has a file; the other kinds pass. What only building the data can
-    tell (variables, values, rows) is for :func:`load_data` to find.
-
-    Raises
-    ------
-    DataError
-        If ``kind = "netcdf"`` and ``path`` is not a file.
-    """
-    if config.kind == DataKind.NETCDF:
-        _require_file(config.path)
-
-
-def _require_file(path: str | Path) -> None:
-    if not Path(path).is_file():
-        raise DataError(f"data file {str(path)!r} does not exist")
-
-
-def open_netcdf(path: str | Path, variables: list[str]) -> xr.Dataset:
-    """A netCDF file's contents, refusing a missing file or variable with one clear line."""
-    _require_file(path)
-    try:
-        ds = xr.load_dataset(path, engine="netcdf4")
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read {str(path)!r} as netCDF: {exc}") from None
-    for var in variables:
-        if var not in ds.variables:
-            raise DataError(
-                f"{str(path)!r} has no variable {var!r}; it holds: "
-                f"{', '.join(map(str, ds.data_vars))}"
-            )
-    return ds
-
-
-def netcdf_inputs(
-    ds: xr.Dataset, names: list[str], sample: str, where: str
-) -> dict[str, np.ndarray]:
-    """Inputs as ``(sample, ...)`` arrays, found by the sample dimension's name.
-
-    The sample dimension goes first; the others keep their order (``(sample, length)``,
-    ``(sample, channel, height, width)``). An input with only the sample dimension becomes
-    ``(sample, 1)``.
+    The files are those the data source names (a netCDF dataset's ``path``; the other built-in
+    kinds have none). What only building the data can tell (variables, values, rows) is for
+    :func:`load_data` to find.
 
     Raises
     ------
     DataError
-        If an input lacks the sample dimension.
+        If a file the table names is not a file.
     """
-    arrays = {}
-    for var in names:
-        x = ds[var]
-        if sample not in x.dims:
-            raise DataError(
-                f"{where}: input {var!r} has dimensions {x.dims} but not the sample dimension "
-                f"{sample!r} ([data] sample_dim names it)"
-            )
-        values = np.asarray(x.transpose(sample, ...).values, dtype=np.float64)
-        if values.ndim == 1:
-            values = values[:, None]
-        arrays[var] = values
-    return arrays
+    for path in DATA_SOURCES.get(config.kind).files(config):
+        require_file(path)
 
 
 def _resolve_task(task: str, target: np.ndarray) -> Task:

@@ -1,0 +1,78 @@
+"""The variables of ``results.nc`` with one value per candidate, read off the registry's rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ckptnas.storage._records import CandidateRecord
+
+
+def per_candidate_variables(records: list[CandidateRecord]) -> dict[str, xr.Variable]:
+    """The variables of :func:`build_dataset` with one value per candidate."""
+
+    def variable(values: list[Any], dtype: Any, units: str, long_name: str) -> xr.Variable:
+        attrs = {"long_name": long_name} | ({"units": units} if units else {})
+        return xr.Variable("candidate", np.array(values, dtype=dtype), attrs)
+
+    out = {
+        "parent": variable(
+            [-1 if r.parent is None else r.parent for r in records],
+            np.int32,
+            "1",
+            "donor candidate the weights came from, -1 when trained from scratch",
+        ),
+        "n_transferred": variable(
+            [len(r.transferred) for r in records], np.int32, "1", "tensors copied from the donor"
+        ),
+        "frac_params_transferred": variable(
+            [r.frac_params_transferred for r in records],
+            float,
+            "1",
+            "fraction of the candidate's parameters copied from the donor",
+        ),
+        "prefix_length": variable(
+            [r.prefix_length for r in records],
+            np.int32,
+            "1",
+            "architecture choices shared with the donor",
+        ),
+        "objective": variable(
+            [r.objective for r in records], float, "1", "final validation metric, higher is better"
+        ),
+        "status": variable([str(r.status) for r in records], object, "", "ok or failed"),
+        "stage": variable(
+            [r.stage for r in records],
+            object,
+            "",
+            "stage of the search its strategy proposed it in (empty: not recorded)",
+        ),
+        "n_params": variable([r.n_params for r in records], np.int64, "1", "parameters"),
+        "latency": variable(
+            [r.latency for r in records],
+            float,
+            "s",
+            "median time of a forward pass over 256 validation rows, after training",
+        ),
+        "worker": variable([r.worker for r in records], object, "", "Dask worker"),
+        "device": variable([r.device for r in records], object, "", "training device"),
+        "attempts": variable([r.attempts for r in records], np.int32, "1", "attempts made"),
+        "error": variable([r.error for r in records], object, "", "why it failed"),
+    }
+    for attr in ("submit_time", "start_time", "end_time"):
+        out[attr] = xr.Variable(
+            "candidate",
+            _times(records, attr),
+            {"long_name": attr.replace("_", " "), "standard_name": "time"},
+        )
+    return out
+
+
+def _times(records: list[CandidateRecord], attr: str) -> np.ndarray:
+    seconds = np.array([getattr(r, attr) for r in records], dtype=float)
+    out = np.full(len(records), np.datetime64("NaT"), dtype="datetime64[ns]")
+    ok = np.isfinite(seconds)
+    out[ok] = (seconds[ok] * 1e9).astype("int64").astype("datetime64[ns]")
+    return out
