@@ -81,7 +81,7 @@ def test_replay_finds_every_bracket_and_promotion_again() -> None:
     [
         ({"brackets": 4}, r"brackets = 4 must not exceed the 3 rungs"),
         ({"brackets": 0}, r"brackets = 0 must be an integer >= 1"),
-        ({"bracket": 2}, r"bracket is not an option of scheduler 'hyperband'"),
+        ({"bracket": 2}, r"'bracket' is not an option of scheduler 'hyperband'"),
     ],
 )
 def test_bad_brackets_name_the_key(options: dict[str, Any], message: str) -> None:

@@ -156,6 +156,22 @@ def _a_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
+def test_every_module_is_on_the_architecture_page() -> None:
+    """Each module of a subpackage is named in that subpackage's row of the modules table."""
+    rows = {}
+    for line in ARCHITECTURE.read_text(encoding="utf-8").splitlines():
+        found = re.match(r"\| `ckptnas/(\w+)/` \|", line)
+        if found:
+            rows[found.group(1)] = line
+    root = Path(ckptnas.__file__).parent
+    missing = [
+        f"{path.parent.name}/{path.name}"
+        for path in sorted(root.glob("*/_*.py"))
+        if path.name != "__init__.py" and f"`{path.name}`" not in rows.get(path.parent.name, "")
+    ]
+    assert not missing, f"docs/architecture.md does not name {missing}"
+
+
 def test_every_public_name_resolves() -> None:
     for name in ckptnas.__all__:
         module = getattr(ckptnas, name)

@@ -91,7 +91,7 @@ def test_replay_decides_again_only_what_no_continuation_records() -> None:
         ({"grace_epochs": 4}, r"grace_epochs = 4 must be below max_epochs = 4"),
         ({"step_epochs": 0}, r"step_epochs = 0 must be an integer >= 1"),
         ({"min_candidates": "3"}, r"min_candidates = '3' must be an integer >= 1"),
-        ({"grace": 1}, r"grace is not an option of scheduler 'median'"),
+        ({"grace": 1}, r"'grace' is not an option of scheduler 'median'"),
     ],
 )
 def test_bad_options_name_the_key(options: dict[str, Any], message: str) -> None:

@@ -53,7 +53,7 @@ def test_an_unknown_scheduler_names_those_installed() -> None:
 @pytest.mark.parametrize("scheduler", ["none", "asha"])
 def test_options_a_scheduler_does_not_take_are_refused(scheduler: str) -> None:
     search = {"scheduler": scheduler, "scheduler_options": {"brackets": 2}}
-    with pytest.raises(ConfigError, match=r"\[search.scheduler_options\] brackets is not an"):
+    with pytest.raises(ConfigError, match=r"\[search.scheduler_options\] 'brackets' is not an"):
         config_from_dict({"search": search, "training": {"epochs": 4}})
 
 

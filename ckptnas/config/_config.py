@@ -97,8 +97,8 @@ def config_from_dict(values: Mapping[str, Any]) -> Config:
         for name, factory in tables.items()
     }
     config = Config(**built)
-    # Each named entry checks its own options first: the checks across tables then rely on
-    # them (the budget asks the scheduler for its rungs, which it made sure it can compute).
+    # Each named entry checks the keys and options it reads (the scheduler also the epoch
+    # budget against a first training), then the generic checks across tables run.
     for entry in named_entries(config):
         check = getattr(entry, "check", None)
         if callable(check):
@@ -121,16 +121,9 @@ def named_entries(config: Config) -> Iterator[Any]:
 
 
 def _check_across_tables(config: Config) -> None:
+    # The epoch budget against the first training is the scheduler's check (its options come
+    # first): see ckptnas.search.Scheduler.check.
     check_search(config.search, config.training.epochs)
-    budget, first = (
-        config.experiment.max_training_epochs,
-        config.search.rungs(config.training.epochs)[0],
-    )
-    if budget and budget < first:
-        raise ConfigError(
-            f"[experiment] max_training_epochs = {budget} is less than the {first} epochs "
-            "one candidate trains"
-        )
     cluster = config.cluster
     if cluster.adapt_maximum and cluster.adapt_maximum < cluster.adapt_minimum:
         raise ConfigError(

@@ -20,8 +20,7 @@ from ckptnas.plugins import registry
 class Scheduler(StrEnum):
     """Built-in names of ``[search] scheduler`` (how long each candidate trains).
 
-    Any scheduler of the registry (:func:`ckptnas.plugins.registry` ``("scheduler")``) may be
-    named, such as ``hyperband`` and ``median``.
+    Any entry of the scheduler registry may be named, such as ``hyperband`` and ``median``.
     """
 
     #: Every candidate trains ``[training] epochs``.
@@ -138,7 +137,6 @@ def check_search(search: SearchConfig, training_epochs: int) -> None:
         )
     for name, value in search.hyperparameters.items():
         check_hyperparameter(name, value)
-    # The scheduler checks scheduler_options and the [search] keys it reads: its check hook.
 
 
 def check_hyperparameter(name: str, value: Any) -> None:

@@ -241,8 +241,7 @@ class Experiment:
         """The results of a finished run, ``results.nc`` rewritten from its registry."""
         with LineageRegistry(self.run_dir) as registry:
             scheduler = make_scheduler(self.config)
-            writer = ResultsWriter(self.run_dir, registry, scheduler.max_epochs, rungs=scheduler)
-            return writer.flush()
+            return ResultsWriter(self.run_dir, registry, scheduler.max_epochs).flush()
 
     def _run_locked(
         self, client: Client, data: DataDescription, space: ResolvedSpace, key: str
@@ -293,7 +292,6 @@ class Experiment:
             registry,
             scheduler.max_epochs,
             config.experiment.flush_interval,
-            rungs=scheduler,
         )
         return Loop(
             config=config,

@@ -35,7 +35,7 @@ class CandidateTasks:
     settings : TrainingSettings
         The run's training settings; each task gets its own epochs and hyperparameters.
     run_dir : RunDir
-        The run directory, resolved, as workers open it.
+        The run directory, absolute: a worker's working directory may be another.
     data_key : str
         The key of the dataset the workers build.
     seed : int

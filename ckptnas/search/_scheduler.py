@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Self
 
 from ckptnas.config import Config, SearchConfig
 from ckptnas.errors import ConfigError
+from ckptnas.plugins import registry
 
 __all__ = [
     "CandidateState",
@@ -105,8 +106,23 @@ class Scheduler(ABC):
 
     @classmethod
     def check(cls, config: Config) -> None:
-        """The registry's hook: check ``[search]``'s scheduler keys when a config is read."""
+        """Check ``[search.scheduler_options]``, then the epoch budget against a first training.
+
+        Called once every table of a configuration is read.
+
+        Raises
+        ------
+        ConfigError
+            Naming the key at fault.
+        """
         cls.check_options(config.search, config.training.epochs)
+        first = cls.from_config(config.search, config.training.epochs).first_epochs
+        budget = config.experiment.max_training_epochs
+        if budget and budget < first:
+            raise ConfigError(
+                f"[experiment] max_training_epochs = {budget} is less than the {first} epochs "
+                "one candidate trains"
+            )
 
     @classmethod
     def check_options(cls, search: SearchConfig, training_epochs: int) -> None:
@@ -121,7 +137,7 @@ class Scheduler(ABC):
             if key not in cls.options:
                 takes = ", ".join(cls.options) or "none"
                 raise ConfigError(
-                    f"[search.scheduler_options] {key} is not an option of scheduler "
+                    f"[search.scheduler_options] {key!r} is not an option of scheduler "
                     f"{search.scheduler!r} (its options: {takes})"
                 )
 
@@ -222,9 +238,5 @@ def option(search: SearchConfig, key: str, default: int, low: int) -> int:
 
 def make_scheduler(config: Config) -> Scheduler:
     """The scheduler ``[search] scheduler`` names, made from ``[search]``."""
-    # Through the registry of any kind, imported when first asked: the search layer's modules
-    # import nothing but space, config and errors.
-    from ckptnas.plugins import registry
-
     cls: type[Scheduler] = registry("scheduler").get(config.search.scheduler)
     return cls.from_config(config.search, config.training.epochs)

@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Protocol, overload
+from typing import Literal, overload
 
 import dask
 import numpy as np
@@ -85,25 +84,17 @@ def _hyperparameter_variables(records: list[CandidateRecord]) -> dict[str, xr.Va
     }
 
 
-class Rungs(Protocol):
-    """What the results take of a run's scheduler: its rungs, and the rung a candidate reached.
-
-    The scheduler (:class:`ckptnas.search.Scheduler`) is the one place that knows.
-    """
-
-    @property
-    def rung_epochs(self) -> Sequence[int]:
-        """The epochs of each rung, lowest first."""
-
-    def rung_of(self, epochs: int) -> int:
-        """The highest rung a candidate trained ``epochs`` epochs reached; -1 for none."""
-
-
 def _rung_variables(
-    records: list[CandidateRecord], curves: dict[int, list[Curve]], rungs: Rungs | None
+    records: list[CandidateRecord], curves: dict[int, list[Curve]], config: Config
 ) -> dict[str, xr.Variable]:
-    """``rung`` and ``epochs_trained`` per candidate, when a scheduler stopped some early."""
-    if rungs is None or len(rungs.rung_epochs) < 2:
+    """``rung`` and ``epochs_trained`` per candidate, when a scheduler stopped some early.
+
+    The run's scheduler, made from its recorded configuration through the scheduler registry,
+    is the one that says which rung a candidate reached.
+    """
+    search = config.search
+    rungs = registry("scheduler").get(search.scheduler).from_config(search, config.training.epochs)
+    if len(rungs.rung_epochs) < 2:
         return {}
     trained = np.array([len(curves.get(r.id, [])) for r in records], dtype=np.int32)
     reached = np.array([rungs.rung_of(int(t)) for t in trained], dtype=np.int32)
@@ -162,9 +153,7 @@ def _pareto_variable(
     return {"pareto": xr.Variable("candidate", front, attrs)}
 
 
-def build_dataset(
-    registry: LineageRegistry, n_epochs: int | None = None, rungs: Rungs | None = None
-) -> xr.Dataset:
+def build_dataset(registry: LineageRegistry, n_epochs: int | None = None) -> xr.Dataset:
     """The results of every finished candidate in a registry as an xarray Dataset.
 
     Parameters
@@ -172,9 +161,6 @@ def build_dataset(
     registry : LineageRegistry
     n_epochs : int, optional
         Length of the ``epoch`` dimension; defaults to the longest curve recorded.
-    rungs : Rungs, optional
-        The run's scheduler, which says the rung each candidate reached (``rung`` and
-        ``epochs_trained`` are written when it has several rungs).
 
     Returns
     -------
@@ -207,7 +193,7 @@ def build_dataset(
         **per_candidate_variables(records),
         **_hyperparameter_variables(records),
         **_pareto_variable(records, curves, search),
-        **_rung_variables(records, curves, rungs),
+        **_rung_variables(records, curves, config),
         **_curve_variables(records, curves, n_epochs),
     }
     coords = results_coords(records, n_epochs, node_names)
@@ -353,8 +339,6 @@ class ResultsWriter:
     n_epochs : int
     interval : float
         Seconds between writes in :meth:`maybe_flush`; :meth:`flush` always writes.
-    rungs : Rungs, optional
-        The run's scheduler, for the rung each candidate reached.
     """
 
     def __init__(
@@ -363,13 +347,11 @@ class ResultsWriter:
         registry: LineageRegistry,
         n_epochs: int,
         interval: float = 5.0,
-        rungs: Rungs | None = None,
     ) -> None:
         self.path = RunDir(run_dir).results
         self.registry = registry
         self.n_epochs = n_epochs
         self.interval = interval
-        self.rungs = rungs
         self._last = -np.inf
 
     def maybe_flush(self) -> bool:
@@ -381,7 +363,7 @@ class ResultsWriter:
 
     def flush(self) -> xr.Dataset:
         """Write the dataset now, and return it."""
-        ds = build_dataset(self.registry, self.n_epochs, self.rungs)
+        ds = build_dataset(self.registry, self.n_epochs)
         write_dataset(ds, self.path)
         # With each results.nc, the registry's file is brought up to date too: a run is never
         # a 4 KiB lineage.sqlite with everything in its -wal file.
