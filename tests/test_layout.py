@@ -172,6 +172,21 @@ def test_every_module_is_on_the_architecture_page() -> None:
     assert not missing, f"docs/architecture.md does not name {missing}"
 
 
+def test_modules_and_functions_stay_small() -> None:
+    """A module past 400 lines or a function past 60 is a sign to split it (docs/architecture)."""
+    too_long = []
+    for path in sorted(Path(ckptnas.__file__).parent.rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        if len(source.splitlines()) > 400:
+            too_long.append(f"{path.name}: {len(source.splitlines())} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > 60:
+                    too_long.append(f"{path.name}::{node.name}: {length} lines")
+    assert not too_long, too_long
+
+
 def test_every_public_name_resolves() -> None:
     for name in ckptnas.__all__:
         module = getattr(ckptnas, name)
