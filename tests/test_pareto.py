@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,13 @@ from distributed import Client
 from ckptnas.analysis import report_run
 from ckptnas.config import Config
 from ckptnas.runtime import Experiment
-from ckptnas.storage import load_results, non_dominated
+from ckptnas.storage import (
+    CandidateStatus,
+    LineageRegistry,
+    build_dataset,
+    load_results,
+    non_dominated,
+)
 
 
 def brute_force_front(points: list[tuple[float, ...]], maximize: list[bool]) -> list[bool]:
@@ -72,3 +80,28 @@ def test_two_objective_search_marks_its_pareto_front(
     files = report_run(tmp_path, tmp_path / "figures")
     assert (tmp_path / "figures" / "pareto_front.png") in files
     assert (tmp_path / "figures" / "pareto_front.png").stat().st_size > 1000
+
+
+def test_objective_values_are_stored_once_and_the_front_reads_them(
+    tiny_config: Config, tmp_path: Path, client: Client
+) -> None:
+    """The client computes each candidate's objective values once, when it records it."""
+    config = tiny_config.replace(
+        "search", objectives=["val_metric", "n_params"], directions=["maximize", "minimize"]
+    )
+    Experiment(config, tmp_path, progress=False).run(client)
+    with LineageRegistry(tmp_path, readonly=True) as registry:
+        ok = registry.candidates(CandidateStatus.OK)
+    for record in ok:
+        assert record.objective_values == (record.objective, float(record.n_params))
+    # Another value stored for the smallest candidate: the front follows what is stored.
+    smallest = min(ok, key=lambda r: r.n_params)
+    with sqlite3.connect(tmp_path / "lineage.sqlite") as db:
+        db.execute(
+            "UPDATE candidates SET objective_values = ? WHERE id = ?",
+            (json.dumps([2.0, 0.0]), smallest.id),
+        )
+    with LineageRegistry(tmp_path, readonly=True) as registry:
+        ds = build_dataset(registry)
+    front = ds["pareto"].sel(candidate=ds["pareto"] == 1).candidate.values.tolist()
+    assert front == [smallest.id]  # it dominates every other candidate now

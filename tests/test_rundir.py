@@ -98,6 +98,7 @@ def _version_1_registry(run_dir: Path) -> None:
         db.execute("ALTER TABLE candidates DROP COLUMN target_epochs")
         db.execute("ALTER TABLE candidates DROP COLUMN latency")
         db.execute("ALTER TABLE candidates DROP COLUMN stage")
+        db.execute("ALTER TABLE candidates DROP COLUMN objective_values")
         db.execute("PRAGMA user_version = 1")
         db.execute("INSERT INTO candidates (arch, status, objective) VALUES ('[1, 2]', 'ok', 0.5)")
 
@@ -123,13 +124,14 @@ def test_version_1_registry_is_read_as_it_is_and_migrated_when_written(tmp_path:
         assert reg.get(new).target_epochs == 3
         assert reg.get(new).stage == "random"
     with sqlite3.connect(tmp_path / "lineage.sqlite") as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 4
 
 
 def test_version_2_registry_gains_the_stage_column_when_written(tmp_path: Path) -> None:
     LineageRegistry(tmp_path).close()
     with sqlite3.connect(tmp_path / "lineage.sqlite") as db:
         db.execute("ALTER TABLE candidates DROP COLUMN stage")
+        db.execute("ALTER TABLE candidates DROP COLUMN objective_values")
         db.execute("PRAGMA user_version = 2")
         db.execute("INSERT INTO candidates (arch, status) VALUES ('[1, 2]', 'ok')")
     with LineageRegistry(tmp_path, readonly=True) as reg:

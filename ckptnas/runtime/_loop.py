@@ -272,7 +272,8 @@ class Loop:
             replanned = self.tasks.spec(spec.candidate_id, spec.arch, spec.settings)
             self.resubmit.append((replanned, outcome.attempt))
             return None
-        self.registry.record(result)
+        values = self._objective_values(result)
+        self.registry.record(replace(result, objective_values=tuple(values)))
         if result.status == CandidateStatus.OK:
             self.tasks.digests[result.candidate_id] = result.checkpoint_digest
             self.planner.add(result.candidate_id, spec.arch, result.objective)
@@ -280,16 +281,19 @@ class Loop:
         suggestion = self.suggestions.pop(spec.candidate_id, None) or Suggestion.of(
             spec.arch, self.registry.get(spec.candidate_id).hyperparameters
         )
+        self.strategy.tell(suggestion, values)
+        return result
+
+    def _objective_values(self, result: CandidateResult) -> list[float]:
+        """The value of each of ``[search] objectives``: what is stored and what is told."""
         val_loss = result.val_loss[-1] if result.val_loss else math.nan
-        values = objective_values(
+        return objective_values(
             self.config.search.objectives,
             result.objective,
             val_loss,
             result.n_params,
             result.latency,
         )
-        self.strategy.tell(suggestion, values)
-        return result
 
     def _reported(self, result: CandidateResult) -> None:
         """Tell the budget and the scheduler a successfully trained candidate's whole curve."""
@@ -311,6 +315,7 @@ class Loop:
             for k, name in enumerate(CURVE_NAMES)
         }
         result = replace(result, **whole)
+        result = replace(result, objective_values=tuple(self._objective_values(result)))
         self.registry.record(result, continued=True)
         self.tasks.digests.pop(cid, None)  # its checkpoint is a new version now
         self._reported(result)

@@ -55,7 +55,8 @@ CREATE TABLE IF NOT EXISTS candidates (
     hyperparameters TEXT NOT NULL DEFAULT '{}',
     target_epochs INTEGER NOT NULL DEFAULT 0,
     latency REAL,
-    stage TEXT NOT NULL DEFAULT ''
+    stage TEXT NOT NULL DEFAULT '',
+    objective_values TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS candidates_parent ON candidates(parent);
 CREATE TABLE IF NOT EXISTS epochs (
@@ -76,6 +77,8 @@ _TO_VERSION_2 = (
 )
 #: Version 3 adds the stage of the search that proposed each candidate.
 _TO_VERSION_3 = (("candidates", "stage", "TEXT NOT NULL DEFAULT ''"),)
+#: Version 4 stores each candidate's objective values, computed once when it is recorded.
+_TO_VERSION_4 = (("candidates", "objective_values", "TEXT NOT NULL DEFAULT '[]'"),)
 
 
 class LineageRegistry(Database):
@@ -96,10 +99,11 @@ class LineageRegistry(Database):
 
     FILE = RunDir.LINEAGE
     SCHEMA = _SCHEMA
-    VERSION = 3
+    VERSION = 4
     MIGRATIONS: ClassVar[dict[int, tuple[tuple[str, str, str], ...]]] = {
         2: _TO_VERSION_2,
         3: _TO_VERSION_3,
+        4: _TO_VERSION_4,
     }
     CURVE_OWNER = "candidate"
     DESCRIPTION = "lineage registry"
@@ -196,7 +200,7 @@ class LineageRegistry(Database):
             self._db.execute(
                 "UPDATE candidates SET status = ?, objective = ?, parent = ?, transferred = ?,"
                 " prefix_length = ?, n_params_transferred = ?, attempts = attempts + ?,"
-                " latency = ?, "
+                " latency = ?, objective_values = ?, "
                 f"{RUN_COLUMNS_SQL} WHERE id = ?",
                 (
                     result.status,
@@ -207,6 +211,7 @@ class LineageRegistry(Database):
                     plan.n_params,
                     0 if continued else 1,
                     to_sql(result.latency),
+                    json.dumps([to_sql(v) for v in result.objective_values]),
                     *run_columns(result),
                     result.candidate_id,
                 ),
@@ -253,6 +258,9 @@ class LineageRegistry(Database):
             hyperparameters = json.loads(self.column(row, "hyperparameters", "{}"))
             if not isinstance(hyperparameters, dict):
                 raise TypeError(f"hyperparameters {hyperparameters!r} are not a mapping")
+            values = tuple(
+                from_sql(v) for v in json.loads(self.column(row, "objective_values", "[]"))
+            )
         except (ValueError, TypeError) as exc:
             raise RunDirectoryError(
                 f"{self.path} is corrupt: the row of candidate {row['id']} cannot be read "
@@ -269,6 +277,7 @@ class LineageRegistry(Database):
             target_epochs=int(self.column(row, "target_epochs", 0)),
             latency=from_sql(self.column(row, "latency", None)),
             stage=str(self.column(row, "stage", "")),
+            objective_values=values,
         )
 
     def get(self, candidate_id: int) -> CandidateRecord:

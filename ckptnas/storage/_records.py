@@ -82,6 +82,9 @@ class CandidateOutcome(TaskOutcome):
     #: Median seconds of a forward pass over 256 validation rows, measured when the candidate
     #: finished (NaN when it failed).
     latency: float = math.nan
+    #: The value of each of ``[search] objectives``, computed once by the client that records
+    #: the candidate (what the strategy is told); empty until then.
+    objective_values: tuple[float, ...] = ()
 
     @property
     def objective(self) -> float:
@@ -176,6 +179,9 @@ class CandidateRecord:
     #: The stage of the search that proposed it, as its strategy said (see
     #: :attr:`ckptnas.search.Suggestion.stage`; empty in runs written before version 3).
     stage: str = ""
+    #: The value of each of ``[search] objectives`` at its last training (NaN for a failed
+    #: candidate; empty in runs written before version 4, and while it is pending).
+    objective_values: tuple[float, ...] = ()
 
     @property
     def frac_params_transferred(self) -> float:

@@ -120,9 +120,16 @@ def _pareto_variable(
     """``pareto``: 1 for the successful candidates no other dominates in every objective."""
     if len(search.objectives) < 2:
         return {}
-    # The values the strategy was told: each objective's entry computes its own from what the
-    # candidate measured (found through the registry: storage sits below the search).
-    entries = [registry("objective").get(name) for name in search.objectives]
+    # The values the client stored when it recorded each candidate (what the strategy was
+    # told). A run written before version 4 stored none: then each objective's entry computes
+    # its own from what the candidate measured (found through the registry: storage sits
+    # below the search).
+    stored = all(
+        len(r.objective_values) == len(search.objectives)
+        for r in records
+        if r.status == CandidateStatus.OK
+    )
+    entries = [] if stored else [registry("objective").get(name) for name in search.objectives]
 
     def measured(r: CandidateRecord) -> dict[str, float]:
         return {
@@ -132,13 +139,16 @@ def _pareto_variable(
             "latency": r.latency,
         }
 
-    values = np.array(
-        [
-            [e.value(measured(r)) if r.status == CandidateStatus.OK else np.nan for e in entries]
-            for r in records
-        ],
-        dtype=float,
-    ).reshape(len(records), len(search.objectives))
+    def of(r: CandidateRecord) -> list[float]:
+        if r.status != CandidateStatus.OK:
+            return [np.nan] * len(search.objectives)
+        if stored:  # as the client computed them when it recorded the candidate
+            return list(r.objective_values)
+        return [e.value(measured(r)) for e in entries]  # a run written before version 4
+
+    values = np.array([of(r) for r in records], dtype=float).reshape(
+        len(records), len(search.objectives)
+    )
     maximize = [d == "maximize" for d in search.resolved_directions]
     front = non_dominated(values, maximize).astype(np.int8)
     attrs = {
