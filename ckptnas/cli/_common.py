@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
 from ckptnas.errors import CkptnasError, ClusterError
-from ckptnas.runtime._signals import Terminated, sigterm_as_interrupt
+from ckptnas.runtime._signals import Terminated, interrupts_noted
 from ckptnas.storage import RunDir, RunKind
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ def run_handler(args: argparse.Namespace) -> int:
     func: Handler = args.func
     try:
         with (
-            sigterm_as_interrupt(),
+            interrupts_noted(),
             _showing_logs(logging.INFO if args.verbose else logging.WARNING),
         ):
             return func(args)

@@ -25,6 +25,7 @@ from ._records import TrainingSettings as TrainingSettings
 from ._records import WorkerTask as WorkerTask
 from ._registry import CLUSTERS as CLUSTERS
 from ._signals import Terminated as Terminated
+from ._signals import interrupts_noted as interrupts_noted
 from ._signals import sigterm_as_interrupt as sigterm_as_interrupt
 from ._submit import Outcome as Outcome
 from ._submit import Submitter as Submitter

@@ -25,6 +25,7 @@ from ckptnas.runtime._listener import Listeners, RunListener
 from ckptnas.runtime._loop import Loop
 from ckptnas.runtime._records import CandidateResult, CandidateSpec, TrainingSettings
 from ckptnas.runtime._registry import CLUSTERS
+from ckptnas.runtime._signals import interrupts_noted
 from ckptnas.runtime._submit import Submitter
 from ckptnas.runtime._tasks import CandidateTasks
 from ckptnas.runtime._train import train_candidate
@@ -151,6 +152,10 @@ class Experiment:
         client : distributed.Client, optional
             Use this client's cluster; by default one is started as ``[cluster]`` says.
         """
+        with interrupts_noted():  # Ctrl-C and SIGTERM stop the run every time
+            return self._run(client)
+
+    def _run(self, client: Client | None) -> xr.Dataset:
         self._refuse_unusable_run_dir()
         local = client is None and not self.config.cluster.scheduler
         # Only the embedded cluster trains on this machine: batch jobs run on other nodes (a

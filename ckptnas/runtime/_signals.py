@@ -1,4 +1,12 @@
-"""Stopping a run from outside: SIGTERM (how Slurm and PBS end a job) handled like Ctrl-C."""
+"""Stopping a run from outside: Ctrl-C, and SIGTERM (how Slurm and PBS end a job) alike.
+
+Python raises :class:`KeyboardInterrupt` wherever the main thread happens to be when the signal
+arrives. Where that is a finalizer (a ``__del__``, a weakref callback: Dask's futures release
+their keys in one as they are collected), Python prints "Exception ignored" and the run goes
+on as if nothing had happened. So the handlers installed here also *note* the signal, and the
+loop asks :func:`raise_if_interrupted` while it waits for results (every 0.1 s at most): a stop
+that was swallowed is raised again there.
+"""
 
 from __future__ import annotations
 
@@ -17,27 +25,51 @@ class Terminated(KeyboardInterrupt):
     """
 
 
-def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    raise Terminated(f"signal {signal.Signals(signum).name}")
+#: The signals received while handlers of this module were installed, not yet acted upon.
+_noted: list[int] = []
+
+
+def _interrupt(signum: int) -> KeyboardInterrupt:
+    if signum == signal.SIGTERM:
+        return Terminated(f"signal {signal.Signals(signum).name}")
+    return KeyboardInterrupt()
+
+
+def _note_and_raise(signum: int, frame: FrameType | None) -> None:
+    _noted.append(signum)
+    raise _interrupt(signum)
+
+
+def raise_if_interrupted() -> None:
+    """Raise the interrupt of a signal that arrived and was swallowed where it was raised."""
+    if _noted:
+        raise _interrupt(_noted.pop())
 
 
 @contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM raises :class:`Terminated` in the main thread.
+def interrupts_noted() -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM raise and are noted for :func:`raise_if_interrupted`.
 
-    The previous handler is restored afterwards. Elsewhere than the main thread (where Python
-    cannot install handlers) the block runs unchanged.
+    SIGTERM raises :class:`Terminated`, SIGINT :class:`KeyboardInterrupt`. The previous
+    handlers are restored afterwards. Elsewhere than the main thread (where Python cannot
+    install handlers) the block runs unchanged.
 
     Examples
     --------
-    >>> with sigterm_as_interrupt():                       # doctest: +SKIP
+    >>> with interrupts_noted():                           # doctest: +SKIP
     ...     Experiment(config, "runs/demo").run()
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous = {s: signal.signal(s, _note_and_raise) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        _noted.clear()  # acted upon, or the block ended: a later block starts clean
+
+
+#: The earlier name of :func:`interrupts_noted`, which handled SIGTERM alone.
+sigterm_as_interrupt = interrupts_noted

@@ -29,6 +29,7 @@ from distributed import Client, Future, as_completed
 from distributed.comm.core import CommClosedError
 
 from ckptnas.errors import ClusterError
+from ckptnas.runtime._signals import raise_if_interrupted
 
 logger = logging.getLogger(__name__)
 
@@ -239,6 +240,7 @@ class Submitter(Generic[S, R]):
         while not self.queue.has_ready():
             if self.queue.is_empty():
                 return []
+            raise_if_interrupted()  # a Ctrl-C that a finalizer swallowed stops the run here
             self.look_at_cluster()
             with self.queue.thread_condition:
                 self.queue.thread_condition.wait(timeout=0.1)
