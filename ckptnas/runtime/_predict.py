@@ -12,7 +12,7 @@ from ckptnas._version import package_version
 from ckptnas.config import Task
 from ckptnas.data import netcdf_inputs, open_netcdf
 from ckptnas.runtime._models import TrainedModel, load_model
-from ckptnas.storage import RunDir, replacing
+from ckptnas.storage import RunDir, refuse_overwrite, replacing
 
 
 def predict_file(
@@ -42,6 +42,7 @@ def predict_file(
     xarray.Dataset
         What was written.
     """
+    out = refuse_overwrite(out, reading=[data])
     model = load_model(run_dir, candidate_id, trust_code)
     config = RunDir(run_dir).recorded_config()
     ds = open_netcdf(data, model.input_names)
@@ -50,7 +51,7 @@ def predict_file(
     attrs = _prediction_attrs(run_dir, candidate_id)
     coords = {sample: ds[sample]} if sample in ds.coords else {}
     result = _predictions(model, inputs, sample, coords, attrs)
-    with replacing(Path(out)) as tmp:
+    with replacing(out) as tmp:
         result.to_netcdf(tmp, engine="netcdf4")
     return result
 
