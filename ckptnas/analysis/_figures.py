@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ckptnas.storage import Init
+from ckptnas.storage import Init, refuse_overwrite
 
 _DPI = 90
 _COLORS = {"none": "tab:gray", "lcp": "tab:blue", "lcp+freeze": "tab:orange"}
@@ -28,7 +28,7 @@ def policy_color(policy: str, k: int) -> str:
 
 def save(fig: Figure, path: str | Path) -> Path:
     """Write a figure as PNG, making its folder; returns the path."""
-    path = Path(path)
+    path = refuse_overwrite(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=_DPI, bbox_inches="tight")
     return path

@@ -27,6 +27,7 @@ from ckptnas.storage import (
     RunDir,
     load_results,
     load_topk,
+    refuse_overwrite,
     write_dataset,
 )
 
@@ -222,7 +223,7 @@ def _topk_vars(
 def write_comparison(ds: xr.Dataset, out_dir: str | Path) -> Path:
     """Write a gathered dataset to ``<out_dir>/comparison.nc``."""
 
-    path = Path(out_dir) / COMPARISON_FILE
+    path = refuse_overwrite(Path(out_dir) / COMPARISON_FILE)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_dataset(ds, path)
     return path

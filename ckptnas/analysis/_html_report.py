@@ -29,7 +29,7 @@ from ckptnas.analysis._bokeh_table import candidate_table
 from ckptnas.analysis._lineage_stats import plural
 from ckptnas.analysis._report_data import RunSnapshot
 from ckptnas.analysis._stages import describe_strategy
-from ckptnas.storage import CandidateStatus, LineageRegistry, RunDir, replacing
+from ckptnas.storage import CandidateStatus, LineageRegistry, RunDir, refuse_overwrite, replacing
 
 _TEMPLATE = (Path(__file__).with_name("_report_page.html")).read_text(encoding="utf-8")
 
@@ -207,9 +207,9 @@ def write_html_report(
     PosixPath('runs/quickstart/report.html')
     """
     RunDir(run_dir).require_search()
+    target = refuse_overwrite(path if path is not None else RunDir(run_dir).report)
     with LineageRegistry(run_dir, readonly=True) as registry:
         snap = RunSnapshot.read(registry, Path(run_dir).resolve().name, trust_code)
-    target = Path(path) if path is not None else RunDir(run_dir).report
     return _write(target, html_report(snap, refresh=refresh, dashboard_link=dashboard_link))
 
 

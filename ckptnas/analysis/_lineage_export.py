@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ckptnas.analysis._lineage_stats import Lineage
-from ckptnas.storage import replacing
+from ckptnas.storage import refuse_overwrite, replacing
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -115,7 +115,7 @@ def export_lineage(lineage: Lineage, path: str | Path, fmt: str | GraphFormat) -
     >>> export_lineage(Lineage.from_run("runs/quickstart"), "lineage.graphml", "graphml")
     ...                                                                  # doctest: +SKIP
     """
-    path = Path(path)
+    path = refuse_overwrite(path)
     if GraphFormat(fmt) == GraphFormat.DOT:
         text = lineage_dot(lineage)
     else:

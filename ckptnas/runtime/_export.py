@@ -38,7 +38,7 @@ from ckptnas.config import Task
 from ckptnas.errors import CkptnasError, RunDirectoryError
 from ckptnas.runtime._models import TrainedModel, load_model
 from ckptnas.space import UntrustedSpaceError, space_from_dict
-from ckptnas.storage import LineageRegistry, Preprocessing, RunDir, replacing
+from ckptnas.storage import LineageRegistry, Preprocessing, RunDir, refuse_overwrite, replacing
 
 #: The version of the JSON description; a reader refuses a newer one.
 DESCRIPTION_VERSION = 1
@@ -129,8 +129,9 @@ def export_model(
         raise CkptnasError(f"unknown export format {format!r}; choose one of {known}") from None
     model = load_model(run_dir, candidate_id, trust_code)
     out = RunDir(run_dir).export if out_dir is None else Path(out_dir)
+    model_file = refuse_overwrite(out / f"candidate-{candidate_id}{fmt.suffix}")
+    description_file = refuse_overwrite(out / f"candidate-{candidate_id}.json")
     out.mkdir(parents=True, exist_ok=True)
-    model_file = out / f"candidate-{candidate_id}{fmt.suffix}"
     description = _describe(run_dir, candidate_id, model, fmt, model_file.name, trust_code)
     examples = _example_inputs(model)
     with replacing(model_file) as tmp:
@@ -144,7 +145,6 @@ def export_model(
             tmp.write_bytes(buffer.getvalue())
         else:
             _write_onnx(model, examples, tmp, description)
-    description_file = out / f"candidate-{candidate_id}.json"
     with replacing(description_file) as tmp:
         tmp.write_text(json.dumps(description, indent=2) + "\n", encoding="utf-8")
     return ExportedModel(model_file, description_file, description)

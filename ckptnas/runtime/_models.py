@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ckptnas.config import Task
-from ckptnas.errors import CandidateError
+from ckptnas.errors import CandidateError, DataError
 from ckptnas.space import space_from_dict
 from ckptnas.storage import CandidateStatus, CheckpointStore, LineageRegistry, Preprocessing
 
@@ -34,6 +34,8 @@ class TrainedModel(nn.Module):
     ``(batch,)``; for classification the class probabilities, shape ``(batch, class)``, classes
     in the order of :attr:`classes`. :meth:`predict` returns predictions or labels as an array.
     The bare network, which takes the scaled inputs it was trained on, is :attr:`network`.
+    Inputs are checked against the run's recorded inputs: a missing one, or one whose shape
+    per sample is not :attr:`input_shapes`, raises :class:`~ckptnas.errors.DataError`.
 
     Parameters
     ----------
@@ -48,6 +50,11 @@ class TrainedModel(nn.Module):
         self.network = network
         self.task = Task(preprocessing.task)
         self.input_names = list(preprocessing.inputs)
+        #: Each input's shape for one sample, as the run recorded it (its scaling's shape).
+        self.input_shapes = {
+            name: tuple(int(n) for n in np.shape(scaling.shift))
+            for name, scaling in preprocessing.inputs.items()
+        }
         #: The label of each class index (classification).
         self.classes = preprocessing.classes
         for k, scaling in enumerate(preprocessing.inputs.values()):
@@ -61,14 +68,33 @@ class TrainedModel(nn.Module):
         device = self._buffer("target_shift").device
         scaled = {}
         for k, name in enumerate(self.input_names):
-            x = torch.as_tensor(inputs[name], dtype=torch.float32, device=device)
-            x = x[:, None] if x.ndim == 1 else x
+            x = self._checked(inputs, name, device)
             shift, scale = self._buffer(f"input{k}_shift"), self._buffer(f"input{k}_scale")
             scaled[name] = (x - shift) / scale
         out: torch.Tensor = self.network(scaled)
         if self.task == Task.CLASSIFICATION:
             return torch.softmax(out, dim=1)
         return out.squeeze(1) * self._buffer("target_scale") + self._buffer("target_shift")
+
+    def _checked(self, inputs: Mapping[str, Any], name: str, device: torch.device) -> torch.Tensor:
+        """One input as a ``(batch, ...)`` tensor, refused unless its shape is the recorded one.
+
+        Broadcasting would otherwise turn a wrongly shaped input into plausible numbers.
+        """
+        if name not in inputs:
+            takes = ", ".join(map(repr, self.input_names))
+            given = ", ".join(map(repr, inputs)) or "none"
+            raise DataError(f"input {name!r} is missing: the model takes {takes} (given {given})")
+        x = torch.as_tensor(inputs[name], dtype=torch.float32, device=device)
+        expected = self.input_shapes[name]
+        if x.ndim == 1 and expected == (1,):  # one value per sample
+            x = x[:, None]
+        if x.ndim == 0 or tuple(x.shape[1:]) != expected:
+            raise DataError(
+                f"input {name!r} must have shape {shape_text(expected)} for this model, "
+                f"not {tuple(x.shape)}"
+            )
+        return x
 
     def _buffer(self, name: str) -> torch.Tensor:
         buffer: torch.Tensor = getattr(self, name)
@@ -82,6 +108,11 @@ class TrainedModel(nn.Module):
             labels: np.ndarray = np.asarray(self.classes)[out.argmax(1)]
             return labels
         return out
+
+
+def shape_text(per_sample: tuple[int, ...], sample: str = "sample") -> str:
+    """An input's shape as a message names it: ``(sample, 10)``."""
+    return f"({', '.join([sample, *map(str, per_sample)])})"
 
 
 def _float(values: Any) -> torch.Tensor:

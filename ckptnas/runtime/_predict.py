@@ -11,8 +11,9 @@ import xarray as xr
 from ckptnas._version import package_version
 from ckptnas.config import Task
 from ckptnas.data import netcdf_inputs, open_netcdf
-from ckptnas.runtime._models import TrainedModel, load_model
-from ckptnas.storage import RunDir, replacing
+from ckptnas.errors import DataError
+from ckptnas.runtime._models import TrainedModel, load_model, shape_text
+from ckptnas.storage import RunDir, refuse_overwrite, replacing
 
 
 def predict_file(
@@ -25,7 +26,9 @@ def predict_file(
     """Write a candidate's predictions for the raw inputs of a netCDF file, as netCDF.
 
     The file holds the run's input variables, with the sample dimension the run's data had
-    (``[data] sample_dim``; by default the first dimension of the first input).
+    (``[data] sample_dim``; by default the dimension that leaves each input the shape per
+    sample the model was trained on, the first such one of the first input). The sample
+    dimension may be stored on any axis: it is found by its name.
 
     Parameters
     ----------
@@ -42,17 +45,45 @@ def predict_file(
     xarray.Dataset
         What was written.
     """
+    out = refuse_overwrite(out, reading=[data])
     model = load_model(run_dir, candidate_id, trust_code)
     config = RunDir(run_dir).recorded_config()
     ds = open_netcdf(data, model.input_names)
-    sample = config.data.sample_dim or str(ds[model.input_names[0]].dims[0])
+    sample = _checked_sample_dim(ds, model, config.data.sample_dim, f"{str(data)!r}")
     inputs = netcdf_inputs(ds, model.input_names, sample, f"{str(data)!r}")
     attrs = _prediction_attrs(run_dir, candidate_id)
     coords = {sample: ds[sample]} if sample in ds.coords else {}
     result = _predictions(model, inputs, sample, coords, attrs)
-    with replacing(Path(out)) as tmp:
+    with replacing(out) as tmp:
         result.to_netcdf(tmp, engine="netcdf4")
     return result
+
+
+def _checked_sample_dim(ds: xr.Dataset, model: TrainedModel, configured: str, where: str) -> str:
+    """The sample dimension of the file's inputs, refusing inputs the model cannot take.
+
+    Without ``[data] sample_dim``, the run's data named its samples by the target's dimension,
+    which a file of inputs alone lacks: the dimension that leaves every input the shape per
+    sample the model was trained on is the one, whichever axis it is stored on.
+    """
+    dims = [str(d) for d in ds[model.input_names[0]].dims]
+    fitting = [d for d in dims if all(_fits(ds[n], d, model) for n in model.input_names)]
+    sample = configured or (fitting or dims)[0]
+    for name in model.input_names:
+        if not _fits(ds[name], sample, model):
+            given = ", ".join(f"{d}: {n}" for d, n in ds[name].sizes.items())
+            raise DataError(
+                f"{where}: input {name!r} has dimensions ({given}); the model takes it as "
+                f"{shape_text(model.input_shapes[name], sample)}"
+            )
+    return sample
+
+
+def _fits(x: xr.DataArray, sample: str, model: TrainedModel) -> bool:
+    """Whether ``x`` with ``sample`` as its samples has the shape per sample the model takes."""
+    expected = model.input_shapes[str(x.name)]
+    rest = tuple(n for d, n in x.sizes.items() if d != sample)
+    return sample in x.dims and (rest == expected or (rest == () and expected == (1,)))
 
 
 def _prediction_attrs(run_dir: str | Path, candidate_id: int) -> dict[str, str]:

@@ -3,6 +3,7 @@ from ._checkpoint_usage import CheckpointUsage as CheckpointUsage
 from ._checkpoint_usage import checkpoint_usage as checkpoint_usage
 from ._checkpoints import CheckpointStore as CheckpointStore
 from ._lineage import LineageRegistry as LineageRegistry
+from ._outputs import refuse_overwrite as refuse_overwrite
 from ._pareto import non_dominated as non_dominated
 from ._preprocessing import Preprocessing as Preprocessing
 from ._preprocessing import Scaling as Scaling

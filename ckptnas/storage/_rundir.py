@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from ckptnas.storage._lineage import LineageRegistry
 
 
+#: A SQLite database and the journals beside it while it is written.
+_SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
 class RunKind(StrEnum):
     """What a path holds, as far as ckptnas is concerned."""
 
@@ -165,6 +169,24 @@ class RunDir:
     def resolved(self) -> RunDir:
         """The same run directory as an absolute path, as workers elsewhere must be given it."""
         return RunDir(self.root.resolve())
+
+    def owns(self, path: str | Path) -> bool:
+        """Whether ``path`` is one of the run's own files, which only the run may replace.
+
+        The directory itself, every file named above but the outputs ckptnas rewrites on
+        request (``report.html``, ``export/``, ``figures/``), the SQLite registries' journals,
+        and anything under ``checkpoints/`` or ``topk/``.
+        """
+        try:
+            parts = Path(path).resolve().relative_to(self.root.resolve()).parts
+        except ValueError:
+            return False
+        if not parts or parts[0] in (self.checkpoints.name, "topk"):
+            return True
+        files = (self.marker, self.config, self.results, self.preprocessing, self.lock_file)
+        names = {f.name for f in files} | {self.topk_results.name}
+        names |= {db + s for db in (self.LINEAGE, self.TOPK_DB) for s in _SQLITE_SUFFIXES}
+        return len(parts) == 1 and parts[0] in names
 
     # -- what is here ----------------------------------------------------------------------
     def kind(self) -> RunKind:
