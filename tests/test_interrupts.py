@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -46,8 +47,12 @@ def _long(config: Config, candidates: int = 200) -> Config:
 
 
 def _registered(run_dir: Path) -> int:
-    with LineageRegistry(run_dir, readonly=True) as registry:
-        return len(registry)
+    """Candidates registered; 0 when the run stopped before its registry had its tables."""
+    try:
+        with LineageRegistry(run_dir, readonly=True) as registry:
+            return len(registry)
+    except sqlite3.OperationalError:
+        return 0
 
 
 # The finalizer's KeyboardInterrupt is reported by Python as "Exception ignored": expected.

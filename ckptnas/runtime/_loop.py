@@ -12,7 +12,6 @@ built them.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import logging
 import math
@@ -206,9 +205,7 @@ class Loop:
         except BaseException:
             # Stopped early: keep what was recorded; what is still running trains on resume.
             self.submitter.cancel()
-            with contextlib.suppress(OSError):  # the error that stopped the run matters more
-                self.writer.flush()
-                self.listeners.results_written(self.registry, running=False)
+            self._flush_while_stopping()
             raise
         finally:
             if progress is not None:
@@ -219,6 +216,19 @@ class Loop:
         ds = self.writer.flush()
         self.listeners.results_written(self.registry, running=False)
         return ds
+
+    def _flush_while_stopping(self) -> None:
+        """Write results.nc for a run that stops; what stopped it matters more than a failure.
+
+        An interrupt can land inside a registry read, leaving its statement open, and then the
+        write's WAL checkpoint fails ("database table is locked"): that must not replace the
+        interrupt. Resume rewrites results.nc from the registry in any case.
+        """
+        try:
+            self.writer.flush()
+            self.listeners.results_written(self.registry, running=False)
+        except Exception as exc:  # said with -v only: the run's own message is the one line
+            logger.info("results.nc was not rewritten while stopping: %s", exc)
 
     def _donor_cache_totals(self) -> tuple[int, int]:
         """Donor tensor reads all workers served from memory and from files, so far."""

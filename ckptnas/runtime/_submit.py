@@ -237,10 +237,11 @@ class Submitter(Generic[S, R]):
         The same wait as ``as_completed``'s own iteration (its condition, notified when a task
         finishes, or 0.1 s), with a look at the workers in between.
         """
+        raise_if_interrupted()  # a Ctrl-C that a finalizer swallowed stops the run here
         while not self.queue.has_ready():
             if self.queue.is_empty():
                 return []
-            raise_if_interrupted()  # a Ctrl-C that a finalizer swallowed stops the run here
+            raise_if_interrupted()  # or while it waits
             self.look_at_cluster()
             with self.queue.thread_condition:
                 self.queue.thread_condition.wait(timeout=0.1)
