@@ -161,8 +161,9 @@ class Lineage:
         RunDirectoryError
             Naming the registry's file, if its parent links loop.
         """
+        records = registry.candidates()  # a row that cannot be read names the file itself
         try:
-            return cls(registry.candidates())
+            return cls(records)
         except RunDirectoryError as exc:
             raise RunDirectoryError(f"{registry.path} is corrupt: {exc}") from None
 

@@ -40,6 +40,7 @@ from ckptnas.storage import (
     RunDir,
     RunKind,
     RunMeta,
+    refuse_unknown_candidates,
 )
 
 
@@ -172,6 +173,7 @@ class Experiment:
             if existing:
                 self.run_dir.require_writable()
                 stack.enter_context(self.run_dir.lock())
+                self._refuse_lost_records()
                 if self.resume and self._finished():  # no data, no cluster: nothing to train
                     self.already_finished = True
                     return self._results_without_training()
@@ -223,6 +225,13 @@ class Experiment:
         if recorded.get("kind") != "pickled":
             return None
         return space_from_dict(recorded, self.trust_code)
+
+    def _refuse_lost_records(self) -> None:
+        """Stop a resume whose registry no longer knows candidates that the disk holds."""
+        if self.run_dir.kind() == RunKind.SEARCH:
+            with LineageRegistry(self.run_dir, readonly=True) as registry:
+                known = [r.id for r in registry]
+            refuse_unknown_candidates(self.run_dir, known)
 
     def _finished(self) -> bool:
         """Whether the run holds its whole budget of candidates, none of them in flight.

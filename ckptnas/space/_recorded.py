@@ -30,7 +30,7 @@ import pickle
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from ckptnas.errors import RunDirectoryError, SearchSpaceError
+from ckptnas.errors import CkptnasError, RunDirectoryError, SearchSpaceError
 
 if TYPE_CHECKING:
     from ckptnas.space._resolved import ResolvedSpace
@@ -85,8 +85,25 @@ def space_from_dict(record: dict[str, Any], trust_code: bool = False) -> Resolve
     UntrustedSpaceError
         For a pickled user space without ``trust_code``.
     RunDirectoryError
-        If a pickle does not match its digest (damaged or tampered with).
+        If a pickle does not match its digest (damaged or tampered with), or the record is
+        not of a space (a key missing, a value of the wrong type).
     """
+    try:
+        return _from_dict(record, trust_code)
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise RunDirectoryError(_malformed(exc)) from None
+    except ValueError as exc:
+        if isinstance(exc, CkptnasError):  # the space itself refused its options
+            raise
+        raise RunDirectoryError(_malformed(exc)) from None
+
+
+def _malformed(exc: Exception) -> str:
+    what = f"no key {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+    return f"its recorded search space is not one ckptnas can rebuild ({what})"
+
+
+def _from_dict(record: dict[str, Any], trust_code: bool) -> ResolvedSpace:
     kind = record.get("kind", "dense")
     if kind == "pickled":
         migrated = _builtin_from_release_pickle(record)

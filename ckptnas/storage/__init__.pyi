@@ -2,6 +2,7 @@ from ._atomic import replacing as replacing
 from ._checkpoint_usage import CheckpointUsage as CheckpointUsage
 from ._checkpoint_usage import checkpoint_usage as checkpoint_usage
 from ._checkpoints import CheckpointStore as CheckpointStore
+from ._disk_check import refuse_unknown_candidates as refuse_unknown_candidates
 from ._lineage import LineageRegistry as LineageRegistry
 from ._outputs import refuse_overwrite as refuse_overwrite
 from ._pareto import non_dominated as non_dominated

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ckptnas.errors import RunDirectoryError
+from ckptnas.space import space_from_dict
 from ckptnas.storage._records import CandidateOutcome, CandidateRecord, RunMeta, Transfer
 from ckptnas.storage._rundir import RunDir
 from ckptnas.storage._sqlite import (
@@ -138,15 +139,34 @@ class LineageRegistry(Database):
     def recorded_space(self) -> dict[str, Any]:
         """The search space the run recorded, as its ``to_dict`` wrote it.
 
+        A built-in space is rebuilt here once (and kept for the caller's ``space_from_dict``),
+        so a record of the wrong shape is told naming this file; a pickle is not run here.
+
         Raises
         ------
         RunDirectoryError
-            If the run recorded none (it stopped before its first candidate).
+            If the run recorded none (it stopped before its first candidate), or what it
+            recorded is not a search space.
         """
-        meta: dict[str, Any] = json.loads(self.get_meta("space") or "{}")
+        text = self.get_meta("space") or "{}"
+        try:
+            meta = json.loads(text)
+            if not isinstance(meta, dict):
+                raise TypeError(f"{type(meta).__name__} is not a JSON object")
+        except (ValueError, TypeError) as exc:
+            raise RunDirectoryError(
+                f"{self.path} is corrupt: its recorded search space cannot be read ({exc})"
+            ) from None
         meta.pop("node_names", None)
         if not meta:
             raise RunDirectoryError(f"{self.path} records no search space")
+        try:
+            if meta.get("kind") != "pickled":
+                space_from_dict(meta)
+            elif not all(isinstance(meta.get(k), str) for k in ("digest", "pickle")):
+                raise RunDirectoryError("its recorded search space, a pickle, lacks its bytes")
+        except RunDirectoryError as exc:
+            raise RunDirectoryError(f"{self.path} is corrupt: {exc}") from None
         return meta
 
     # -- writing (client only) -------------------------------------------------------------
@@ -252,33 +272,29 @@ class LineageRegistry(Database):
     # -- reading ---------------------------------------------------------------------------
     def _record(self, row: sqlite3.Row) -> CandidateRecord:
         try:
-            arch = tuple(int(a) for a in json.loads(row["arch"]))
-            transferred = tuple(str(t) for t in json.loads(row["transferred"]))
-            status = CandidateStatus(row["status"])
             hyperparameters = json.loads(self.column(row, "hyperparameters", "{}"))
             if not isinstance(hyperparameters, dict):
                 raise TypeError(f"hyperparameters {hyperparameters!r} are not a mapping")
-            values = tuple(
-                from_sql(v) for v in json.loads(self.column(row, "objective_values", "[]"))
+            return record_from_row(
+                CandidateRecord,
+                row,
+                arch=tuple(int(a) for a in json.loads(row["arch"])),
+                status=CandidateStatus(row["status"]),
+                transferred=tuple(str(t) for t in json.loads(row["transferred"])),
+                donor_usable=bool(row["donor_usable"]),
+                hyperparameters=hyperparameters,
+                target_epochs=int(self.column(row, "target_epochs", 0)),
+                latency=from_sql(self.column(row, "latency", None)),
+                stage=str(self.column(row, "stage", "")),
+                objective_values=tuple(
+                    from_sql(v) for v in json.loads(self.column(row, "objective_values", "[]"))
+                ),
             )
         except (ValueError, TypeError) as exc:
             raise RunDirectoryError(
                 f"{self.path} is corrupt: the row of candidate {row['id']} cannot be read "
                 f"({type(exc).__name__}: {exc})"
             ) from None
-        return record_from_row(
-            CandidateRecord,
-            row,
-            arch=arch,
-            status=status,
-            transferred=transferred,
-            donor_usable=bool(row["donor_usable"]),
-            hyperparameters=hyperparameters,
-            target_epochs=int(self.column(row, "target_epochs", 0)),
-            latency=from_sql(self.column(row, "latency", None)),
-            stage=str(self.column(row, "stage", "")),
-            objective_values=values,
-        )
 
     def get(self, candidate_id: int) -> CandidateRecord:
         """One candidate's record; ``KeyError`` if there is none."""
