@@ -26,6 +26,8 @@ from ckptnas.config import config_from_dict
 from ckptnas.runtime import CandidateResult, CandidateSpec, Experiment, connect
 from ckptnas.storage import CandidateStatus
 
+from ._common import smoke
+
 # cloudpickle copies this module's functions instead of naming them for import.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
@@ -60,6 +62,8 @@ DIABETES = {
     "search": {"population_size": 20, "sample_size": 5},
     "training": {"epochs": 1, "batch_size": 64},
 }
+#: Runs of each search; the best (client) or the busiest (worker) is kept.
+REPEATS = smoke(3, 1)
 
 
 def instant_result(spec: CandidateSpec) -> CandidateResult:
@@ -87,7 +91,7 @@ class ClientThroughput:
     """Candidates per second through the client loop, with tasks that cost nothing."""
 
     timeout = 600
-    candidates = 1000
+    candidates = smoke(1000, 50)
 
     def setup_cache(self) -> dict[str, Any]:
         config = config_from_dict(DIABETES).replace(
@@ -95,7 +99,7 @@ class ClientThroughput:
         )
         seconds = []
         with connect(config.replace("cluster", n_workers=2)) as client:
-            for rep in range(3):
+            for rep in range(REPEATS):
                 run_dir = Path(f"client-run-{rep}").resolve()
                 experiment = Experiment(
                     config, run_dir, progress=False, trainer=ByValue(instant_result)
@@ -120,7 +124,7 @@ class WorkerUtilisation:
     """Share of the time one worker spends in candidates that last about 15 ms."""
 
     timeout = 600
-    candidates = 200
+    candidates = smoke(200, 20)
 
     def setup_cache(self) -> dict[str, Any]:
         config = config_from_dict(DIABETES).replace(
@@ -128,7 +132,7 @@ class WorkerUtilisation:
         )
         busy = []
         with connect(config.replace("cluster", n_workers=1)) as client:
-            for rep in range(3):
+            for rep in range(REPEATS):
                 run_dir = Path(f"utilisation-run-{rep}").resolve()
                 tic = time.time()
                 ds = Experiment(config, run_dir, progress=False).run(client)

@@ -21,11 +21,19 @@ from ckptnas.runtime import evaluate, train_epoch
 from ckptnas.search import SCRATCH, Planner, apply_plan, plan_transfer
 from ckptnas.storage import CheckpointStore, LineageRegistry
 
-from ._common import POSITIONS, mutate_node, node_at, parent_arch, quickstart, train_in_process
+from ._common import (
+    POSITIONS,
+    mutate_node,
+    node_at,
+    parent_arch,
+    quickstart,
+    smoke,
+    train_in_process,
+)
 
 RUN_DIR = "transfer-run"
 #: How many transfer steps and epochs the percentage is the median of.
-STEPS, EPOCHS = 50, 3
+STEPS, EPOCHS = smoke((50, 3), (5, 1))
 
 
 class TransferStep:
