@@ -1,4 +1,4 @@
-"""Development sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s bench``, ``nox -s docs``."""
+"""Development sessions: ``nox -s tests``, ``lint``, ``bench``, ``bench_smoke``, ``docs``."""
 
 from __future__ import annotations
 
@@ -48,6 +48,18 @@ def bench(session: nox.Session) -> None:
         "asv", "run", "--python=same", "--quick", "--set-commit-hash", commit, *session.posargs
     )
     session.run("asv", "publish")
+
+
+@nox.session
+def bench_smoke(session: nox.Session) -> None:
+    """Every benchmark once, shrunk (``CKPTNAS_BENCH_SMOKE=1``): fails if any benchmark fails.
+
+    What CI runs (``.ci/bench-smoke``), about two minutes on two cores; its figures mean
+    nothing. ``nox -s bench_smoke -- --bench TransferStep`` passes extra arguments to ``asv run``.
+    """
+    session.install(TORCH)
+    session.install("-e", ".[bench]")
+    session.run("bash", ".ci/bench-smoke", *session.posargs, external=True)
 
 
 @nox.session

@@ -8,13 +8,19 @@ configuration and dataset, :class:`~ckptnas.space.SearchSpace`, the training loo
 Torch is limited to one thread, as on a Dask worker (which starts with ``OMP_NUM_THREADS=1``),
 so in-process and on-worker figures are comparable and two benchmarks on a two-core machine do
 not fight over cores.
+
+``CKPTNAS_BENCH_SMOKE=1`` in the environment shrinks every benchmark's work (rounds, candidates,
+epochs, sizes; see :func:`smoke`) so that the whole suite runs in a few minutes: a check that
+every benchmark still runs, whose figures mean nothing.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -36,7 +42,18 @@ from ckptnas.search import SCRATCH, TransferPlan, apply_plan
 from ckptnas.space import Architecture, Op, SearchSpace
 from ckptnas.storage import CheckpointStore
 
+T = TypeVar("T")
+
 QUICKSTART = Path(__file__).resolve().parents[1] / "experiments" / "quickstart.toml"
+
+#: Whether ``CKPTNAS_BENCH_SMOKE`` asks for the smoke run (set and neither empty nor ``0``).
+SMOKE = os.environ.get("CKPTNAS_BENCH_SMOKE", "") not in ("", "0")
+
+
+def smoke(full: T, small: T) -> T:
+    """``full`` in a real run, ``small`` in a smoke run (``CKPTNAS_BENCH_SMOKE=1``)."""
+    return small if SMOKE else full
+
 
 #: Where a single mutation is made: the last, the middle and the first variable node.
 POSITIONS = ("last", "middle", "first")
@@ -44,9 +61,9 @@ POSITIONS = ("last", "middle", "first")
 #: The target of a race: this fraction of a reference validation metric.
 TARGET_FRACTION = 0.95
 #: Epochs the parent of the warm-start benchmarks trains before children inherit from it.
-PARENT_EPOCHS = 8
+PARENT_EPOCHS = smoke(8, 2)
 #: The most epochs a race runs; a run that has not reached the target by then is censored.
-MAX_EPOCHS = 16
+MAX_EPOCHS = smoke(16, 3)
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,10 @@ from ckptnas.search import SCRATCH, DonorIndex, plan_transfer
 from ckptnas.space import SearchSpace
 from ckptnas.storage import LineageRegistry, ResultsWriter
 
-from ._common import quickstart
+from ._common import quickstart, smoke
 
 N_CANDIDATES = 30
-REPEATS = 5
+REPEATS = smoke(5, 1)
 
 
 def write_run(run_dir: Path, space: SearchSpace, n: int, rng: np.random.Generator) -> None:

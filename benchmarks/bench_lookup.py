@@ -21,9 +21,9 @@ from ckptnas.search import DonorIndex
 from ckptnas.space import Architecture, SearchSpace
 from ckptnas.storage import LineageRegistry
 
-from ._common import quickstart
+from ._common import quickstart, smoke
 
-SIZES = (10, 1_000, 100_000)
+SIZES = smoke((10, 1_000, 100_000), (10, 1_000))
 
 
 def _registry_dir(n: int) -> Path:

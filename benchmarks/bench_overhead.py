@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import importlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +42,19 @@ import torch
 from ckptnas.runtime import Curves, Experiment, candidate_seed, connect, seed_weights
 from ckptnas.storage import LineageRegistry
 
-from ._common import Problem, quickstart
+from ._common import Problem, quickstart, smoke
 
 #: Timed rounds (a search, then its bare loop), after one untimed warm-up round.
-ROUNDS = 6
+ROUNDS = smoke(6, 1)
+#: Candidates of each search: the quickstart's own budget (a smoke run takes a few).
+CANDIDATES = smoke(30, 4)
+
+
+def overhead_problem() -> Problem:
+    """The quickstart with one epoch per candidate and ``CANDIDATES`` candidates."""
+    problem = quickstart(epochs=1)
+    config = problem.config.replace("experiment", max_candidates=CANDIDATES)
+    return replace(problem, config=config)
 
 
 @dataclass(frozen=True)
@@ -93,7 +102,7 @@ class FrameworkOverhead:
     timeout = 600
 
     def setup_cache(self) -> dict[str, Any]:
-        problem = quickstart(epochs=1)
+        problem = overhead_problem()
         names = ("framework", "epochs", "bare", "bare_epochs")
         rounds: dict[str, list[float]] = {name: [] for name in names}
         mismatch = 0.0
@@ -210,12 +219,12 @@ class PlainClusterEpochs:
     """
 
     timeout = 600
-    rounds = 3
+    rounds = smoke(3, 1)
 
     def setup_cache(self) -> dict[str, Any]:
         from distributed import Client, LocalCluster
 
-        problem = quickstart(epochs=1)
+        problem = overhead_problem()
         ratios = []
         with (
             LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster,

@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from ._common import QUICKSTART
+from ._common import QUICKSTART, smoke
 
-REPEATS = 3
+REPEATS = smoke(3, 1)
 
 
 def startup_seconds(config: Path, run_dir: Path) -> float:

@@ -16,7 +16,9 @@ import torch
 from ckptnas.space import SearchSpace
 from ckptnas.storage import CheckpointStore
 
-SIZES = (100_000, 10_000_000, 100_000_000)
+from ._common import smoke
+
+SIZES = smoke((100_000, 10_000_000, 100_000_000), (100_000, 1_000_000))
 LAYERS = 6
 
 

@@ -3,7 +3,10 @@
 The donor is the quickstart parent of :mod:`benchmarks.bench_warmstart` (``dense(64, relu)``
 everywhere, about 80k parameters), trained one epoch and recorded in a real registry
 (``add_candidate`` + ``record``) in ``setup_cache``. The recipient changes the first, the middle
-or the last variable node, which decides how many tensors move.
+or the last variable node, which decides how many tensors move. The whole step is the run's own
+path: the :class:`~ckptnas.search.Planner` of the ``lcp`` policy (donor look-up in its
+:class:`~ckptnas.search.DonorIndex`, then the plan), the donor's checkpoint digest from the
+registry, the verified partial read and the copy.
 """
 
 from __future__ import annotations
@@ -15,14 +18,22 @@ from pathlib import Path
 import torch
 
 from ckptnas.runtime import evaluate, train_epoch
-from ckptnas.search import SCRATCH, apply_plan, plan_transfer
+from ckptnas.search import SCRATCH, Planner, apply_plan, plan_transfer
 from ckptnas.storage import CheckpointStore, LineageRegistry
 
-from ._common import POSITIONS, mutate_node, node_at, parent_arch, quickstart, train_in_process
+from ._common import (
+    POSITIONS,
+    mutate_node,
+    node_at,
+    parent_arch,
+    quickstart,
+    smoke,
+    train_in_process,
+)
 
 RUN_DIR = "transfer-run"
 #: How many transfer steps and epochs the percentage is the median of.
-STEPS, EPOCHS = 50, 3
+STEPS, EPOCHS = smoke((50, 3), (5, 1))
 
 
 class TransferStep:
@@ -46,6 +57,8 @@ class TransferStep:
         self.registry = LineageRegistry(Path(RUN_DIR).resolve())
         self.store = CheckpointStore(Path(RUN_DIR).resolve())
         (self.donor,) = self.registry.candidates("ok")
+        self.planner = Planner("lcp", self.space)
+        self.planner.rebuild([self.donor])
         self.child = mutate_node(self.space, self.donor.arch, node_at(self.space, position))
         self.plan = plan_transfer(self.space, self.child, self.donor.arch, self.donor.id)
         self.tensors = self.store.load(self.donor.id, self.plan.tensors)
@@ -58,12 +71,10 @@ class TransferStep:
     def transfer(self, model: torch.nn.Module) -> float:
         """The whole step as the runner and a worker run it; returns its duration in seconds."""
         tic = time.perf_counter()
-        match = self.registry.best_donor(self.child)
-        assert match is not None
-        donor_id, donor_arch, _ = match
-        plan = plan_transfer(self.space, self.child, donor_arch, donor_id)
-        digest = self.registry.get(donor_id).checkpoint_digest
-        tensors = self.store.load(donor_id, plan.tensors, digest)
+        plan = self.planner.plan(self.child)
+        assert plan.donor is not None
+        digest = self.registry.get(plan.donor).checkpoint_digest
+        tensors = self.store.load(plan.donor, plan.tensors, digest)
         apply_plan(model, tensors, plan, freeze=False)
         return time.perf_counter() - tic
 
@@ -89,7 +100,7 @@ class TransferStep:
         apply_plan(self.model, self.tensors, self.plan, freeze=False)
 
     def time_transfer_step(self, position: str) -> None:
-        """The whole step: ``best_donor``, ``plan_transfer``, verified partial load, apply.
+        """The whole step: ``Planner.plan`` (donor look-up and plan), verified partial load, apply.
 
         Good: under 1% of one training epoch of the quickstart model (see the track below).
         """

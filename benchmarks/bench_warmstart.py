@@ -26,14 +26,15 @@ from ._common import (
     quickstart,
     race,
     ratio,
+    smoke,
     train_in_process,
 )
 
 #: Seeds of the twin pairs; each pair shares its seed (initialisation and batch order).
-TWIN_SEEDS = (1, 2)
+TWIN_SEEDS = smoke((1, 2), (1,))
 #: Candidates of the miniature search that precedes top-K full training, and K.
-SEARCH_CANDIDATES = 6
-TOP_K = 2
+SEARCH_CANDIDATES = smoke(6, 2)
+TOP_K = smoke(2, 1)
 
 
 def _summary(warm: list[tuple[int, float, bool]], scratch: list[tuple[int, float, bool]]) -> dict:
