@@ -19,9 +19,7 @@ Attributes ``objectives`` and ``directions`` name them. With a scheduler of seve
 
 from __future__ import annotations
 
-import errno
 import json
-import os
 import time
 from pathlib import Path
 from typing import Literal, overload
@@ -36,7 +34,7 @@ from ckptnas.config import Config, SearchConfig
 from ckptnas.errors import RunDirectoryError
 from ckptnas.plugins import registry
 from ckptnas.space import UntrustedSpaceError, space_from_dict
-from ckptnas.storage._atomic import replacing
+from ckptnas.storage._atomic import refused_write, replacing
 from ckptnas.storage._candidate_variables import per_candidate_variables
 from ckptnas.storage._lineage import LineageRegistry
 from ckptnas.storage._pareto import non_dominated
@@ -280,24 +278,7 @@ def write_dataset(ds: xr.Dataset, path: str | Path) -> None:
         try:
             _times_as_cf_seconds(ds).to_netcdf(tmp, engine="netcdf4")
         except RuntimeError as exc:  # the netCDF library's own errors
-            raise _why_not_written(Path(path), tmp, exc) from None
-
-
-def _why_not_written(path: Path, tmp: Path, exc: RuntimeError) -> OSError:
-    """What refused the write of ``tmp``, as the :class:`OSError` the system gave.
-
-    The netCDF library reports a write the disk refused (full, over a quota or a file-size
-    limit) as "NetCDF: HDF error", without the cause, in three chained tracebacks: writing a
-    little more to the same file gets the cause from the system itself.
-    """
-    try:
-        with tmp.open("ab") as probe:
-            probe.write(bytes(1 << 20))
-            probe.flush()
-            os.fsync(probe.fileno())
-    except OSError as cause:
-        return OSError(cause.errno, cause.strerror, str(path))
-    return OSError(errno.EIO, f"netCDF could not write it ({exc})", str(path))
+            raise refused_write(Path(path), tmp, str(exc)) from None
 
 
 #: The one unit of every time variable on disk (CF; ``ncdump -t`` and cftime decode it).
