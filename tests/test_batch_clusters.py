@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -119,3 +120,64 @@ def test_a_login_node_without_a_gpu_may_start_gpu_jobs(
     expected = "no CUDA device" if refused else "connecting"
     with pytest.raises(ConfigError if refused else ClusterError, match=expected):
         Experiment(config, tmp_path / "run").run()
+
+
+SMALL_JOB = {"cores": 1, "memory": "1GB"}
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("queue", "gpu\ntouch pwned"),
+        ("job_name", "nas\r\ntouch pwned"),
+        ("walltime", "01:00:00\ntouch pwned"),
+        ("job_extra_directives", ["--gres=gpu:1", "--x\ntouch pwned"]),
+        ("job_script_prologue", ["module load cuda\x00"]),
+        ("python", "python; touch pwned"),
+        ("python", "$(touch pwned) python"),
+        ("worker_command", "distributed.cli.dask_worker && touch pwned"),
+        ("interface", "ib0`touch pwned`"),
+        ("worker_extra_args", "--resources GPU=1"),
+    ],
+)
+@pytest.mark.parametrize("command", ["cluster-script", "run"])
+def test_jobqueue_values_that_would_add_shell_lines_are_refused(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+    key: str,
+    value: Any,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = config_file(tmp_path, "slurm", SMALL_JOB | {key: value})
+    assert main([command, str(path)]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and f"[cluster.jobqueue] {key} = " in err[0], err
+    assert "pwned" not in captured.out and not (tmp_path / "runs").exists()
+
+
+def test_jobqueue_arguments_reach_the_worker_command_line_as_one_argument_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    options = SMALL_JOB | {
+        "local_directory": "/scratch/my dir",
+        "worker_extra_args": ["--resources", "GPU=1", "--x", "$(touch pwned); touch pwned"],
+    }
+    assert main(["cluster-script", str(config_file(tmp_path, "slurm", options))]) == 0
+    command = capsys.readouterr().out.strip().splitlines()[-1]
+    words = shlex.split(command)
+    assert words[-4:] == ["--resources", "GPU=1", "--x", "$(touch pwned); touch pwned"]
+    assert words[words.index("--local-directory") + 1] == "/scratch/my dir"
+    assert "--resources GPU=1" in command  # plain arguments are written as they were
+
+
+def test_jobqueue_arguments_keep_environment_variables_for_the_job_to_expand(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    options = SMALL_JOB | {"local_directory": "$TMPDIR", "python": "srun ~/venv/bin/python"}
+    assert main(["cluster-script", str(config_file(tmp_path, "slurm", options))]) == 0
+    command = capsys.readouterr().out.strip().splitlines()[-1]
+    assert command.startswith("srun ~/venv/bin/python -m ")
+    assert "--local-directory $TMPDIR" in command

@@ -115,3 +115,22 @@ def test_netcdf_inputs_keep_their_trailing_dimensions(tmp_path: Path) -> None:
     raw = np.moveaxis(image, -1, 0)
     z = (raw - raw[data.train_index].mean(0)) / raw[data.train_index].std(0)
     np.testing.assert_allclose(data.inputs["image"], z, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "needle"),
+    [
+        (np.arange(20.0), np.linspace(1, 3, 20) * 1e300, "the target 'y' holds values too large"),
+        (np.linspace(-1, 1, 20) * 1e300, np.arange(20.0), "input 'x' holds values too large"),
+        (np.r_[np.inf, np.arange(19.0)], np.arange(20.0), "input 'x' holds NaN or infinite"),
+        (np.arange(20.0), np.r_[np.nan, np.arange(19.0)], "the target 'y' holds NaN or infinite"),
+    ],
+    ids=["huge-target", "huge-input", "infinite-input", "nan-target"],
+)
+def test_values_that_cannot_be_standardised_are_refused_naming_the_variable(
+    tmp_path: Path, x: np.ndarray, y: np.ndarray, needle: str
+) -> None:
+    path = _write(tmp_path, x=(("sample",), x), y=(("sample",), y))
+    config = DataConfig(kind="netcdf", path=str(path), inputs=["x"], target="y", task="regression")
+    with pytest.raises(DataError, match=needle):
+        load_data(config)

@@ -198,3 +198,57 @@ def test_a_run_of_a_space_object_resumes_from_its_recorded_space(
     assert ds.sizes["candidate"] == 6
     assert list(ds.node_name.values) == ["node0", "node1", "node2"]
     assert set(ds.status.values) == {"ok"}
+
+
+# Each is added to the page's my_spaces.py, whose make_space it wraps.
+LOCKED = """
+import threading
+
+page_space = make_space
+
+
+def make_space(inputs, output_size, **options):
+    space = page_space(inputs, output_size, **options)
+    space.guard = threading.Lock()
+    return space
+"""
+
+SHORT_MUTATION = """
+page_space = make_space
+
+
+def make_space(inputs, output_size, **options):
+    space = page_space(inputs, output_size, **options)
+    mutate = space.mutate
+    space.mutate = lambda arch, rng: mutate(arch, rng)[:-1]
+    return space
+"""
+
+
+@pytest.mark.parametrize(
+    ("source", "needles"),
+    [
+        (LOCKED, ["[space]", "cannot be sent to the workers", "'guard'", "_thread.lock"]),
+        (
+            SHORT_MUTATION,
+            ["mutate() returned", "of length 2", "must return an architecture of length 3"],
+        ),
+        ("import sys\nsys.exit(3)", ["spaces.py", "exited (sys.exit(3)) while being imported"]),
+    ],
+    ids=["unpicklable", "short-mutation", "exit-at-import"],
+)
+def test_broken_user_spaces_stop_with_one_line_naming_the_cause(
+    project: Path, capsys: pytest.CaptureFixture[str], source: str, needles: list[str]
+) -> None:
+    (project / "spaces.py").write_text((project / "my_spaces.py").read_text() + source)
+    config = project / "c.toml"
+    config.write_text(
+        (project / "my-space.toml")
+        .read_text()
+        .replace("my_spaces.py:make_space", "spaces.py:make_space")
+        .replace("max_candidates = 8", "max_candidates = 12")
+        + "\n[search]\npopulation_size = 2\nsample_size = 2\n"
+    )
+    out = project / "run"
+    assert main(["run", str(config), "--out", str(out), "--no-progress"]) == 2
+    one_error_line(capsys, *needles)

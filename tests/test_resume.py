@@ -181,9 +181,58 @@ def test_full_disk_stops_the_run_with_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert err[-1].startswith("ckptnas: error: cannot write to run directory")
     assert "File too large" in err[-1]
+    assert err[-1].endswith(f"what was recorded is kept; continue with: ckptnas resume {run_dir}")
     # Dask's worker logs the failed task; ckptnas itself prints no traceback
     assert "Traceback (most recent call last)" not in proc.stderr.decode()
     check_readable(run_dir)
+
+
+# Runs `ckptnas run` with every write of results.nc past its first few kilobytes refused by
+# the kernel (RLIMIT_FSIZE, lowered around that write alone), as a disk that fills up would.
+_RESULTS_WRITE_REFUSED = """
+import resource, signal, sys
+from ckptnas.cli import main
+from ckptnas.storage import _results
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+write = _results.write_dataset
+
+def refused(ds, path):
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))
+    try:
+        write(ds, path)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+_results.write_dataset = refused
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_results_file_that_cannot_be_written_stops_the_run_with_one_line(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(CONFIG)
+    run_dir = tmp_path / "run"
+    args = ["run", str(config), "--out", str(run_dir), "--no-progress"]
+    proc = subprocess.run(
+        [sys.executable, "-c", _RESULTS_WRITE_REFUSED, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and "HDF error" not in proc.stderr, proc.stderr
+    err = proc.stderr.strip().splitlines()
+    assert err[-1].startswith(f"ckptnas: error: cannot write {run_dir / 'results.nc'}: ")
+    assert "File too large" in err[-1]
+    assert err[-1].endswith(f"continue with: ckptnas resume {run_dir}")
+    resumed = ckptnas("resume", str(run_dir))
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read() if resumed.stderr else ""
+    assert load_results(run_dir).sizes["candidate"] == 12
 
 
 def test_a_run_stopped_before_it_described_itself_resumes_from_its_config(

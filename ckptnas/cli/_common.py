@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import logging
 import shlex
 import signal
@@ -33,6 +34,12 @@ Handler: TypeAlias = Callable[[argparse.Namespace], int]
 
 #: The exit status of an error the user can fix (a bad config, a busy run directory, ...).
 EXIT_ERROR = 2
+
+#: The errors of a write that the disk refused (full, a quota, a file-size limit, read-only,
+#: no permission) or failed (EIO): the run stops, and resumes once that is put right.
+_WRITE_REFUSED = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EIO}
+)
 
 #: Flags that count something, refused below 1 before any command runs.
 _COUNTS = ("workers", "max_candidates", "window")
@@ -112,12 +119,25 @@ def run_handler(args: argparse.Namespace) -> int:
     except ClusterError as exc:  # the run stopped part-way: say how to go on
         return error(f"{exc}; {_what_remains(args, ' --local (or --scheduler ADDR)')}")
     except (CkptnasError, OSError, sqlite3.Error) as exc:  # OSError: a full disk, a lost file
-        return error(str(exc))
+        return error(_one_line(exc, args))
     except KeyboardInterrupt as exc:
         terminated = isinstance(exc, Terminated)
         what = "terminated (SIGTERM)" if terminated else "interrupted"
         print(f"ckptnas: {what}; {_what_remains(args)}", file=sys.stderr)
         return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
+
+
+def _one_line(exc: Exception, args: argparse.Namespace) -> str:
+    """The error's line; after a write the disk refused, with how to go on once it is put right."""
+    refused = next(
+        (e for e in (exc, exc.__cause__) if isinstance(e, OSError) and e.errno in _WRITE_REFUSED),
+        None,
+    )
+    if refused is None or getattr(args, "stopping_run", None) is None:
+        return str(exc)
+    if refused is exc and exc.filename:
+        return f"cannot write {exc.filename}: {exc.strerror}; {_what_remains(args)}"
+    return f"{exc}; {_what_remains(args)}"
 
 
 @contextlib.contextmanager

@@ -148,7 +148,7 @@ def load_data(config: DataConfig, seed: int = 0) -> TabularData:
     """
     name, inputs, target = DATA_SOURCES.get(config.kind).load(config, seed)
     task = _resolve_task(config.task, target)
-    return _finish(name, task, (inputs, target), config.val_fraction, seed)
+    return _finish(name, task, (inputs, target), config, seed)
 
 
 def require_data_file(config: DataConfig) -> None:
@@ -180,11 +180,13 @@ def _finish(
     name: str,
     task: Task,
     arrays: tuple[dict[str, np.ndarray], np.ndarray],
-    val_fraction: float,
+    config: DataConfig,
     seed: int,
 ) -> TabularData:
     """Check a loader's ``(inputs, target)``, split the rows, standardise, encode classes."""
     inputs, target = arrays
+    val_fraction = config.val_fraction
+    target_label = f"the target {config.target!r}" if config.target else "the target"
     n = len(target)
     for var, x in inputs.items():
         if len(x) != n:
@@ -197,14 +199,10 @@ def _finish(
             f"{name}: {n} samples give {n - n_val} training and {n_val} validation rows with "
             f"val_fraction = {val_fraction}; each split needs at least {MIN_SPLIT_ROWS}"
         )
-    if any(not np.all(np.isfinite(x)) for x in inputs.values()):
-        raise DataError(f"{name}: inputs hold NaN or infinite values")
-    if np.issubdtype(target.dtype, np.number) and not np.all(np.isfinite(target)):
-        bad = int(np.sum(~np.isfinite(target)))
-        raise DataError(f"{name}: the target holds NaN or infinite values ({bad} rows)")
+    _refuse_non_finite(name, inputs, target, target_label)
     order = np.random.default_rng(seed).permutation(n)
     val_index, train_index = np.sort(order[:n_val]), np.sort(order[n_val:])
-    scalings = {k: Scaling.fit(v[train_index]) for k, v in inputs.items()}
+    scalings = {k: _fitted(name, f"input {k!r}", v, train_index) for k, v in inputs.items()}
     scaled = {k: scalings[k].apply(v) for k, v in inputs.items()}
     if task == Task.CLASSIFICATION:
         classes, labels = np.unique(target, return_inverse=True)
@@ -223,11 +221,40 @@ def _finish(
             )
     # Targets are standardised too: a target in the hundreds, or near 1e30 (whose squares
     # overflow float32), trains as well as one near 1, and R2 does not change with its scale.
-    target_scaling = Scaling.fit(y[train_index])
+    target_scaling = _fitted(name, target_label, y, train_index)
     encoding = Preprocessing(task, scalings, target=target_scaling)
     return TabularData(
         name, task, scaled, target_scaling.apply(y), train_index, val_index, encoding
     )
+
+
+def _refuse_non_finite(
+    name: str, inputs: dict[str, np.ndarray], target: np.ndarray, target_label: str
+) -> None:
+    for var, x in inputs.items():
+        if not np.all(np.isfinite(x)):
+            raise DataError(f"{name}: input {var!r} holds NaN or infinite values")
+    if np.issubdtype(target.dtype, np.number) and not np.all(np.isfinite(target)):
+        bad = int(np.sum(~np.isfinite(target)))
+        raise DataError(f"{name}: {target_label} holds NaN or infinite values ({bad} rows)")
+
+
+def _fitted(name: str, what: str, values: np.ndarray, train_index: np.ndarray) -> Scaling:
+    """The standardisation of ``values`` fitted on the training rows, if it is a finite one.
+
+    Values near 1e300 are finite, but their mean or variance overflows: every scaled value
+    would be 0 or NaN, and each candidate would fail as if it had diverged.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaling = Scaling.fit(values[train_index])
+        scaled = scaling.apply(values)
+    if not (np.all(np.isfinite(scaling.scale)) and np.all(np.isfinite(scaled))):
+        largest = float(np.max(np.abs(values)))
+        raise DataError(
+            f"{name}: {what} holds values too large to standardise (up to {largest:g}; their "
+            "variance overflows): divide it by a constant first"
+        )
+    return scaling
 
 
 def _numeric_target(name: str, target: np.ndarray) -> np.ndarray:

@@ -27,6 +27,7 @@ from distributed.security import Security
 
 from ckptnas.config import Config
 from ckptnas.errors import ClusterError, ConfigError
+from ckptnas.runtime._cluster_kinds import jobqueue_keywords
 from ckptnas.runtime._registry import CLUSTERS
 
 logger = logging.getLogger(__name__)
@@ -175,7 +176,7 @@ def jobqueue_cluster(config: Config, class_name: str) -> Any:
         ) from None
     cls = getattr(jobqueue, class_name)
     try:
-        return cls(**config.cluster.jobqueue)
+        return cls(**jobqueue_keywords(config.cluster.jobqueue))
     except (TypeError, ValueError) as exc:
         # dask-jobqueue's message goes on to dump every keyword it was given, over lines.
         unknown = re.search(r"unexpected keyword argument '(\w+)'", str(exc))

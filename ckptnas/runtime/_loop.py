@@ -341,7 +341,7 @@ class Loop:
         if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS:
             raise RunDirectoryError(
                 f"cannot write to run directory {str(self.run_dir)!r}: {exc}"
-            ) from None
+            ) from exc
         if outcome.attempt <= self.config.experiment.max_retries:
             reason = f"attempt {outcome.attempt} failed: {exc!r}"
             logger.warning("candidate %d: %s; retrying", spec.candidate_id, reason)

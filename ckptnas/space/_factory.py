@@ -42,6 +42,11 @@ def load_factory(spec: str) -> Callable[..., Any]:
         module = _import_file(where) if where.endswith(".py") else importlib.import_module(where)
     except SearchSpaceError:
         raise
+    except SystemExit as exc:  # it would end ckptnas silently, with the module's own status
+        raise SearchSpaceError(
+            f"the space factory's module {where!r} exited (sys.exit({exc.code!r})) while being "
+            "imported"
+        ) from None
     except Exception as exc:
         raise SearchSpaceError(
             f"cannot import the space factory's module {where!r}: {exc!r}"
@@ -136,7 +141,7 @@ def space_from_factory(
         space = function(shapes, int(output_size), **options)
     except SearchSpaceError:
         raise
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise SearchSpaceError(f"space factory {spec!r} raised {exc!r}") from None
     origin = {
         "kind": kind,

@@ -92,8 +92,15 @@ class ResolvedSpace:
         """A neighbour of ``arch``; ``bias`` reaches spaces whose ``mutate`` takes it."""
         arch = tuple(arch)
         if self._mutate_takes_bias:
-            return _architecture(self.space.mutate(arch, rng, bias=bias), "mutate")
-        return _architecture(self.space.mutate(arch, rng), "mutate")
+            child = _architecture(self.space.mutate(arch, rng, bias=bias), "mutate")
+        else:
+            child = _architecture(self.space.mutate(arch, rng), "mutate")
+        if len(child) != len(arch):  # every architecture of a space has the same length
+            raise SearchSpaceError(
+                f"the space's mutate() returned {child!r}, of length {len(child)}; it must return "
+                f"an architecture of length {len(arch)}, like the one it was given"
+            )
+        return child
 
     def build(self, arch: Sequence[int]) -> nn.Module:
         """The architecture as a freshly initialised module."""
@@ -210,7 +217,18 @@ class ResolvedSpace:
     def _pickled(self) -> dict[str, Any]:
         import cloudpickle
 
-        return pickled_record(self, cloudpickle.dumps((self.space, self.input_names, self.origin)))
+        try:
+            pickled = cloudpickle.dumps((self.space, self.input_names, self.origin))
+        except Exception as exc:  # a lock, an open file, a connection: nothing a worker can use
+            raise SearchSpaceError(
+                f"[space] {self._name()} cannot be sent to the workers{_unpicklable(self.space)}: "
+                f"{exc}"
+            ) from None
+        return pickled_record(self, pickled)
+
+    def _name(self) -> str:
+        factory = self.origin.get("factory")
+        return f"factory {factory!r}" if factory else f"space {type(self.space).__name__}"
 
 
 def _cached(
@@ -225,6 +243,18 @@ def _cached(
     if len(cache) > CACHE_SIZE:
         cache.popitem(last=False)
     return value
+
+
+def _unpicklable(space: Any) -> str:
+    """Which attribute of ``space`` cloudpickle cannot pickle, in words, if one alone is."""
+    import cloudpickle
+
+    for name, value in getattr(space, "__dict__", {}).items():
+        try:
+            cloudpickle.dumps(value)
+        except Exception:
+            return f" (its attribute {name!r})"
+    return ""
 
 
 def _parameters(method: Callable[..., Any]) -> list[str]:

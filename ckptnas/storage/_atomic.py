@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +46,24 @@ def replacing(path: Path, fsync: bool = False) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
         raise
     tmp.replace(path)
+
+
+def refused_write(path: Path, tmp: Path, detail: str) -> OSError:
+    """What refused a write to ``tmp``, as the :class:`OSError` the system gives, for ``path``.
+
+    A library that reports a failed write without its cause (the netCDF library says "NetCDF:
+    HDF error" whether the disk is full, over a quota or a file-size limit) leaves the cause to
+    be found by writing a little more to the same file; ``detail`` is its own message, kept for
+    a write that then succeeds.
+    """
+    try:
+        with tmp.open("ab") as probe:
+            probe.write(bytes(1 << 20))
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as cause:
+        return OSError(cause.errno, cause.strerror, str(path))
+    return OSError(errno.EIO, f"the write failed ({detail})", str(path))
 
 
 def write_text(path: Path, text: str) -> None:

@@ -34,7 +34,7 @@ from ckptnas.config import Config, SearchConfig
 from ckptnas.errors import RunDirectoryError
 from ckptnas.plugins import registry
 from ckptnas.space import UntrustedSpaceError, space_from_dict
-from ckptnas.storage._atomic import replacing
+from ckptnas.storage._atomic import refused_write, replacing
 from ckptnas.storage._candidate_variables import per_candidate_variables
 from ckptnas.storage._lineage import LineageRegistry
 from ckptnas.storage._pareto import non_dominated
@@ -275,7 +275,10 @@ def write_dataset(ds: xr.Dataset, path: str | Path) -> None:
     # guards every variable write with a scheduler-wide lock, a round trip to the scheduler each
     # time: about 0.2 s per write of a small results.nc, as long as a one-epoch candidate.
     with replacing(Path(path)) as tmp, dask.config.set(scheduler="synchronous"):
-        _times_as_cf_seconds(ds).to_netcdf(tmp, engine="netcdf4")
+        try:
+            _times_as_cf_seconds(ds).to_netcdf(tmp, engine="netcdf4")
+        except RuntimeError as exc:  # the netCDF library's own errors
+            raise refused_write(Path(path), tmp, str(exc)) from None
 
 
 #: The one unit of every time variable on disk (CF; ``ncdump -t`` and cftime decode it).
