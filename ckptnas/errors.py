@@ -49,3 +49,7 @@ class CkptnasWarning(UserWarning):
 
 class ComparisonError(CkptnasError, ValueError):
     """Runs cannot be compared: no results, different datasets, or two runs of one cell."""
+
+
+class SearchFailedError(CkptnasError):
+    """A search trained no candidate: every one failed, or its first ones all failed alike."""

@@ -140,6 +140,10 @@ MEANINGS: dict[str, str] = {
     "cores); weights, Adam's state and checkpoints stay float32 and losses are computed in "
     "float32, so warm-starts and checkpoint files are the same either way. The results record "
     "it in the attribute `precision`.",
+    "training.max_seconds": "How long one candidate may run on its worker, in seconds. One past "
+    "it is stopped (its Dask worker is restarted, which ends even a `build()` that never "
+    "returns) and recorded as failed with the reason, not retried; the run goes on. `0`: no "
+    "limit.",
     "cluster.scheduler": "Address of a running Dask scheduler, e.g. `tcp://host:8786`. "
     "`--scheduler` overrides it.",
     "cluster.kind": "`local` starts a LocalCluster on this machine; `address` connects to "

@@ -10,12 +10,9 @@ from typing import TYPE_CHECKING
 from ckptnas.cli._common import add_cluster_flags, add_trust_flag, apply_flags
 from ckptnas.cli._summary import print_summary
 from ckptnas.config import Config, load_config
-from ckptnas.errors import CkptnasError
-from ckptnas.storage import CandidateStatus, RunDir
+from ckptnas.storage import RunDir
 
 if TYPE_CHECKING:
-    import xarray as xr
-
     from ckptnas.cli._common import Subparsers
     from ckptnas.runtime import RunListener
 
@@ -52,7 +49,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     ds = experiment.run()
     print_summary(ds, run_dir)
-    _refuse_all_failed(ds)
     return 0
 
 
@@ -79,7 +75,6 @@ def cmd_resume(args: argparse.Namespace) -> int:
             "nothing to resume (--max-candidates N extends it)\n"
         )
     print_summary(ds, run_dir)
-    _refuse_all_failed(ds)
     return 0
 
 
@@ -92,14 +87,3 @@ def _live_report(run_dir: Path) -> list[RunListener]:
     from ckptnas.analysis import LiveReport
 
     return [LiveReport(run_dir, notice=sys.stdout)]
-
-
-def _refuse_all_failed(ds: xr.Dataset) -> None:
-    """A run whose candidates all failed ends in error, with the first failure's reason."""
-    failed = ds.status.values != CandidateStatus.OK
-    if ds.sizes["candidate"] and failed.all():
-        first = int(ds.candidate.values[0])
-        raise CkptnasError(
-            f"every candidate failed ({failed.size} of {failed.size}); candidate {first}: "
-            f"{ds.error.values[0]}"
-        )

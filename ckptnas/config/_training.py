@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ckptnas.config._fields import choice, option, positive
+from ckptnas.config._fields import choice, non_negative, option, positive
 
 
 class Device(StrEnum):
@@ -37,3 +37,6 @@ class TrainingConfig:
     learning_rate: float = option(1e-3, positive, "> 0")
     device: str = choice(Device.AUTO)
     precision: str = choice(Precision.FLOAT32)
+    #: How long one candidate may run on its worker, in seconds; one past it is stopped (its
+    #: worker restarted) and recorded as failed. 0: no limit.
+    max_seconds: float = option(0.0, non_negative, ">= 0 (0: no limit)")

@@ -12,6 +12,10 @@ An entry of the cluster kinds' registry has:
     A context manager giving a :class:`distributed.Client` of the cluster, closed on leaving.
 ``job_script(config)``
     For batch kinds: the job script each worker job runs.
+``workers_may_join(config)`` (optional; taken as true when missing)
+    Whether workers may join the cluster after it is connected (queued batch jobs, workers
+    others start for a scheduler): if not, a run whose cluster has lost every worker stops
+    instead of waiting for one.
 
 A batch kind's ``check`` also guards that script: ``[cluster.jobqueue]`` values are written into
 it as they are, so a control character (a newline) in any value is refused, and the values that
@@ -47,6 +51,9 @@ class ClusterKind(Protocol):
 
     def connect(self, config: Config) -> AbstractContextManager[Client]:
         """A client of the cluster, closed (with a cluster started for it) on leaving."""
+
+    def workers_may_join(self, config: Config) -> bool:
+        """Whether workers may join the cluster after it is connected."""
 
 
 def batch_kinds() -> list[str]:
@@ -87,6 +94,10 @@ class LocalKind:
             return client_of(config.cluster.scheduler)
         return local_client(config)
 
+    def workers_may_join(self, config: Config) -> bool:
+        """Only with a scheduler: the embedded cluster starts all its workers at once."""
+        return bool(config.cluster.scheduler)
+
 
 class AddressKind:
     """The running Dask scheduler that ``[cluster] scheduler`` names."""
@@ -104,6 +115,10 @@ class AddressKind:
         from ckptnas.runtime._cluster import client_of
 
         return client_of(config.cluster.scheduler)
+
+    def workers_may_join(self, config: Config) -> bool:
+        """Yes: others may start workers for the scheduler at any time."""
+        return True
 
 
 @dataclass(frozen=True)
@@ -140,6 +155,10 @@ class BatchKind:
         from ckptnas.runtime._cluster import batch_client
 
         return batch_client(config, self.jobqueue_class)
+
+    def workers_may_join(self, config: Config) -> bool:
+        """Yes: worker jobs wait in the queue, and an adaptive cluster submits more."""
+        return True
 
     def job_script(self, config: Config) -> str:
         """The job script of each worker job (no job is submitted)."""

@@ -18,9 +18,10 @@ from distributed import Client
 
 from ckptnas.config import Config, Device, Task
 from ckptnas.data import DataDescription, require_data_file
-from ckptnas.errors import ConfigError, RunDirectoryError, SearchSpaceError
+from ckptnas.errors import ConfigError, RunDirectoryError
 from ckptnas.runtime._cluster import connect
 from ckptnas.runtime._dataset import describe_on_cluster
+from ckptnas.runtime._failures import check_workers_load, refuse_all_failed
 from ckptnas.runtime._listener import Listeners, RunListener
 from ckptnas.runtime._loop import Loop
 from ckptnas.runtime._records import CandidateResult, CandidateSpec, TrainingSettings
@@ -29,7 +30,7 @@ from ckptnas.runtime._signals import interrupts_noted
 from ckptnas.runtime._submit import Submitter
 from ckptnas.runtime._tasks import CandidateTasks
 from ckptnas.runtime._train import train_candidate
-from ckptnas.runtime._worker import data_key, space_loads
+from ckptnas.runtime._worker import data_key
 from ckptnas.search import Planner, Scheduler, Strategy, make_scheduler, make_strategy
 from ckptnas.space import SPACES, ResolvedSpace, space_from_dict
 from ckptnas.space._factory import checked_space
@@ -114,6 +115,8 @@ class Experiment:
         #: Set by :meth:`run` when resuming found the run's budget spent and nothing in flight.
         self.already_finished = False
         self.listeners = Listeners(listeners)
+        # Whether the cluster may gain workers later; only a cluster started here may not.
+        self._workers_may_join = True
 
     # -- set-up ----------------------------------------------------------------------------
     def _refuse_unusable_run_dir(self) -> None:
@@ -152,6 +155,18 @@ class Experiment:
         ----------
         client : distributed.Client, optional
             Use this client's cluster; by default one is started as ``[cluster]`` says.
+
+        Returns
+        -------
+        xarray.Dataset
+            The results, also written to ``results.nc``; failed candidates have ``status``
+            ``failed`` and their ``error``.
+
+        Raises
+        ------
+        SearchFailedError
+            If no candidate was trained: every one failed (``results.nc`` holds them), or the
+            first ones all failed with the same error, which stopped the run.
         """
         with interrupts_noted():  # Ctrl-C and SIGTERM stop the run every time
             return self._run(client)
@@ -176,7 +191,7 @@ class Experiment:
                 self._refuse_lost_records()
                 if self.resume and self._finished():  # no data, no cluster: nothing to train
                     self.already_finished = True
-                    return self._results_without_training()
+                    return refuse_all_failed(self._results_without_training())
             if local:
                 # Workers started from here (embedded, or batch jobs) read this file system: a
                 # missing data file is told now, not once they have started (2-12 s measured
@@ -189,12 +204,13 @@ class Experiment:
             key = data_key(self.config.data, self.config.experiment.seed)
             data = describe_on_cluster(client, key)
             space = self._make_space(data)
-            _check_workers_load(client, space)
+            check_workers_load(client, space, self.trainer)
             self.run_dir.create()
             if not existing:
                 self.run_dir.require_writable()
                 stack.enter_context(self.run_dir.lock())
-            return self._run_locked(client, data, space, key)
+            self._workers_may_join = not local or _workers_may_join(self.config)
+            return refuse_all_failed(self._run_locked(client, data, space, key))
 
     def _make_space(self, data: DataDescription) -> ResolvedSpace:
         """The space to search: the one given, the one a resumed run recorded, or ``[space]``."""
@@ -300,6 +316,8 @@ class Experiment:
             _task_name,
             window=config.experiment.max_in_flight,
             timing=lambda result: (result.start_time, result.end_time),
+            max_seconds=config.training.max_seconds,
+            workers_may_join=self._workers_may_join,
         )
         writer = ResultsWriter(
             self.run_dir,
@@ -322,23 +340,18 @@ class Experiment:
         )
 
 
+def _workers_may_join(config: Config) -> bool:
+    """Whether the cluster ``[cluster]`` starts may gain workers after it started.
+
+    Asked of the kind's entry; one written before entries said so is taken to allow it.
+    """
+    kind = CLUSTERS.get(config.cluster.kind)
+    may_join = getattr(kind, "workers_may_join", None)
+    return True if may_join is None else bool(may_join(config))
+
+
 def _task_name(spec: CandidateSpec) -> str:
     return f"candidate-{spec.candidate_id}"
-
-
-def _check_workers_load(client: Client, space: ResolvedSpace) -> None:
-    """Stop before any work if the workers cannot unpickle the space (its module is missing)."""
-    described = space.to_dict()
-    if described.get("kind") != "pickled":
-        return
-    answers = client.run(space_loads, described)
-    failed = [error for error in answers.values() if error]
-    if failed:
-        raise SearchSpaceError(
-            f"{len(failed)} of {len(answers)} workers cannot load the search space "
-            f"({failed[0]}); its module must be importable on the workers, or travel by value "
-            "(cloudpickle.register_pickle_by_value(module), or a factory given as a file)"
-        )
 
 
 def resume_experiment(

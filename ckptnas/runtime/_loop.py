@@ -21,8 +21,10 @@ import xarray as xr
 from distributed import Client
 
 from ckptnas.config import Config
-from ckptnas.errors import RunDirectoryError
+from ckptnas.errors import RunDirectoryError, SearchFailedError
 from ckptnas.runtime._budget import EpochBudget
+from ckptnas.runtime._deadline import TaskTimeoutError
+from ckptnas.runtime._failures import SAME_FAILURES, SameFailure
 from ckptnas.runtime._listener import Listeners
 from ckptnas.runtime._objectives import objective_values
 from ckptnas.runtime._progress import Progress
@@ -109,6 +111,8 @@ class Loop:
         #: Tasks of the batch being collected to submit again, with their attempt number.
         self.resubmit: list[tuple[CandidateSpec, int]] = []
         self._cache_before = (0, 0)
+        #: Stops the run when its first candidates all fail alike (the environment's error).
+        self.same_failure = SameFailure(min(SAME_FAILURES, config.experiment.max_candidates))
 
     @property
     def planner(self) -> Planner:
@@ -256,6 +260,7 @@ class Loop:
             # (their candidates stay pending and train again on resume), never half of one.
             with self.registry.batch():
                 results = [r for outcome in batch if (r := self._collect(outcome)) is not None]
+            self._stop_if_failing_alike()  # the attempts just counted are on record
             self.submitter.submit_many(self.resubmit)  # once their new attempt is on record
             self.resubmit.clear()
             self.fill()  # the workers get their next candidates before results.nc is written
@@ -263,6 +268,16 @@ class Loop:
                 progress.update(result)
             if results and len(self.submitter) and self.writer.maybe_flush():  # last at the end
                 self.listeners.results_written(self.registry, running=True)
+
+    def _stop_if_failing_alike(self) -> None:
+        """Stop the run when its first candidates all failed with one error (see SameFailure)."""
+        error = self.same_failure.verdict()
+        if error is not None:
+            raise SearchFailedError(
+                f"{self.same_failure.threshold} candidates failed with the same error before "
+                f"any succeeded, and every other would too: {error}; the run stopped (what was "
+                f"recorded is kept; once this is fixed, 'ckptnas resume {self.run_dir}' goes on)"
+            )
 
     # -- recording -------------------------------------------------------------------------
     def _collect(self, outcome: Outcome[CandidateSpec, CandidateResult]) -> CandidateResult | None:
@@ -307,6 +322,7 @@ class Loop:
 
     def _reported(self, result: CandidateResult) -> None:
         """Tell the budget and the scheduler a successfully trained candidate's whole curve."""
+        self.same_failure.succeeded()
         self.budget.reported(result.candidate_id, len(result.val_metric))
         self.scheduler.on_result(result.candidate_id, result.val_metric)
 
@@ -342,7 +358,10 @@ class Loop:
             raise RunDirectoryError(
                 f"cannot write to run directory {str(self.run_dir)!r}: {exc}"
             ) from exc
-        if outcome.attempt <= self.config.experiment.max_retries:
+        self.same_failure.failed(spec.candidate_id, outcome.error_text)
+        # A candidate that ran past [training] max_seconds would run as long again.
+        retry = not isinstance(exc, TaskTimeoutError)
+        if retry and outcome.attempt <= self.config.experiment.max_retries:
             reason = f"attempt {outcome.attempt} failed: {exc!r}"
             logger.warning("candidate %d: %s; retrying", spec.candidate_id, reason)
             self.registry.count_failed_attempt(spec.candidate_id, reason)

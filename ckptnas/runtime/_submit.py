@@ -23,12 +23,14 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Generic, NoReturn, TypeVar
 
 from distributed import Client, Future, as_completed
 from distributed.comm.core import CommClosedError
 
 from ckptnas.errors import ClusterError
+from ckptnas.runtime._deadline import Deadline, TaskTimeoutError, timed
 from ckptnas.runtime._signals import raise_if_interrupted
 
 logger = logging.getLogger(__name__)
@@ -85,6 +87,14 @@ class Submitter(Generic[S, R]):
         When a result's task started and ended on its worker (seconds since the epoch).
         Given, the window grows while tasks are shorter than the turn-around from a task's end
         to its replacement's submission; otherwise it stays at two per worker.
+    max_seconds : float
+        How long one task may run on its worker; one past it is stopped (see
+        :class:`~ckptnas.runtime._deadline.Deadline`) and comes back failed with
+        :class:`~ckptnas.runtime._deadline.TaskTimeoutError`. 0: no limit.
+    workers_may_join : bool
+        Whether workers may join the cluster later (queued batch jobs, a scheduler others add
+        workers to). If not, a cluster left with no worker for :data:`NO_WORKER_WARNING` s
+        stops the run with :class:`~ckptnas.errors.ClusterError` instead of waiting.
     """
 
     def __init__(  # noqa: PLR0913  # the task, then how to run it, each a keyword
@@ -95,6 +105,8 @@ class Submitter(Generic[S, R]):
         window: int = 0,
         retries: int = 0,
         timing: Callable[[R], tuple[float, float]] | None = None,
+        max_seconds: float = 0.0,
+        workers_may_join: bool = True,
     ) -> None:
         self.client = client
         self.func = func
@@ -120,6 +132,12 @@ class Submitter(Generic[S, R]):
         #: Workers that can take a task with :attr:`resources`.
         self.n_capable = 0
         self._stalled_since: float | None = None
+        self.workers_may_join = workers_may_join
+        self.deadline = Deadline(client, max_seconds) if max_seconds > 0 else None
+        #: When each task in flight was submitted, by key (only with a deadline).
+        self._submitted: dict[str, float] = {}
+        #: Tasks stopped for running past the deadline, and the error they end with.
+        self._timed_out: dict[Future[R], TaskTimeoutError] = {}
 
     def look_at_cluster(self) -> None:
         """Count the workers there now and size the resource request from them.
@@ -142,6 +160,7 @@ class Submitter(Generic[S, R]):
         self.resources = {"GPU": 1} if gpus else None
         self.n_capable = len(gpus) if gpus else len(workers)
         self._say_if_stalled(now)
+        self._stop_overdue()
 
     @property
     def turnaround_seconds(self) -> float:
@@ -165,6 +184,8 @@ class Submitter(Generic[S, R]):
         if self._stalled_since is None:
             self._stalled_since = now
         elif now - self._stalled_since >= NO_WORKER_WARNING and math.isfinite(self._stalled_since):
+            if not self.n_workers and not self.workers_may_join:
+                self._lost_every_worker(now - self._stalled_since)
             what = (
                 "the cluster has no workers"
                 if not self.n_workers
@@ -179,6 +200,30 @@ class Submitter(Generic[S, R]):
                 STILL_WAITING,
             )
             self._stalled_since = math.inf  # said once, until a worker turns up
+
+    def _lost_every_worker(self, seconds: float) -> NoReturn:
+        """A cluster that starts no more workers has none left: waiting would be for ever."""
+        self.cancel()
+        raise ClusterError(
+            f"the cluster has lost every worker ({seconds:.0f} s without one) and starts no "
+            "others; the tasks in flight were cancelled"
+        )
+
+    def _stop_overdue(self) -> None:
+        """Stop the tasks running past the deadline; they come back failed (TaskTimeoutError)."""
+        if self.deadline is None:
+            return
+        overdue = self.deadline.overdue(self._submitted)
+        futures = [f for f in self.in_flight if str(f.key) in overdue]
+        for future in futures:
+            worker, seconds = overdue[str(future.key)]
+            del self._submitted[str(future.key)]
+            self._timed_out[future] = TaskTimeoutError(
+                f"ran past [training] max_seconds = {self.deadline.max_seconds:g} "
+                f"({seconds:.0f} s on worker {worker}); stopped, and its worker restarted"
+            )
+        if futures:
+            self.deadline.stop(futures, (overdue[str(f.key)][0] for f in futures))
 
     @property
     def window(self) -> int:
@@ -218,8 +263,9 @@ class Submitter(Generic[S, R]):
             # Clamped: the worker's clock may be a little ahead of this machine's.
             self.turnarounds.extend(max(0.0, now - ended) for ended in self._ended)
             self._ended.clear()
+        func = self.func if self.deadline is None else partial(timed, self.func)
         futures = self.client.map(
-            self.func,
+            func,
             [spec for spec, _ in tasks],
             # Every submission gets a key of its own: reusing a key that was just released
             # can hand back the previous task's result instead of running the new spec.
@@ -229,6 +275,9 @@ class Submitter(Generic[S, R]):
             pure=False,
         )
         self.in_flight.update(zip(futures, tasks, strict=True))
+        if self.deadline is not None:
+            now = time.time()
+            self._submitted.update((str(future.key), now) for future in futures)
         self.queue.update(futures)
 
     def _finished_batch(self) -> list[Future[R]]:
@@ -281,9 +330,10 @@ class Submitter(Generic[S, R]):
     def _outcomes(self, futures: list[Future[R]]) -> list[Outcome[S, R]]:
         """The outcomes of finished futures, in their order; their results fetched at once."""
         for future in futures:
-            if future.status == "cancelled":  # only the stop path cancels: the cluster is gone
+            # Only the stop path and the deadline cancel: else the cluster is gone.
+            if future.status == "cancelled" and future not in self._timed_out:
                 self._lost(f"it cancelled task {future.key!r}")
-        done = [f for f in futures if f.status != "error"]
+        done = [f for f in futures if f.status not in ("error", "cancelled")]
         try:
             results = dict(zip(done, self.client.gather(done), strict=True)) if done else {}
         except CommClosedError:
@@ -295,8 +345,11 @@ class Submitter(Generic[S, R]):
         outcomes: list[Outcome[S, R]] = []
         for future in futures:
             spec, attempt = self.in_flight.pop(future)
+            self._submitted.pop(str(future.key), None)
             if future in results:
                 outcomes.append(Outcome(spec, attempt, results[future], None))
+            elif future in self._timed_out:
+                outcomes.append(Outcome(spec, attempt, None, self._timed_out.pop(future)))
             else:
                 outcomes.append(Outcome(spec, attempt, None, future.exception()))
         return outcomes
@@ -312,6 +365,7 @@ class Submitter(Generic[S, R]):
         if self.in_flight:
             self.client.cancel(list(self.in_flight))
             self.in_flight.clear()
+            self._submitted.clear()
 
 
 def window_size(n_workers: int, task_seconds: float, turnaround_seconds: float) -> int:

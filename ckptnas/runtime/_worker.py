@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import pickle
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -106,6 +107,22 @@ def space_loads(space: dict[str, Any]) -> str:
     except Exception as exc:  # whatever unpickling the user's code raises
         return f"{type(exc).__name__}: {exc}"
     return ""
+
+
+def what_fails_to_load(space: dict[str, Any] | None, pickled: dict[str, bytes]) -> dict[str, str]:
+    """What this worker cannot rebuild of what a run sends it: ``{what: error}``, or empty.
+
+    ``space`` (a pickled space's description, or ``None``) is rebuilt as :func:`prepare` does;
+    each of ``pickled`` (the trainer, by name) is unpickled as Dask unpickles a task's function,
+    which imports the modules it was defined in.
+    """
+    failed = {"search space": space_loads(space)} if space is not None else {}
+    for what, payload in pickled.items():
+        try:
+            pickle.loads(payload)  # the client's own trainer, as Dask would load it
+        except Exception as exc:  # whatever importing the user's module raises
+            failed[what] = f"{type(exc).__name__}: {exc}"
+    return {what: error for what, error in failed.items() if error}
 
 
 def choose_device(setting: str) -> torch.device:
