@@ -29,6 +29,7 @@ from ckptnas.config import Config
 from ckptnas.errors import ClusterError, ConfigError
 from ckptnas.runtime._cluster_kinds import jobqueue_keywords
 from ckptnas.runtime._registry import CLUSTERS
+from ckptnas.runtime._signals import handlers_kept
 
 logger = logging.getLogger(__name__)
 
@@ -168,7 +169,8 @@ def jobqueue_cluster(config: Config, class_name: str) -> Any:
         If dask-jobqueue is not installed, or the class does not take one of the keywords.
     """
     try:
-        jobqueue = importlib.import_module("dask_jobqueue")
+        with handlers_kept():  # its import takes SIGINT for itself
+            jobqueue = importlib.import_module("dask_jobqueue")
     except ImportError:
         raise ConfigError(
             f"[cluster] kind = {config.cluster.kind!r} needs dask-jobqueue: "

@@ -30,6 +30,7 @@ from ckptnas.runtime._objectives import objective_values
 from ckptnas.runtime._progress import Progress
 from ckptnas.runtime._records import CandidateResult, CandidateSpec
 from ckptnas.runtime._replay import replay
+from ckptnas.runtime._signals import interrupts_deferred
 from ckptnas.runtime._submit import Outcome, Submitter
 from ckptnas.runtime._tasks import CandidateTasks
 from ckptnas.runtime._worker import donor_cache_counts
@@ -166,7 +167,7 @@ class Loop:
         task the registry does not know.
         """
         specs: list[CandidateSpec] = []
-        with self.registry.batch():
+        with interrupts_deferred(), self.registry.batch():
             for _ in range(self.submitter.room()):
                 spec = self.next_spec()
                 if spec is None:
@@ -217,7 +218,8 @@ class Loop:
         self._log_donor_cache()
         if self.config.transfer.freeze:  # only frozen tensors are ever stored once
             logger.info("%s", checkpoint_usage(self.tasks.run_dir).describe())
-        ds = self.writer.flush()
+        with interrupts_deferred():
+            ds = self.writer.flush()
         self.listeners.results_written(self.registry, running=False)
         return ds
 
@@ -258,7 +260,7 @@ class Loop:
         for batch in self.submitter.batches():
             # One transaction for the batch: a client that dies inside it loses these results
             # (their candidates stay pending and train again on resume), never half of one.
-            with self.registry.batch():
+            with interrupts_deferred(), self.registry.batch():
                 results = [r for outcome in batch if (r := self._collect(outcome)) is not None]
             self._stop_if_failing_alike()  # the attempts just counted are on record
             self.submitter.submit_many(self.resubmit)  # once their new attempt is on record
@@ -266,8 +268,13 @@ class Loop:
             self.fill()  # the workers get their next candidates before results.nc is written
             for result in results:
                 progress.update(result)
-            if results and len(self.submitter) and self.writer.maybe_flush():  # last at the end
+            if results and len(self.submitter) and self._maybe_flush():  # last at the end
                 self.listeners.results_written(self.registry, running=True)
+
+    def _maybe_flush(self) -> bool:
+        """Write results.nc if its interval has passed; a stop meanwhile waits for the write."""
+        with interrupts_deferred():
+            return self.writer.maybe_flush()
 
     def _stop_if_failing_alike(self) -> None:
         """Stop the run when its first candidates all failed with one error (see SameFailure)."""

@@ -27,6 +27,8 @@ class Terminated(KeyboardInterrupt):
 
 #: The signals received while handlers of this module were installed, not yet acted upon.
 _noted: list[int] = []
+#: How many :func:`interrupts_deferred` blocks the main thread is in.
+_deferring = [0]
 
 
 def _interrupt(signum: int) -> KeyboardInterrupt:
@@ -37,7 +39,27 @@ def _interrupt(signum: int) -> KeyboardInterrupt:
 
 def _note_and_raise(signum: int, frame: FrameType | None) -> None:
     _noted.append(signum)
-    raise _interrupt(signum)
+    if not _deferring[0]:
+        raise _interrupt(signum)
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """A stop that arrives inside the block is raised when the block ends, not in it.
+
+    For the client's short critical sections: a write of ``results.nc`` (xarray holds a
+    process-wide netCDF lock, and an interrupt between its acquire and its ``with`` left it
+    held, so the stopping run's own last write waited on it for ever) and a registry batch
+    (an interrupt inside a statement left it open, and the next write failed with "database
+    table is locked").
+    """
+    _deferring[0] += 1
+    try:
+        yield
+    finally:
+        _deferring[0] -= 1
+    if not _deferring[0]:
+        raise_if_interrupted()
 
 
 def raise_if_interrupted() -> None:
@@ -69,6 +91,25 @@ def interrupts_noted() -> Iterator[None]:
         for number, handler in previous.items():
             signal.signal(number, handler)
         _noted.clear()  # acted upon, or the block ended: a later block starts clean
+
+
+@contextlib.contextmanager
+def handlers_kept() -> Iterator[None]:
+    """The SIGINT and SIGTERM handlers are as they were after the block, whatever it imports.
+
+    ``import dask_jobqueue`` replaces the process's SIGINT handler with ``sys.exit()`` (its
+    ``runner`` module does so at import, dask-jobqueue 0.9): a Ctrl-C after a batch cluster
+    started then ended ckptnas with ``SystemExit``, exit status 0 and no word of what was kept.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 #: The earlier name of :func:`interrupts_noted`, which handled SIGTERM alone.
