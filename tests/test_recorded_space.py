@@ -125,9 +125,9 @@ def test_a_pickle_that_does_not_match_its_digest_is_refused_even_when_trusted(
     assert not marker.exists()
 
 
-def test_a_user_space_object_is_unpickled_only_with_trust(
-    tmp_path: Path, client: Client, user_space: Any
-) -> None:
+@pytest.fixture
+def user_run(tmp_path: Path, client: Client, user_space: Any) -> Path:
+    """A finished search of a user's space object, recorded as a pickle by this process."""
     config = config_from_dict(
         {
             "experiment": {"max_candidates": 2},
@@ -137,6 +137,11 @@ def test_a_user_space_object_is_unpickled_only_with_trust(
     )
     run = tmp_path / "run"
     Experiment(config, run, space=user_space, progress=False).run(client)
+    return run
+
+
+def test_a_user_space_object_is_unpickled_only_with_trust(user_run: Path) -> None:
+    run = user_run
     best = int(ckptnas.load_results(run).objective.idxmax())
     ckptnas.load_model(run, best)  # the process that ran the search trusts its own space
     _recorded._REBUILT.clear()  # as another process, on a run directory received
@@ -146,19 +151,10 @@ def test_a_user_space_object_is_unpickled_only_with_trust(
 
 
 def test_export_of_an_untrusted_user_space_says_how_to_trust_it(
-    tmp_path: Path, client: Client, user_space: Any, capsys: pytest.CaptureFixture[str]
+    user_run: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = config_from_dict(
-        {
-            "experiment": {"max_candidates": 1},
-            "data": {"kind": "synthetic_combo", "n_samples": 400},
-            "training": {"epochs": 1},
-        }
-    )
-    run = tmp_path / "run"
-    Experiment(config, run, space=user_space, progress=False).run(client)
-    _recorded._REBUILT.clear()
-    args = ["export", str(run), "--candidate", "1", "--format", "safetensors"]
+    _recorded._REBUILT.clear()  # as another process, on a run directory received
+    args = ["export", str(user_run), "--candidate", "1", "--format", "safetensors"]
     assert main(args) == 2
     assert "--trust-code" in capsys.readouterr().err
     assert main([*args, "--trust-code"]) == 0
