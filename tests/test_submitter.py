@@ -9,7 +9,8 @@ import time
 import pytest
 from distributed import Client, LocalCluster
 
-from ckptnas.runtime import Outcome, Submitter, _submit
+from ckptnas.errors import ClusterError
+from ckptnas.runtime import Outcome, Submitter, _submit, _window
 
 
 def double(x: int) -> int:
@@ -94,14 +95,14 @@ def test_a_raising_task_is_an_outcome_of_its_batch_not_the_end_of_it() -> None:
         (float("nan"), float("nan"), 2),  # nothing measured yet
         (10.0, 0.005, 2),  # long tasks: two each hide the round trip
         (0.010, 0.025, 4),  # 10 ms tasks, 25 ms of client: 1 + 3 each
-        (0.0, 0.004, _submit.MAX_PER_WORKER),  # tasks that take no time at all
-        (1e-6, 0.004, _submit.MAX_PER_WORKER),  # never more than the bound
+        (0.0, 0.004, _window.MAX_PER_WORKER),  # tasks that take no time at all
+        (1e-6, 0.004, _window.MAX_PER_WORKER),  # never more than the bound
     ],
 )
 def test_the_window_grows_while_tasks_are_shorter_than_the_clients_turnaround(
     task_seconds: float, turnaround_seconds: float, per_worker: int
 ) -> None:
-    assert _submit.window_size(3, task_seconds, turnaround_seconds) == 3 * per_worker
+    assert _window.window_size(3, task_seconds, turnaround_seconds) == 3 * per_worker
 
 
 def timed(x: int) -> tuple[float, float]:
@@ -130,3 +131,26 @@ def test_a_client_slower_than_its_tasks_keeps_more_of_them_in_flight(
         assert 0.005 <= submitter.task_seconds < 0.030
         assert submitter.turnaround_seconds >= 0.030
         assert submitter.room() >= 1 + 30 // 5  # 1 + ceil(T / d), at most 16
+
+
+@pytest.mark.timeout(60)
+def test_a_result_lost_with_the_last_worker_before_it_was_fetched_stops_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_submit, "NO_WORKER_WARNING", 1.0)
+    monkeypatch.setattr(_submit, "_FETCH_SECONDS", 1.0)
+    with (
+        LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        submitter: Submitter[int, int] = Submitter(
+            client, double, name=lambda x: f"double-{x}", workers_may_join=False
+        )
+        submitter.submit(5)
+        (future,) = submitter.in_flight
+        future.result(timeout=30)  # finished: its result is on the worker, not yet fetched
+        cluster.scale(0)  # and that worker goes, for good
+        while client.scheduler_info()["workers"]:
+            time.sleep(0.05)
+        with pytest.raises(ClusterError, match="lost every worker"):
+            list(submitter.batches())

@@ -2,11 +2,11 @@
 
 Both the search loop and top-K full training submit through :class:`Submitter`. It keeps at
 least twice as many tasks in flight as there are workers (measured: with 2 workers, 2 tasks in
-flight left each 50 ms task paying 16 ms of scheduler round trip, 4 hid it), and more when tasks
-are so short that the client's turn-around would leave workers idle (see
-:func:`window_size`). It submits lazily as tasks finish rather than the whole batch at
-once (a task that asks for resources is assigned to a worker at once, and every task assigned to
-a worker that dies counts as failed), and asks for a GPU per task when the workers have GPUs.
+flight left each 50 ms task paying 16 ms of scheduler round trip, 4 hid it), more when tasks are
+so short that the client's turn-around would leave workers idle (see ``_window.py``). It
+submits lazily as tasks finish, not the whole batch at once (a task that asks for resources is
+assigned to a worker at once, and every task on a worker that dies counts as failed), and asks
+for a GPU per task when the workers have GPUs.
 
 Tasks go to Dask and come back in batches: everything that finished while the client was busy
 is fetched in one ``gather``, and what replaces it is submitted in one ``map``. Each Dask call
@@ -32,6 +32,7 @@ from distributed.comm.core import CommClosedError
 from ckptnas.errors import ClusterError
 from ckptnas.runtime._deadline import Deadline, TaskTimeoutError, timed
 from ckptnas.runtime._signals import raise_if_interrupted
+from ckptnas.runtime._window import moving_average, window_size
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +48,8 @@ STILL_WAITING = (
     "still waiting (a cluster starting its workers through a batch queue takes a while; Ctrl-C "
     "stops the run)"
 )
-#: Tasks in flight per worker at most when tasks are short (see :func:`window_size`).
-MAX_PER_WORKER = 16
+#: Seconds that fetching finished results may wait before it looks at the cluster again.
+_FETCH_SECONDS = 10.0
 #: Recent turn-arounds whose longest sizes the window.
 _TURNAROUNDS_KEPT = 64
 
@@ -298,12 +299,10 @@ class Submitter(Generic[S, R]):
         return futures
 
     def batches(self) -> Iterator[list[Outcome[S, R]]]:
-        """The outcomes of the tasks finished at each look, tasks submitted meanwhile included.
-
-        Results of one batch are fetched in one round trip.
-        """
+        """The outcomes of the tasks finished at each look (fetched in one round trip)."""
         while futures := self._finished_batch():
             outcomes = self._outcomes(futures)
+            futures = [f for f in futures if f not in self.in_flight]  # not those lost again
             # Released on the event loop in one call: each release from this thread wakes the
             # loop on its own (1,000 releases cost the client 0.4 s of 4 s with instant tasks).
             loop = self.client.loop
@@ -316,7 +315,7 @@ class Submitter(Generic[S, R]):
                     if outcome.result is not None:
                         start, end = self.timing(outcome.result)
                         if math.isfinite(start) and math.isfinite(end):
-                            self.task_seconds = _moving_average(
+                            self.task_seconds = moving_average(
                                 self.task_seconds, max(0.0, end - start)
                             )
                             self._ended.append(end)
@@ -335,7 +334,7 @@ class Submitter(Generic[S, R]):
                 self._lost(f"it cancelled task {future.key!r}")
         done = [f for f in futures if f.status not in ("error", "cancelled")]
         try:
-            results = dict(zip(done, self.client.gather(done), strict=True)) if done else {}
+            results = self._fetch(done)
         except CommClosedError:
             # Finished, but the scheduler went away before the results were fetched: the
             # client has not noticed yet (its futures are not cancelled), the run has. Seen in
@@ -344,6 +343,10 @@ class Submitter(Generic[S, R]):
             self._lost(f"the connection closed while fetching {len(done)} finished tasks")
         outcomes: list[Outcome[S, R]] = []
         for future in futures:
+            if future in done and future not in results:
+                # Its result was lost with its worker; Dask runs it again: wait for that.
+                self.queue.add(future)
+                continue
             spec, attempt = self.in_flight.pop(future)
             self._submitted.pop(str(future.key), None)
             if future in results:
@@ -353,6 +356,28 @@ class Submitter(Generic[S, R]):
             else:
                 outcomes.append(Outcome(spec, attempt, None, future.exception()))
         return outcomes
+
+    def _fetch(self, futures: list[Future[R]]) -> dict[Future[R], R]:
+        """The results of finished futures, fetched together; those lost meanwhile left out.
+
+        A result whose worker went before it was fetched is computed again, and
+        ``Client.gather`` waits for that, on a cluster that may have no worker left: the run
+        hung there once. So a fetch waits :data:`_FETCH_SECONDS` at most (doubled while every
+        result is still there), then looks at the cluster and fetches what is still finished.
+        """
+        results: dict[Future[R], R] = {}
+        seconds = _FETCH_SECONDS
+        while ready := [f for f in futures if f.status == "finished" and f not in results]:
+            try:
+                # Client.gather has no timeout; its coroutine, run the same way, takes one.
+                values = self.client.sync(self.client._gather, ready, callback_timeout=seconds)
+            except TimeoutError:
+                self.look_at_cluster()
+                if all(f.status == "finished" for f in ready):
+                    seconds *= 2
+                continue
+            results.update(zip(ready, values, strict=True))
+        return results
 
     def _lost(self, how: str) -> NoReturn:
         self.in_flight.clear()  # nothing left there to cancel
@@ -366,32 +391,6 @@ class Submitter(Generic[S, R]):
             self.client.cancel(list(self.in_flight))
             self.in_flight.clear()
             self._submitted.clear()
-
-
-def window_size(n_workers: int, task_seconds: float, turnaround_seconds: float) -> int:
-    """Tasks to keep in flight on ``n_workers``: enough that none waits for the client.
-
-    After a task ends, its replacement reaches the scheduler a turn-around *T* later (the
-    result's way to the client, its recording, the strategy's next candidate, the submission);
-    meanwhile each worker runs *T / d* more tasks of duration *d*. So each worker needs
-    ``1 + ceil(T / d)`` tasks in flight, at least 2 (see the module's notes) and at most
-    :data:`MAX_PER_WORKER`: with tasks of ~0 s, 16 per worker let the client handle twice as
-    many per second as 2 did, by batching what finishes meanwhile. More in flight also means a
-    search that asks for candidates knowing fewer results, so the window only grows while
-    workers would otherwise wait. NaN: not measured yet.
-    """
-    per_worker = 2
-    if task_seconds > 0 and turnaround_seconds > 0:
-        needed = 1 + math.ceil(turnaround_seconds / task_seconds)
-        per_worker = min(MAX_PER_WORKER, max(per_worker, needed))
-    elif task_seconds == 0:  # tasks that take no measurable time
-        per_worker = MAX_PER_WORKER
-    return per_worker * n_workers
-
-
-def _moving_average(average: float, value: float, weight: float = 0.2) -> float:
-    """An exponential moving average: recent tasks weigh most, one outlier little."""
-    return value if math.isnan(average) else (1 - weight) * average + weight * value
 
 
 def _release(futures: list[Future[Any]]) -> None:
