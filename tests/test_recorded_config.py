@@ -12,7 +12,7 @@ from ckptnas.config import Config
 from ckptnas.errors import RunDirectoryError
 from ckptnas.runtime import resume_experiment
 from ckptnas.search import SCRATCH
-from ckptnas.storage import LineageRegistry, RunDir, build_dataset
+from ckptnas.storage import LineageRegistry, RunDir, build_dataset, recorded_config
 
 DAMAGED = r"lineage\.sqlite is corrupt: its recorded configuration cannot be read"
 
@@ -37,7 +37,7 @@ def test_damaged_config_stops_results_report_and_resume_alike(tmp_path: Path) ->
 def test_config_with_a_bad_value_names_the_registry(tmp_path: Path) -> None:
     _registry_with_config(tmp_path, '[search]\nscheduler = "sometimes"\n')
     with pytest.raises(RunDirectoryError, match=DAMAGED) as info:
-        RunDir(tmp_path).recorded_config()
+        recorded_config(RunDir(tmp_path))
     assert "\n" not in str(info.value)
 
 
@@ -60,14 +60,14 @@ def test_config_toml_is_read_when_the_registry_records_none(tmp_path: Path) -> N
     run = RunDir(tmp_path)
     run.write_config(Config().replace("experiment", max_candidates=3))
     LineageRegistry(run).close()
-    assert run.recorded_config().experiment.max_candidates == 3
+    assert recorded_config(run).experiment.max_candidates == 3
     run.config.write_text("[experiment\n")
     with pytest.raises(RunDirectoryError, match=r"config\.toml is corrupt"):
-        run.recorded_config()
+        recorded_config(run)
 
 
 def test_nothing_recorded_is_none_only_when_asked(tmp_path: Path) -> None:
     run = RunDir(tmp_path)
-    assert run.recorded_config(missing_ok=True) is None
+    assert recorded_config(run, missing_ok=True) is None
     with pytest.raises(RunDirectoryError, match="holds no recorded run"):
-        run.recorded_config()
+        recorded_config(run)

@@ -164,7 +164,9 @@ def test_a_release_run_resumes_with_its_space_recorded_by_name(
     tmp_path: Path, client: Client
 ) -> None:
     run = Path(shutil.copytree(FIXTURE, tmp_path / "old"))
-    config = ckptnas.storage.RunDir(run).recorded_config().replace("experiment", max_candidates=7)
+    config = ckptnas.storage.recorded_config(ckptnas.storage.RunDir(run)).replace(
+        "experiment", max_candidates=7
+    )
     Experiment(config, run, progress=False, resume=True).run(client)
     with LineageRegistry(run, readonly=True) as registry:
         assert registry.recorded_space()["kind"] == "builtin"

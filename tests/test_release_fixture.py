@@ -16,7 +16,7 @@ from distributed import Client
 import ckptnas
 from ckptnas.cli import main
 from ckptnas.runtime import Experiment
-from ckptnas.storage import RunDir
+from ckptnas.storage import RunDir, recorded_config
 
 FIXTURE = Path(__file__).parent / "fixtures" / "release-0.1.0"
 
@@ -47,7 +47,7 @@ def test_old_run_loads_its_best_model(old_run: Path) -> None:
 
 
 def test_old_run_resumes_to_a_larger_budget(old_run: Path, client: Client) -> None:
-    config = RunDir(old_run).recorded_config().replace("experiment", max_candidates=8)
+    config = recorded_config(RunDir(old_run)).replace("experiment", max_candidates=8)
     ds = Experiment(config, old_run, progress=False, resume=True).run(client)
     assert ds.sizes["candidate"] == 8
     assert (ds["status"] == "ok").sum() >= 7

@@ -17,7 +17,12 @@ from ckptnas.analysis._summary import RunSummary
 from ckptnas.config import Config
 from ckptnas.errors import RunDirectoryError
 from ckptnas.space import space_from_dict
-from ckptnas.storage import CandidateRecord, CandidateStatus, LineageRegistry
+from ckptnas.storage import (
+    CandidateRecord,
+    CandidateStatus,
+    LineageRegistry,
+    recorded_config,
+)
 
 #: One epoch of a candidate: ``(train_loss, val_loss, val_metric, epoch_time)``.
 Curve = tuple[float, float, float, float]
@@ -84,7 +89,7 @@ class RunSnapshot:
             curves=registry.curves(),
             described=_described(registry, lineage.records.values(), trust_code),
             meta=meta,
-            config=registry.run_dir.recorded_config(registry, missing_ok=True),
+            config=recorded_config(registry.run_dir, registry, missing_ok=True),
             headline=RunSummary.from_registry(registry).headline(),
             taken_at=time.time(),
         )

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ckptnas.cli._summary import print_run_summary, print_summary
 from ckptnas.errors import CkptnasError
-from ckptnas.storage import LineageRegistry, RunDir
+from ckptnas.storage import LineageRegistry, RunDir, recorded_config
 
 if TYPE_CHECKING:
     from ckptnas.cli._common import Subparsers
@@ -64,7 +64,7 @@ def cmd_lineage(args: argparse.Namespace) -> int:
             raise CkptnasError(f"run {str(run_dir)!r} has no candidate {args.candidate}")
         print(format_ancestry(lineage, args.candidate))
     elif args.stats:
-        window = args.window or RunDir(run_dir).recorded_config().search.population_size
+        window = args.window or recorded_config(RunDir(run_dir)).search.population_size
         print(format_lineage_stats(lineage, window))
     elif args.export:
         out = Path(args.output) if args.output else run_dir / f"lineage.{args.export}"

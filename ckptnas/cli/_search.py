@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from ckptnas.cli._common import add_cluster_flags, add_trust_flag, apply_flags
 from ckptnas.cli._summary import print_summary
 from ckptnas.config import Config, load_config
-from ckptnas.storage import RunDir
+from ckptnas.storage import RunDir, recorded_config
 
 if TYPE_CHECKING:
     from ckptnas.cli._common import Subparsers
@@ -58,7 +58,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     run_dir = Path(args.run_dir)
     RunDir(run_dir).require_writable()  # before reading: a read-only open leaves -shm files
-    config = apply_flags(RunDir(run_dir).recorded_config(), args)
+    config = apply_flags(recorded_config(RunDir(run_dir)), args)
     args.stopping_run = run_dir
     experiment = Experiment(
         config,

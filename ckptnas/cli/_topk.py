@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ckptnas.cli._common import add_cluster_flags, add_trust_flag, apply_flags
-from ckptnas.storage import INITS, RunDir
+from ckptnas.storage import INITS, RunDir, recorded_config
 
 if TYPE_CHECKING:
     from ckptnas.cli._common import Subparsers
@@ -41,7 +41,7 @@ def cmd_train_topk(args: argparse.Namespace) -> int:
 
     run_dir = Path(args.run_dir)
     files = RunDir(run_dir)
-    config = apply_flags(files.recorded_config(), args)
+    config = apply_flags(recorded_config(files), args)
     settings = TopKSettings(
         k=args.k, max_epochs=args.epochs, patience=args.patience, min_delta=args.min_delta
     )

@@ -41,6 +41,7 @@ from ckptnas.storage import (
     RunDir,
     RunKind,
     RunMeta,
+    recorded_config,
     refuse_unknown_candidates,
 )
 
@@ -377,7 +378,7 @@ def resume_experiment(
     """
     files = RunDir(run_dir)
     files.require_writable()
-    config = files.recorded_config()
+    config = recorded_config(files)
     if max_candidates:
         config = config.replace("experiment", max_candidates=max_candidates)
     return Experiment(config, run_dir, progress=progress, resume=True, trust_code=trust_code).run()

@@ -13,7 +13,7 @@ from ckptnas.config import Task
 from ckptnas.data import netcdf_inputs, open_netcdf
 from ckptnas.errors import DataError
 from ckptnas.runtime._models import TrainedModel, load_model, shape_text
-from ckptnas.storage import RunDir, refuse_overwrite, replacing
+from ckptnas.storage import RunDir, recorded_config, refuse_overwrite, replacing
 
 
 def predict_file(
@@ -47,7 +47,7 @@ def predict_file(
     """
     out = refuse_overwrite(out, reading=[data])
     model = load_model(run_dir, candidate_id, trust_code)
-    config = RunDir(run_dir).recorded_config()
+    config = recorded_config(RunDir(run_dir))
     ds = open_netcdf(data, model.input_names)
     sample = _checked_sample_dim(ds, model, config.data.sample_dim, f"{str(data)!r}")
     inputs = netcdf_inputs(ds, model.input_names, sample, f"{str(data)!r}")

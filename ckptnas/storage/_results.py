@@ -40,6 +40,7 @@ from ckptnas.storage._lineage import LineageRegistry
 from ckptnas.storage._pareto import non_dominated
 from ckptnas.storage._records import CandidateRecord
 from ckptnas.storage._results_coords import results_coords
+from ckptnas.storage._run_config import recorded_config
 from ckptnas.storage._rundir import RunDir
 from ckptnas.storage._sqlite import CURVE_NAMES, Curve
 from ckptnas.storage._states import CandidateStatus
@@ -180,7 +181,7 @@ def build_dataset(registry: LineageRegistry, n_epochs: int | None = None) -> xr.
     curves = registry.curves()
     # A registry made by hand (or a run stopped before it wrote config.toml) records no
     # configuration: it is read with the defaults, no scheduler and one objective.
-    config = registry.run_dir.recorded_config(registry, missing_ok=True) or Config()
+    config = recorded_config(registry.run_dir, registry, missing_ok=True) or Config()
     search = config.search
     longest = max((len(c) for c in curves.values()), default=0)
     n_epochs = max(n_epochs or 0, longest, 1)

@@ -9,21 +9,16 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Literal, overload
+from typing import ClassVar
 
-from ckptnas.config import Config, config_from_dict
-from ckptnas.errors import ConfigError, RunDirectoryError
+from ckptnas.config import Config
+from ckptnas.errors import RunDirectoryError
 from ckptnas.storage import _atomic
 from ckptnas.storage._states import Init
-
-if TYPE_CHECKING:
-    from ckptnas.storage._lineage import LineageRegistry
-
 
 #: A SQLite database and the journals beside it while it is written.
 _SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
@@ -240,64 +235,6 @@ class RunDir:
         if not self.lineage.is_file():
             raise RunDirectoryError(f"{str(self.root)!r} holds no run (no {self.lineage.name})")
 
-    @overload
-    def recorded_config(
-        self, registry: LineageRegistry | None = None, *, missing_ok: Literal[False] = False
-    ) -> Config: ...
-    @overload
-    def recorded_config(
-        self, registry: LineageRegistry | None = None, *, missing_ok: bool
-    ) -> Config | None: ...
-    def recorded_config(
-        self, registry: LineageRegistry | None = None, *, missing_ok: bool = False
-    ) -> Config | None:
-        """The configuration the run was started with: the one way a run's config is read.
-
-        The registry's copy is read first (it is written in a transaction, so it is never
-        partial); ``config.toml`` is the fallback for a run stopped before its registry was
-        described.
-
-        Parameters
-        ----------
-        registry : LineageRegistry, optional
-            The run's registry, already open (the results writer's); opened read-only if not.
-        missing_ok : bool
-            Return ``None`` instead of raising when the run recorded no configuration at all.
-
-        Raises
-        ------
-        RunDirectoryError
-            If the recorded configuration cannot be read (naming the file), or the directory
-            records none and ``missing_ok`` is false.
-        """
-        text = self._registry_config(registry)
-        if text is not None:
-            return _parsed(text, self.lineage)
-        if self.config.is_file():
-            try:
-                text = self.config.read_text()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise RunDirectoryError(f"{self.config} cannot be read ({exc})") from None
-            return _parsed(text, self.config)
-        if missing_ok:
-            return None
-        raise RunDirectoryError(
-            f"{str(self.root)!r} holds no recorded run (no {self.lineage.name} or "
-            f"{self.config.name}): nothing to resume or train"
-        )
-
-    def _registry_config(self, registry: LineageRegistry | None) -> str | None:
-        """The configuration text the registry holds, ``None`` when it holds none."""
-        if registry is not None:
-            return registry.get_meta("config")
-        if not self.lineage.is_file():
-            return None
-        # Imported here: the registry names its file through this module.
-        from ckptnas.storage._lineage import LineageRegistry
-
-        with LineageRegistry(self, readonly=True) as opened:
-            return opened.get_meta("config")
-
     # -- writing ---------------------------------------------------------------------------
     def create(self) -> None:
         """Make the directory (and its parents) and mark it as a ckptnas run.
@@ -359,13 +296,3 @@ class RunDir:
                     "put it on a file system that supports flock"
                 ) from None
             yield
-
-
-def _parsed(text: str, path: Path) -> Config:
-    """A recorded configuration's text as a :class:`Config`, or one line naming its file."""
-    try:
-        return config_from_dict(tomllib.loads(text))
-    except (tomllib.TOMLDecodeError, ConfigError) as exc:
-        raise RunDirectoryError(
-            f"{path} is corrupt: its recorded configuration cannot be read ({exc})"
-        ) from None

@@ -33,6 +33,7 @@ from ckptnas.storage import (
     RunDir,
     TopKRegistry,
     build_topk_dataset,
+    recorded_config,
     write_dataset,
 )
 from ckptnas.topk._records import FullTrainResult, FullTrainSpec, TopKSettings
@@ -143,7 +144,7 @@ def train_topk(  # noqa: PLR0913
     if unknown:
         raise ConfigError(f"unknown init {unknown[0]!r}; known: {', '.join(INITS)}")
     files.require_search()
-    config = config or files.recorded_config()
+    config = config or recorded_config(files)
     with (
         files.lock(),
         LineageRegistry(files, readonly=True) as lineage,
