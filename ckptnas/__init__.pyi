@@ -23,6 +23,7 @@ from .runtime import export_model as export_model
 from .runtime import load_exported as load_exported
 from .runtime import load_model as load_model
 from .runtime import resume_experiment as resume_experiment
+from .runtime import score_candidate as score_candidate
 from .search import DonorIndex as DonorIndex
 from .search import RandomSearch as RandomSearch
 from .search import RegularizedEvolution as RegularizedEvolution

@@ -27,6 +27,7 @@ GROUPS: dict[str, list[str]] = {
         "RunDir",
         "load_results",
         "load_model",
+        "score_candidate",
         "LineageRegistry",
         "CheckpointStore",
         "checkpoint_usage",

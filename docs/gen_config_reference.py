@@ -59,7 +59,14 @@ MEANINGS: dict[str, str] = {
     "dimension.",
     "data.task": "`auto` treats integer or boolean targets as classification, others as "
     "regression.",
-    "data.val_fraction": "Share of rows held out for validation (seeded split).",
+    "data.val_fraction": "Share of rows held out for validation (seeded split): they score "
+    "candidates, stop training early and rank the search.",
+    "data.test_fraction": "Share of rows held out for testing (seeded split): nothing of the "
+    "search or of full training sees them; only finished models are scored on them (top-K "
+    "full training, `ckptnas evaluate`). 0: no test split.",
+    "data.split_variable": "netCDF data: the variable along the sample dimension whose values, "
+    "`train`, `val` or `test` (text or bytes), assign each row to a split, instead of the "
+    "seeded split of the two fractions.",
     "data.n_samples": "Rows of the synthetic data.",
     "data.noise": "Standard deviation of the noise added to the standardised synthetic target.",
     "space.kind": "`dense`: the layered space of the keys below; `conv1d`, `conv2d`, `cell`: the "

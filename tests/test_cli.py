@@ -153,7 +153,7 @@ def test_every_command_has_a_handler() -> None:
 
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    assert len(commands.choices) == 10
+    assert len(commands.choices) == 11
     for name, command in commands.choices.items():
         assert callable(command.get_default("func")), name
 

@@ -20,12 +20,29 @@ def test_synthetic_combo_is_seeded() -> None:
 
 
 def test_split_is_disjoint_and_complete() -> None:
-    data = load_data(DataConfig(n_samples=500, val_fraction=0.2), seed=0)
-    assert len(data.val_index) == 100
-    assert set(data.train_index).isdisjoint(data.val_index)
-    assert len(data.train_index) + len(data.val_index) == 500
+    data = load_data(DataConfig(n_samples=500, val_fraction=0.2, test_fraction=0.1), seed=0)
+    assert (len(data.val_index), len(data.test_index)) == (100, 50)
+    rows = [set(data.train_index), set(data.val_index), set(data.test_index)]
+    assert sum(map(len, rows)) == len(set.union(*rows)) == 500
     train_x, _ = data.split("train")
     assert abs(float(train_x["cell"].mean())) < 0.05  # standardised on the training rows
+
+
+def test_without_test_rows_the_split_is_the_one_runs_had_before() -> None:
+    held_out = load_data(DataConfig(n_samples=500, test_fraction=0.2), seed=0)
+    without = load_data(DataConfig(n_samples=500, test_fraction=0.0), seed=0)
+    assert len(without.test_index) == 0
+    assert np.array_equal(held_out.val_index, without.val_index)  # validation rows kept
+    assert set(held_out.train_index) == set(without.train_index) - set(held_out.test_index)
+
+
+def test_the_preprocessing_is_fitted_without_the_test_rows() -> None:
+    config = DataConfig(n_samples=400, test_fraction=0.25)
+    data = load_data(config, seed=0)
+    raw, _ = synthetic_combo(400, seed=0, noise=config.noise)
+    fitted = data.preprocessing.inputs["cell"]
+    assert np.allclose(fitted.shift, raw["cell"][data.train_index].mean(axis=0))
+    assert not np.allclose(fitted.shift, raw["cell"][data.test_index].mean(axis=0))
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@ from ._gather import COMPARISON_FILE as COMPARISON_FILE
 from ._gather import gather as gather
 from ._gather import policy_label as policy_label
 from ._gather import write_comparison as write_comparison
+from ._held_out import held_out_facts as held_out_facts
 from ._html_report import LiveReport as LiveReport
 from ._html_report import html_report as html_report
 from ._html_report import write_html_report as write_html_report

@@ -120,6 +120,7 @@ def _facts(snap: RunSnapshot) -> list[tuple[str, str]]:
     ]
     if config is not None:
         rows.append(("strategy", f"{describe_strategy(config)}, seed {snap.meta['seed']}"))
+    rows += snap.held_out
     return [(html.escape(label), html.escape(value)) for label, value in rows]
 
 

@@ -122,11 +122,14 @@ def topk_run(topk: xr.Dataset, path: str | Path) -> Path:
         ax = axes[rank]
         row = topk.isel(rank=rank)
         for init in row.init.values:
+            # topk.nc files written before test splits have no test_metric.
+            test = float(row.test_metric.sel(init=init)) if "test_metric" in row else math.nan
+            held_out = f", held-out test {test:.3f}" if math.isfinite(test) else ""
             ax.plot(
                 row.elapsed.sel(init=init),
                 row.val_metric.sel(init=init),
                 color=INIT_COLORS.get(Init(str(init)), "black"),
-                label=f"{init} init",
+                label=f"{init} init{held_out}",
             )
         target = float(row.target)
         if math.isfinite(target):
@@ -142,8 +145,8 @@ def topk_run(topk: xr.Dataset, path: str | Path) -> Path:
             ax.set_ylim(low - 0.05 * (finite.max() - low), finite.max() + 0.02)
     for ax in axes[n:]:
         ax.set_visible(False)
-    if n:
-        axes[0].legend(fontsize=7)
+    for ax in axes[:n]:  # each: every candidate has its own held-out scores
+        ax.legend(fontsize=6)
     fig.suptitle(
         "Full training of the top-K candidates: checkpoint vs scratch init", fontsize=10, y=1.02
     )

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ckptnas.analysis._held_out import held_out_facts
 from ckptnas.analysis._lineage_stats import Lineage
 from ckptnas.analysis._stages import Stage, stages
 from ckptnas.analysis._summary import RunSummary
@@ -51,6 +52,9 @@ class RunSnapshot:
         :meth:`RunSummary.headline` of the finished candidates.
     taken_at : float
         When the registry was read (Unix seconds).
+    held_out : list of (str, str)
+        The held-out test split and the test scores of full training (see
+        :func:`~ckptnas.analysis.held_out_facts`).
     """
 
     name: str
@@ -61,6 +65,7 @@ class RunSnapshot:
     config: Config | None
     headline: dict[str, float]
     taken_at: float
+    held_out: list[tuple[str, str]]
 
     @classmethod
     def read(
@@ -83,15 +88,17 @@ class RunSnapshot:
             for key in ("config", "dataset", "task", "metric", "policy", "freeze", "seed")
         }
         lineage = Lineage.from_registry(registry)
+        config = recorded_config(registry.run_dir, registry, missing_ok=True)
         return cls(
             name=name or registry.run_dir.root.name,
             lineage=lineage,
             curves=registry.curves(),
             described=_described(registry, lineage.records.values(), trust_code),
             meta=meta,
-            config=recorded_config(registry.run_dir, registry, missing_ok=True),
+            config=config,
             headline=RunSummary.from_registry(registry).headline(),
             taken_at=time.time(),
+            held_out=held_out_facts(registry.run_dir, config, meta["metric"] or "metric"),
         )
 
     @property

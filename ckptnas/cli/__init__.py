@@ -26,7 +26,7 @@ COMMAND_GROUPS: tuple[str, ...] = (
     "ckptnas.cli._search",  # run, resume
     "ckptnas.cli._inspect",  # lineage, summary
     "ckptnas.cli._topk",  # train-topk
-    "ckptnas.cli._model",  # predict, export
+    "ckptnas.cli._model",  # predict, evaluate, export
     "ckptnas.cli._cluster",  # cluster-script
     "ckptnas.cli._report",  # compare, report
 )

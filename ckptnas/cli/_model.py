@@ -1,4 +1,4 @@
-"""``ckptnas predict`` and ``ckptnas export``: a trained candidate put to use."""
+"""``ckptnas predict``, ``evaluate`` and ``export``: a trained candidate put to use."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 def register(sub: Subparsers) -> None:
-    """Add the ``predict`` and ``export`` commands."""
+    """Add the ``predict``, ``evaluate`` and ``export`` commands."""
     predict = sub.add_parser("predict", help="a trained candidate's predictions for a netCDF file")
     predict.add_argument("run_dir")
     predict.add_argument("data", help="netCDF file with the run's input variables, raw")
@@ -21,6 +21,28 @@ def register(sub: Subparsers) -> None:
     predict.add_argument("--out", help="output file (default: DATA.predictions.nc)")
     add_trust_flag(predict)
     predict.set_defaults(func=cmd_predict)
+
+    evaluate = sub.add_parser(
+        "evaluate", help="a trained candidate's metric on held-out test rows or a labelled file"
+    )
+    evaluate.add_argument("run_dir")
+    evaluate.add_argument(
+        "data", nargs="?", help="netCDF file with the run's input and target variables, raw"
+    )
+    evaluate.add_argument("--candidate", type=int, required=True, help="the candidate's id")
+    evaluate.add_argument(
+        "--split",
+        choices=["test", "val"],
+        default="test",
+        help="the run's held-out test rows (default) or its validation rows",
+    )
+    evaluate.add_argument(
+        "--init",
+        choices=["scratch", "checkpoint"],
+        help="score the weights of the candidate's full training with this init",
+    )
+    add_trust_flag(evaluate)
+    evaluate.set_defaults(func=cmd_evaluate)
 
     export = sub.add_parser(
         "export", help="write a trained candidate as a model file other programs load"
@@ -45,6 +67,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.data).with_suffix(".predictions.nc")
     ds = predict_file(args.run_dir, args.candidate, args.data, out, args.trust_code)
     print(f"wrote {out}: {ds.sizes[next(iter(ds.dims))]} predictions of candidate {args.candidate}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Print a candidate's metric on a split of the run's data or on ``args.data``."""
+    from ckptnas.runtime import score_candidate
+    from ckptnas.storage import Init
+
+    score = score_candidate(
+        args.run_dir,
+        args.candidate,
+        split=args.split,
+        data=args.data,
+        init=None if args.init is None else Init(args.init),
+        trust_code=args.trust_code,
+    )
+    print(score.line())
     return 0
 
 

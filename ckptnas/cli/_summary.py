@@ -6,7 +6,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ckptnas.storage import checkpoint_usage
+from ckptnas.analysis._held_out import held_out_facts
+from ckptnas.storage import RunDir, checkpoint_usage, recorded_config
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -47,6 +48,9 @@ def print_run_summary(summary: RunSummary, metric: str, run_dir: Path, k: int) -
     usage = checkpoint_usage(run_dir)
     if usage.n_checkpoints:
         print(usage.describe())
+    files = RunDir(run_dir)
+    for label, value in held_out_facts(files, recorded_config(files, missing_ok=True), metric):
+        print(f"{label}: {value}")
     top = summary.top(k)
     print(f"\ntop {len(top)} candidates by validation {metric}:")
     print(f"{'id':>5} {'objective':>10} {'parent':>6} {'transferred':>11} {'params':>9}")

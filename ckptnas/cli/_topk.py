@@ -56,7 +56,11 @@ def cmd_train_topk(args: argparse.Namespace) -> int:
     )
     metric = ds.attrs.get("metric", "metric")
     print(f"wrote {files.topk_results}")
-    print(f"{'rank':>4} {'cand':>5} {'init':>10} {'epochs':>6} {metric:>8} {'t_target':>9}")
+    # "val": the rows that chose and stopped the models; "test": the held-out ones.
+    val, test = f"val {metric}", f"test {metric}"
+    print(
+        f"{'rank':>4} {'cand':>5} {'init':>10} {'epochs':>6} {val:>9} {test:>9} {'t_target':>9}"
+    )
     for rank in ds["rank"].values:
         row = ds.sel(rank=rank)
         for init in ds.init.values:
@@ -65,6 +69,7 @@ def cmd_train_topk(args: argparse.Namespace) -> int:
             cell = row.sel(init=init)
             print(
                 f"{int(rank):>4} {int(row.candidate):>5} {init:>10} {int(cell.n_epochs):>6} "
-                f"{float(cell.final_metric):>8.4f} {float(cell.time_to_target):>8.1f}s"
+                f"{float(cell.final_metric):>9.4f} {float(cell.test_metric):>9.4f} "
+                f"{float(cell.time_to_target):>8.1f}s"
             )
     return 0

@@ -124,6 +124,12 @@ def _check_across_tables(config: Config) -> None:
     # The epoch budget against the first training is the scheduler's check (its options come
     # first): see ckptnas.search.Scheduler.check.
     check_search(config.search, config.training.epochs)
+    data = config.data
+    if data.val_fraction + data.test_fraction >= 1:
+        raise ConfigError(
+            f"[data] val_fraction = {data.val_fraction} and test_fraction = "
+            f"{data.test_fraction} leave no training rows: their sum must be below 1"
+        )
     cluster = config.cluster
     if cluster.adapt_maximum and cluster.adapt_maximum < cluster.adapt_minimum:
         raise ConfigError(

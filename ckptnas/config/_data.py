@@ -22,7 +22,10 @@ class Task(StrEnum):
 
 @dataclass(frozen=True)
 class DataConfig:
-    """``[data]``: which dataset, and how it is split into training and validation rows."""
+    """``[data]``: which dataset, and how it is split into training, validation and test rows.
+
+    Test rows are held out: nothing of the search sees them (see :mod:`ckptnas.data`).
+    """
 
     kind: str = registered("data", "synthetic_combo")
     name: str = option(
@@ -38,5 +41,11 @@ class DataConfig:
     )
     task: str = choice(Task.AUTO)
     val_fraction: float = option(0.2, lambda x: 0 < x < 1, "strictly between 0 and 1")
+    test_fraction: float = option(0.2, lambda x: 0 <= x < 1, "at least 0, below 1")
+    split_variable: str = option(
+        "",
+        why="for kind = netcdf: a variable along the sample dimension whose values (train, "
+        "val, test) assign each row; replaces val_fraction and test_fraction",
+    )
     n_samples: int = option(6000, lambda x: x >= 10, ">= 10 (synthetic data only)")
     noise: float = option(0.1, non_negative, ">= 0 (synthetic data only)")

@@ -2,9 +2,9 @@ from ._netcdf import netcdf_inputs as netcdf_inputs
 from ._netcdf import open_netcdf as open_netcdf
 from ._registry import DATA_SOURCES as DATA_SOURCES
 from ._sources import DataSource as DataSource
+from ._split import MIN_SPLIT_ROWS as MIN_SPLIT_ROWS
 from ._synthetic import SYNTHETIC_SIZES as SYNTHETIC_SIZES
 from ._synthetic import synthetic_combo as synthetic_combo
-from ._tabular import MIN_SPLIT_ROWS as MIN_SPLIT_ROWS
 from ._tabular import DataDescription as DataDescription
 from ._tabular import TabularData as TabularData
 from ._tabular import load_data as load_data

@@ -29,6 +29,26 @@ def load_netcdf(config: DataConfig) -> tuple[dict[str, np.ndarray], np.ndarray]:
     return inputs, np.asarray(target.values)
 
 
+def load_split_labels(config: DataConfig) -> np.ndarray:
+    """The split label of each row, from the variable ``[data] split_variable`` of the file.
+
+    Raises
+    ------
+    DataError
+        If the variable is missing or is not one-dimensional along the sample dimension.
+    """
+    variable = config.split_variable
+    ds = open_netcdf(config.path, [config.target, variable])
+    sample = config.sample_dim or str(ds[config.target].dims[0])
+    labels = ds[variable]
+    if labels.dims != (sample,):
+        raise DataError(
+            f"{config.path!r}: split variable {variable!r} has dimensions {labels.dims}; it "
+            f"must have one, the sample dimension {sample!r}"
+        )
+    return np.asarray(labels.values)
+
+
 def require_file(path: str | Path) -> None:
     """Refuse a data file that does not exist here."""
     if not Path(path).is_file():

@@ -10,6 +10,9 @@ An entry of the data sources' registry has:
 ``load(table, seed)``
     The dataset's name, its inputs (input name to a ``(sample, ...)`` array) and its target,
     raw: :func:`~ckptnas.data.load_data` checks, splits and scales them.
+``split_labels(table)`` (optional)
+    The split of each row the data carry (``train``, ``val`` or ``test``), for a table that
+    names one (``[data] split_variable``); a source without it splits rows by seed only.
 
 Entries are small: numpy, xarray and scikit-learn are imported by ``load``.
 """
@@ -42,11 +45,21 @@ class DataSource(Protocol):
         """The dataset's name, raw inputs and raw target."""
 
 
+def refuse_split_variable(config: Config) -> None:
+    """Refuse ``[data] split_variable`` for a source whose data carry no split."""
+    if config.data.split_variable:
+        raise ConfigError(
+            f"[data] split_variable is for netCDF data, not kind = {config.data.kind!r}: "
+            "its rows are split by val_fraction and test_fraction"
+        )
+
+
 class SyntheticCombo:
     """Generated Combo-like drug-pair data (:func:`~ckptnas.data.synthetic_combo`)."""
 
     def check(self, config: Config) -> None:
         """Refuse a ``[training] batch_size`` above ``[data] n_samples``."""
+        refuse_split_variable(config)
         if config.training.batch_size > config.data.n_samples:
             raise ConfigError(
                 f"[training] batch_size = {config.training.batch_size} exceeds "
@@ -79,6 +92,7 @@ class Sklearn:
 
     def check(self, config: Config) -> None:
         """Refuse a ``name`` that is not one of :attr:`names`."""
+        refuse_split_variable(config)
         if config.data.name not in self.names:
             raise ConfigError(
                 f"[data] name = {config.data.name!r} must be diabetes, breast_cancer, digits or "
@@ -120,3 +134,11 @@ class NetCDF:
 
         inputs, target = load_netcdf(table)
         return Path(table.path).stem, inputs, target
+
+    def split_labels(self, table: DataConfig) -> np.ndarray | None:
+        """The values of ``split_variable``, if the table names one."""
+        if not table.split_variable:
+            return None
+        from ckptnas.data._netcdf import load_split_labels
+
+        return load_split_labels(table)

@@ -2,16 +2,16 @@
 
 Every dataset becomes a :class:`TabularData`: one or more named inputs of shape
 ``(sample, ...)`` (``(sample, feature)`` for tables, ``(sample, channel, length)`` or
-``(sample, channel, height, width)`` for signals and images), one target, and a fixed, seeded
-split into training and validation rows. Nothing is downloaded: the synthetic set is generated,
-scikit-learn's sets (digits also as 1x8x8 images) ship with the package, and netCDF files are the
-user's.
+``(sample, channel, height, width)`` for signals and images), one target, and a fixed split
+into training, validation and held-out test rows (``_split.py``). Nothing is downloaded: the
+synthetic set is generated, scikit-learn's sets (digits also as 1x8x8 images) ship with the
+package, and netCDF files are the user's.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -19,11 +19,9 @@ import numpy as np
 from ckptnas.config import DataConfig, Task
 from ckptnas.data._netcdf import require_file
 from ckptnas.data._registry import DATA_SOURCES
+from ckptnas.data._split import Rows, labelled_rows, seeded_rows
 from ckptnas.errors import DataError
 from ckptnas.storage import Preprocessing, Scaling
-
-#: Rows each split needs at least (R2 over fewer validation rows is undefined or meaningless).
-MIN_SPLIT_ROWS = 2
 
 
 @dataclass(frozen=True)
@@ -41,8 +39,8 @@ class DataDescription:
     input_shapes : dict of str to tuple of int
         Input name to the shape of one sample, in input order.
     preprocessing : Preprocessing
-    n_train, n_val : int
-        Rows of the two splits.
+    n_train, n_val, n_test : int
+        Rows of the three splits (``n_test`` 0: nothing held out).
     """
 
     name: str
@@ -51,6 +49,7 @@ class DataDescription:
     preprocessing: Preprocessing
     n_train: int
     n_val: int
+    n_test: int = 0
 
     @property
     def input_sizes(self) -> dict[str, int]:
@@ -65,7 +64,7 @@ class DataDescription:
 
 @dataclass(frozen=True)
 class TabularData:
-    """A dataset of named inputs and one target, already split into train and validation rows.
+    """A dataset of named inputs and one target, split into train, validation and test rows.
 
     Attributes
     ----------
@@ -77,9 +76,11 @@ class TabularData:
     target : ndarray
         Float32 of shape ``(sample,)`` for regression, int64 class indices for classification.
     train_index, val_index : ndarray
-        Row indices of the two splits.
+        Row indices of the training and validation splits.
     preprocessing : Preprocessing
         How the raw inputs were scaled and the target encoded (fitted on the training rows).
+    test_index : ndarray
+        Row indices of the held-out test split (empty: nothing held out).
     """
 
     name: str
@@ -89,6 +90,7 @@ class TabularData:
     train_index: np.ndarray
     val_index: np.ndarray
     preprocessing: Preprocessing
+    test_index: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     @property
     def n_classes(self) -> int:
@@ -119,11 +121,14 @@ class TabularData:
             self.preprocessing,
             len(self.train_index),
             len(self.val_index),
+            len(self.test_index),
         )
 
-    def split(self, which: Literal["train", "val"]) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """The inputs and target of the training or the validation rows."""
-        index = self.train_index if which == "train" else self.val_index
+    def split(
+        self, which: Literal["train", "val", "test"]
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The inputs and target of the training, validation or test rows."""
+        index = {"train": self.train_index, "val": self.val_index, "test": self.test_index}[which]
         return {k: v[index] for k, v in self.inputs.items()}, self.target[index]
 
 
@@ -146,9 +151,20 @@ def load_data(config: DataConfig, seed: int = 0) -> TabularData:
     DataError
         If a file or variable is missing, sample counts differ, or the data are empty.
     """
-    name, inputs, target = DATA_SOURCES.get(config.kind).load(config, seed)
+    source = DATA_SOURCES.get(config.kind)
+    name, inputs, target = source.load(config, seed)
     task = _resolve_task(config.task, target)
-    return _finish(name, task, (inputs, target), config, seed)
+    labels = getattr(source, "split_labels", lambda table: None)(config)
+    if labels is not None:
+        if len(labels) != len(target):
+            raise DataError(
+                f"{name}: split variable {config.split_variable!r} has {len(labels)} rows but "
+                f"the target has {len(target)}"
+            )
+        rows = labelled_rows(name, labels, config.split_variable)
+    else:
+        rows = seeded_rows(name, len(target), config.val_fraction, config.test_fraction, seed)
+    return _finish(name, task, (inputs, target), config, rows)
 
 
 def require_data_file(config: DataConfig) -> None:
@@ -181,11 +197,14 @@ def _finish(
     task: Task,
     arrays: tuple[dict[str, np.ndarray], np.ndarray],
     config: DataConfig,
-    seed: int,
+    rows: Rows,
 ) -> TabularData:
-    """Check a loader's ``(inputs, target)``, split the rows, standardise, encode classes."""
+    """Check a loader's ``(inputs, target)``, standardise, encode classes.
+
+    The scalings are fitted on the training rows alone; the test rows take no part in
+    anything but the class list (a label seen only there is still a class of the task).
+    """
     inputs, target = arrays
-    val_fraction = config.val_fraction
     target_label = f"the target {config.target!r}" if config.target else "the target"
     n = len(target)
     for var, x in inputs.items():
@@ -193,15 +212,8 @@ def _finish(
             raise DataError(f"{name}: input {var!r} has {len(x)} samples but the target has {n}")
         if math.prod(x.shape[1:]) == 0:
             raise DataError(f"{name}: input {var!r} has no features")
-    n_val = round(n * val_fraction)
-    if min(n_val, n - n_val) < MIN_SPLIT_ROWS:
-        raise DataError(
-            f"{name}: {n} samples give {n - n_val} training and {n_val} validation rows with "
-            f"val_fraction = {val_fraction}; each split needs at least {MIN_SPLIT_ROWS}"
-        )
     _refuse_non_finite(name, inputs, target, target_label)
-    order = np.random.default_rng(seed).permutation(n)
-    val_index, train_index = np.sort(order[:n_val]), np.sort(order[n_val:])
+    train_index, val_index = rows.train, rows.val
     scalings = {k: _fitted(name, f"input {k!r}", v, train_index) for k, v in inputs.items()}
     scaled = {k: scalings[k].apply(v) for k, v in inputs.items()}
     if task == Task.CLASSIFICATION:
@@ -210,7 +222,7 @@ def _finish(
             raise DataError(f"{name}: a classification target needs at least two classes")
         encoding = Preprocessing(task, scalings, classes=tuple(classes.tolist()))
         return TabularData(
-            name, task, scaled, labels.astype(np.int64), train_index, val_index, encoding
+            name, task, scaled, labels.astype(np.int64), train_index, val_index, encoding, rows.test
         )
     y = _numeric_target(name, target)
     for split, index in (("training", train_index), ("validation", val_index)):
@@ -224,7 +236,7 @@ def _finish(
     target_scaling = _fitted(name, target_label, y, train_index)
     encoding = Preprocessing(task, scalings, target=target_scaling)
     return TabularData(
-        name, task, scaled, target_scaling.apply(y), train_index, val_index, encoding
+        name, task, scaled, target_scaling.apply(y), train_index, val_index, encoding, rows.test
     )
 
 

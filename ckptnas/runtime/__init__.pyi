@@ -24,6 +24,8 @@ from ._records import TaskResult as TaskResult
 from ._records import TrainingSettings as TrainingSettings
 from ._records import WorkerTask as WorkerTask
 from ._registry import CLUSTERS as CLUSTERS
+from ._score import Score as Score
+from ._score import score_candidate as score_candidate
 from ._signals import Terminated as Terminated
 from ._signals import interrupts_noted as interrupts_noted
 from ._signals import sigterm_as_interrupt as sigterm_as_interrupt

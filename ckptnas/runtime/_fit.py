@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import Literal, TypedDict
 
 import torch
 from torch import nn
@@ -26,29 +27,43 @@ def _loss_fn(task: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, data: DeviceData, *, precision: str = Precision.FLOAT32
+    model: nn.Module,
+    data: DeviceData,
+    *,
+    precision: str = Precision.FLOAT32,
+    split: Literal["val", "test"] = "val",
 ) -> tuple[float, float]:
-    """Validation loss and metric: R² for regression, accuracy for classification.
+    """Loss and metric on the validation (or test) rows: R² for regression, else accuracy.
 
     The forward passes run in ``precision`` (see :func:`forward_precision`); the loss and
-    metric are computed from the outputs cast to float32.
+    metric are computed from the outputs cast to float32. The test split is for finished
+    models only; with no test rows, both are NaN.
     """
+    x, y = (data.val_x, data.val_y) if split == "val" else (data.test_x, data.test_y)
+    if not len(y):
+        return math.nan, math.nan
     model.eval()
-    n = len(data.val_y)
-    with forward_precision(precision, data.val_y.device):
+    n = len(y)
+    with forward_precision(precision, y.device):
         chunks = [
-            model({k: v[i : i + _EVAL_CHUNK] for k, v in data.val_x.items()})
+            model({k: v[i : i + _EVAL_CHUNK] for k, v in x.items()})
             for i in range(0, n, _EVAL_CHUNK)
         ]
     outputs = torch.cat(chunks).float()
-    loss = float(_loss_fn(data.task)(outputs, data.val_y))
-    if data.task == Task.CLASSIFICATION:
-        metric = float((outputs.argmax(1) == data.val_y).float().mean())
-    else:
-        residual = ((outputs.squeeze(1) - data.val_y) ** 2).sum()
-        total = ((data.val_y - data.val_y.mean()) ** 2).sum()
-        metric = float(1.0 - residual / total)
-    return loss, metric
+    loss = float(_loss_fn(data.task)(outputs, y))
+    return loss, metric_of(data.task, outputs, y)
+
+
+def metric_of(task: str, outputs: torch.Tensor, y: torch.Tensor) -> float:
+    """The metric of a model's outputs (scaled targets, or class scores) against ``y``.
+
+    Accuracy for classification; R² for regression, which the target's scaling leaves as it is.
+    """
+    if task == Task.CLASSIFICATION:
+        return float((outputs.argmax(1) == y).float().mean())
+    residual = ((outputs.reshape(-1) - y) ** 2).sum()
+    total = ((y - y.mean()) ** 2).sum()
+    return float(1.0 - residual / total)
 
 
 #: Validation rows of one timed forward pass (:func:`inference_latency`).

@@ -13,7 +13,15 @@ from torch import nn
 from ckptnas.config import Task
 from ckptnas.errors import CandidateError, DataError
 from ckptnas.space import space_from_dict
-from ckptnas.storage import CandidateStatus, CheckpointStore, LineageRegistry, Preprocessing
+from ckptnas.storage import (
+    CandidateStatus,
+    CheckpointStore,
+    Init,
+    LineageRegistry,
+    Preprocessing,
+    RunDir,
+    TopKRegistry,
+)
 
 
 def run_space(run_dir: str | Path, trust_code: bool = False) -> Any:
@@ -119,7 +127,9 @@ def _float(values: Any) -> torch.Tensor:
     return torch.as_tensor(np.asarray(values, dtype=np.float32))
 
 
-def load_model(run_dir: str | Path, candidate_id: int, trust_code: bool = False) -> TrainedModel:
+def load_model(
+    run_dir: str | Path, candidate_id: int, trust_code: bool = False, *, init: Init | None = None
+) -> TrainedModel:
     """A trained candidate, with its checkpointed weights, that takes raw inputs.
 
     Parameters
@@ -129,6 +139,9 @@ def load_model(run_dir: str | Path, candidate_id: int, trust_code: bool = False)
     trust_code : bool
         Needed only where the run searched a space object of a user's (recorded as a pickle,
         which runs its code when loaded): only for a run directory you trust.
+    init : {"scratch", "checkpoint"}, optional
+        The weights of the candidate's full training with this init (``train-topk``), instead
+        of those it ended the search with.
 
     Returns
     -------
@@ -163,6 +176,25 @@ def load_model(run_dir: str | Path, candidate_id: int, trust_code: bool = False)
             f"(status {record.status.value}{why})"
         )
     network = space.build(record.arch)
-    tensors = CheckpointStore(run_dir).load(candidate_id, digest=record.checkpoint_digest)
+    if init is None:
+        tensors = CheckpointStore(run_dir).load(candidate_id, digest=record.checkpoint_digest)
+    else:
+        tensors = _fully_trained(run_dir, candidate_id, Init(init))
     network.load_state_dict(tensors)
     return TrainedModel(network, Preprocessing.load(run_dir)).eval()
+
+
+def _fully_trained(run_dir: str | Path, candidate_id: int, init: Init) -> dict[str, torch.Tensor]:
+    """The weights a candidate's full training with ``init`` kept, checked against its record."""
+    files = RunDir(run_dir)
+    record = None
+    if files.topk_db.is_file():
+        with TopKRegistry(files, readonly=True) as registry:
+            record = registry.find(candidate_id, init)
+    if record is None or record.status != CandidateStatus.OK:
+        raise CandidateError(
+            f"candidate {candidate_id} of run {run_dir} has no finished {init} full training "
+            "(train-topk trains the best candidates)"
+        )
+    store = CheckpointStore.in_folder(files.topk_checkpoints(init))
+    return store.load(candidate_id, digest=record.checkpoint_digest)

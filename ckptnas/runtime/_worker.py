@@ -12,7 +12,7 @@ import contextlib
 import json
 import pickle
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -143,13 +143,19 @@ def choose_device(setting: str) -> torch.device:
 
 @dataclass(frozen=True)
 class DeviceData:
-    """A dataset's splits as tensors on the training device."""
+    """A dataset's splits as tensors on the training device.
+
+    The test split is there for scoring finished models only (top-K full training); training
+    and everything that chooses between candidates use the other two.
+    """
 
     train_x: dict[str, torch.Tensor]
     train_y: torch.Tensor
     val_x: dict[str, torch.Tensor]
     val_y: torch.Tensor
     task: str
+    test_x: dict[str, torch.Tensor] = field(default_factory=dict)
+    test_y: torch.Tensor = field(default_factory=lambda: torch.empty(0))
 
     @classmethod
     def of(cls, key: str, device: torch.device) -> DeviceData:
@@ -158,6 +164,7 @@ class DeviceData:
         if cache_key not in _TENSORS:
             data = get_data(key)
             (tx, ty), (vx, vy) = data.split("train"), data.split("val")
+            test_x, test_y = data.split("test")
 
             def move(d: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
                 return {k: torch.as_tensor(v).to(device) for k, v in d.items()}
@@ -168,6 +175,8 @@ class DeviceData:
                 move(vx),
                 torch.as_tensor(vy).to(device),
                 data.task,
+                move(test_x),
+                torch.as_tensor(test_y).to(device),
             )
         return _TENSORS[cache_key]
 

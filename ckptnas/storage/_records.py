@@ -106,6 +106,8 @@ class FullTrainOutcome(TaskOutcome):
     final_metric: float = math.nan
     #: Seconds to build the model and, for ``checkpoint``, read and verify the checkpoint.
     setup_time: float = math.nan
+    #: The metric of the kept epoch's weights on the held-out test rows (NaN: none held out).
+    test_metric: float = math.nan
 
 
 @dataclass(frozen=True, kw_only=True)

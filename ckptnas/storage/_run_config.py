@@ -76,9 +76,15 @@ def _registry_config(run: RunDir, registry: LineageRegistry | None) -> str | Non
 
 
 def _parsed(text: str, path: Path) -> Config:
-    """A recorded configuration's text as a :class:`Config`, or one line naming its file."""
+    """A recorded configuration's text as a :class:`Config`, or one line naming its file.
+
+    Every key is recorded, so one missing is one the run's version did not have: a run
+    recorded before ``[data] test_fraction`` existed held no rows out, and keeps its split.
+    """
     try:
-        return config_from_dict(tomllib.loads(text))
+        values = tomllib.loads(text)
+        values.setdefault("data", {}).setdefault("test_fraction", 0.0)
+        return config_from_dict(values)
     except (tomllib.TOMLDecodeError, ConfigError) as exc:
         raise RunDirectoryError(
             f"{path} is corrupt: its recorded configuration cannot be read ({exc})"

@@ -11,11 +11,13 @@ writes it and each change is one transaction. A finished run is never overwritte
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from ckptnas.storage import _sqlite as sql
 from ckptnas.storage._records import FullTrainOutcome
@@ -37,6 +39,7 @@ CREATE TABLE IF NOT EXISTS runs (
     best_epoch INTEGER,
     final_metric REAL,
     setup_time REAL,
+    test_metric REAL,
     n_params INTEGER NOT NULL DEFAULT 0,
     checkpoint_digest TEXT,
     worker TEXT NOT NULL DEFAULT '',
@@ -76,6 +79,9 @@ class TopKRecord:
         The candidate's ancestry in the search: parent, grandparent, ...
     curves : tuple of (train_loss, val_loss, val_metric, epoch_time)
         One tuple per epoch trained.
+    test_metric : float
+        The kept weights' metric on the held-out test rows (NaN: none held out, or a run
+        recorded before test splits existed).
     """
 
     id: int
@@ -100,6 +106,7 @@ class TopKRecord:
     end_time: float
     error: str
     curves: tuple[sql.Curve, ...] = ()
+    test_metric: float = math.nan
 
 
 class TopKRegistry(sql.Database):
@@ -115,7 +122,11 @@ class TopKRegistry(sql.Database):
 
     FILE = RunDir.TOPK_DB
     SCHEMA = _SCHEMA
-    VERSION = 1
+    VERSION = 2
+    #: Columns each version added: ``test_metric`` came with the held-out test split.
+    MIGRATIONS: ClassVar[dict[int, tuple[tuple[str, str, str], ...]]] = {
+        2: (("runs", "test_metric", "REAL"),)
+    }
     CURVE_OWNER = "run"
     DESCRIPTION = "full-training record"
 
@@ -181,12 +192,13 @@ class TopKRegistry(sql.Database):
             self._replace_curves(run_id, result)
             self._db.execute(
                 "UPDATE runs SET status = ?, best_epoch = ?, final_metric = ?, setup_time = ?, "
-                f"{sql.RUN_COLUMNS_SQL} WHERE id = ?",
+                f"test_metric = ?, {sql.RUN_COLUMNS_SQL} WHERE id = ?",
                 (
                     result.status,
                     result.best_epoch,
                     sql.to_sql(result.final_metric),
                     sql.to_sql(result.setup_time),
+                    sql.to_sql(result.test_metric),
                     *sql.run_columns(result),
                     run_id,
                 ),
@@ -201,6 +213,7 @@ class TopKRegistry(sql.Database):
             ancestors=tuple(json.loads(row["ancestors"])),
             best_epoch=row["best_epoch"] or 0,
             curves=tuple(self._curves(row["id"]).get(row["id"], ())),
+            test_metric=sql.from_sql(self.column(row, "test_metric", None)),
         )
 
     def find(self, candidate: int, init: Init) -> TopKRecord | None:

@@ -167,6 +167,7 @@ _PER_RUN = {
     "best_epoch": ("1", "epoch whose weights early stopping kept"),
     "final_metric": ("1", "validation metric of the kept epoch"),
     "setup_time": ("s", "building the model and reading its checkpoint"),
+    "test_metric": ("1", "held-out test metric of the kept epoch (NaN: no test split)"),
     "max_epochs": ("1", "epoch budget of the run"),
     "patience": ("1", "early-stopping patience in epochs"),
 }

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from ckptnas.errors import CheckpointError
-from ckptnas.runtime import Curves, DeviceData, prepare
+from ckptnas.runtime import Curves, DeviceData, evaluate, prepare
 from ckptnas.space import set_dropout
 from ckptnas.storage import CandidateStatus, CheckpointStore, Init, RunDir
 from ckptnas.topk._records import FullTrainResult, FullTrainSpec
@@ -31,7 +31,8 @@ def full_train(spec: FullTrainSpec) -> FullTrainResult:
 
     The validation loss is checked after every epoch; training stops after ``patience`` epochs
     without improvement (or at ``max_epochs``), and the weights of the best epoch are kept,
-    saved and scored: ``final_metric`` is the validation metric of that epoch. ``setup_time``
+    saved and scored: ``final_metric`` is the validation metric of that epoch, ``test_metric``
+    that of the same weights on the held-out test rows. ``setup_time``
     (building the model and, for ``checkpoint``, reading and verifying the checkpoint) counts
     towards the run's wall time.
     """
@@ -58,10 +59,12 @@ def full_train(spec: FullTrainSpec) -> FullTrainResult:
     setup_time = time.perf_counter() - tic
     curves, best = _fit(model, ready.data, spec)
     status = CandidateStatus.OK if best is not None else CandidateStatus.FAILED
-    digest = None
+    digest, test_metric = None, math.nan
     if best is not None:
         model.load_state_dict(best[1])
         digest = topk_store(spec.run_dir, spec.init).save(spec.candidate_id, model.state_dict())
+        # Scored on the held-out rows once, after every choice was made on the validation rows.
+        _, test_metric = evaluate(model, ready.data, precision=spec.precision, split="test")
     return replace(
         base,
         status=status,
@@ -69,6 +72,7 @@ def full_train(spec: FullTrainSpec) -> FullTrainResult:
         best_epoch=best[0] if best else 0,
         final_metric=curves.val_metric[best[0] - 1] if best else math.nan,
         setup_time=setup_time,
+        test_metric=test_metric,
         checkpoint_digest=digest,
         end_time=time.time(),
         **curves.as_tuples(),
