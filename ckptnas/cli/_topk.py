@@ -58,9 +58,7 @@ def cmd_train_topk(args: argparse.Namespace) -> int:
     print(f"wrote {files.topk_results}")
     # "val": the rows that chose and stopped the models; "test": the held-out ones.
     val, test = f"val {metric}", f"test {metric}"
-    print(
-        f"{'rank':>4} {'cand':>5} {'init':>10} {'epochs':>6} {val:>9} {test:>9} {'t_target':>9}"
-    )
+    print(f"{'rank':>4} {'cand':>5} {'init':>10} {'epochs':>6} {val:>9} {test:>9} {'t_target':>9}")
     for rank in ds["rank"].values:
         row = ds.sel(rank=rank)
         for init in ds.init.values:
