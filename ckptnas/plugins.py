@@ -24,7 +24,8 @@ offers is the owning registry's protocol (documented beside it).
 
 This module sits at the bottom of the package (it imports :mod:`ckptnas.errors` only). The
 configuration checks a name against its registry through :func:`registry`, which imports the
-owning subpackage's light ``_registry`` module by name on first use.
+owning subpackage's light ``_registry`` module (or the module beside it that defines the
+registry) by name on first use.
 """
 
 from __future__ import annotations
@@ -141,11 +142,12 @@ def _import(reference: str, what: str) -> Any:
     return found
 
 
-#: Where each registry is defined: the owning subpackage's light ``_registry`` module.
+#: Where each registry is defined: the owning subpackage's light ``_registry`` module, or for
+#: the samplers ``search._samplers`` (which the Optuna strategy imports, and ``_registry`` too).
 _LOCATIONS = {
     "space": "ckptnas.space._registry:SPACES",
     "strategy": "ckptnas.search._registry:STRATEGIES",
-    "sampler": "ckptnas.search._registry:SAMPLERS",
+    "sampler": "ckptnas.search._samplers:SAMPLERS",
     "scheduler": "ckptnas.search._registry:SCHEDULERS",
     "policy": "ckptnas.search._registry:POLICIES",
     "objective": "ckptnas.search._registry:OBJECTIVES",

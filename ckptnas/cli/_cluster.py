@@ -24,7 +24,7 @@ def register(sub: Subparsers) -> None:
 def cmd_cluster_script(args: argparse.Namespace) -> int:
     """Print the job script of ``args.config``'s batch cluster, submitting nothing."""
     from ckptnas.runtime import CLUSTERS
-    from ckptnas.runtime._cluster_kinds import batch_words
+    from ckptnas.runtime._registry import batch_words
 
     config = load_config(args.config)
     kind = CLUSTERS.get(config.cluster.kind)

@@ -1,8 +1,8 @@
 from ._allocator import keep_freed_memory as keep_freed_memory
-from ._cluster import batch_cluster as batch_cluster
-from ._cluster import connect as connect
 from ._cluster import default_workers as default_workers
 from ._cluster_kinds import ClusterKind as ClusterKind
+from ._connect import batch_cluster as batch_cluster
+from ._connect import connect as connect
 from ._dataset import describe_on_cluster as describe_on_cluster
 from ._experiment import Experiment as Experiment
 from ._experiment import resume_experiment as resume_experiment

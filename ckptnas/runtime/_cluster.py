@@ -1,7 +1,8 @@
 """The Dask cluster a search runs on: an existing scheduler, batch jobs, or a LocalCluster.
 
-:func:`connect` asks the entry of ``[cluster] kind`` (:data:`~ckptnas.runtime.CLUSTERS`), whose
-``connect`` uses the helpers here.
+The helpers here start or reach each of them; the built-in cluster kinds
+(:mod:`~ckptnas.runtime._cluster_kinds`) connect through them, and
+:func:`~ckptnas.runtime.connect` asks the kind ``[cluster] kind`` names.
 """
 
 from __future__ import annotations
@@ -27,8 +28,7 @@ from distributed.security import Security
 
 from ckptnas.config import Config
 from ckptnas.errors import ClusterError, ConfigError
-from ckptnas.runtime._cluster_kinds import jobqueue_keywords
-from ckptnas.runtime._registry import CLUSTERS
+from ckptnas.runtime._jobqueue import jobqueue_keywords
 from ckptnas.runtime._signals import handlers_kept
 
 logger = logging.getLogger(__name__)
@@ -106,7 +106,8 @@ class _QuietAboutAnEarlyCancel(logging.Filter):
 
 
 @contextlib.contextmanager
-def _quiet_early_cancels() -> Iterator[None]:
+def quiet_early_cancels() -> Iterator[None]:
+    """Hold back the traceback of a Dask call that a stop signal cut short as it began."""
     quiet = _QuietAboutAnEarlyCancel()
     tornado_log = logging.getLogger("tornado.application")
     tornado_log.addFilter(quiet)
@@ -142,24 +143,6 @@ def _local_cluster_class(gpu: bool, candidates_per_gpu: int) -> type[LocalCluste
     return cls
 
 
-def batch_cluster(config: Config) -> Any:
-    """The dask-jobqueue cluster of ``[cluster] kind`` with ``[cluster.jobqueue]``'s keywords.
-
-    It has a scheduler (in this process) and no workers yet: :func:`connect` scales it, and
-    ``ckptnas cluster-script`` prints the job script each worker job would run.
-
-    Raises
-    ------
-    ConfigError
-        If the kind starts no batch jobs, dask-jobqueue is not installed, or it does not take
-        one of the keywords.
-    """
-    kind = CLUSTERS.get(config.cluster.kind)
-    if not getattr(kind, "batch", False):
-        raise ConfigError(f"[cluster] kind = {config.cluster.kind!r} starts no batch jobs")
-    return jobqueue_cluster(config, kind.jobqueue_class)
-
-
 def jobqueue_cluster(config: Config, class_name: str) -> Any:
     """The dask-jobqueue cluster of class ``class_name``, given ``[cluster.jobqueue]``.
 
@@ -188,13 +171,6 @@ def jobqueue_cluster(config: Config, class_name: str) -> Any:
             else str(exc).splitlines()[0]
         )
         raise ConfigError(f"[cluster.jobqueue] {cls.__name__} {what}") from None
-
-
-@contextlib.contextmanager
-def connect(config: Config) -> Iterator[Client]:
-    """A client of the cluster ``[cluster] kind`` names, which it starts or connects to."""
-    with _quiet_early_cancels(), CLUSTERS.get(config.cluster.kind).connect(config) as client:
-        yield client
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from distributed import Client
 from ckptnas.config import Config, Device, Task
 from ckptnas.data import DataDescription, require_data_file
 from ckptnas.errors import ConfigError, RunDirectoryError
-from ckptnas.runtime._cluster import connect
+from ckptnas.runtime._connect import connect
 from ckptnas.runtime._dataset import describe_on_cluster
 from ckptnas.runtime._failures import check_workers_load, refuse_all_failed
 from ckptnas.runtime._listener import Listeners, RunListener

@@ -25,9 +25,9 @@ from ._prefix_tree import PrefixTree as PrefixTree
 from ._random import RandomSearch as RandomSearch
 from ._registry import OBJECTIVES as OBJECTIVES
 from ._registry import POLICIES as POLICIES
-from ._registry import SAMPLERS as SAMPLERS
 from ._registry import SCHEDULERS as SCHEDULERS
 from ._registry import STRATEGIES as STRATEGIES
+from ._samplers import SAMPLERS as SAMPLERS
 from ._scheduler import CandidateState as CandidateState
 from ._scheduler import Continue as Continue
 from ._scheduler import Decision as Decision

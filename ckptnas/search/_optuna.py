@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ckptnas.search._base import Strategy, Suggestion
 from ckptnas.search._hyperparameters import HyperparameterSpace
+from ckptnas.search._samplers import SAMPLERS
 from ckptnas.space import ResolvedSpace, SearchSpace
 from ckptnas.storage import SearchStage
 
@@ -42,8 +43,6 @@ def make_sampler(name: str, seed: int, options: Mapping[str, Any]) -> optuna.sam
     ValueError
         If the name is unknown or the sampler refuses an option.
     """
-    from ckptnas.search._registry import SAMPLERS
-
     sampler: optuna.samplers.BaseSampler = SAMPLERS.get(name).make(seed, options)
     return sampler
 
@@ -61,8 +60,6 @@ def random_start(name: str, options: Mapping[str, Any]) -> tuple[int, bool] | No
     option, by_finish = RANDOM_STARTS[name]
     if option in options:
         return int(options[option]), by_finish
-    from ckptnas.search._registry import SAMPLERS
-
     cls = getattr(optuna.samplers, SAMPLERS.get(name).class_name)
     return int(inspect.signature(cls).parameters[option].default), by_finish
 

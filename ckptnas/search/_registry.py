@@ -2,6 +2,8 @@
 
 Third-party entries register under the entry point groups ``ckptnas.strategies``,
 ``ckptnas.samplers``, ``ckptnas.schedulers``, ``ckptnas.policies`` and ``ckptnas.objectives``.
+The samplers' registry is defined in :mod:`~ckptnas.search._samplers`, below the Optuna strategy
+that looks its sampler up there, and re-exported here.
 The protocols: :class:`~ckptnas.search._strategy_kinds.StrategyKind` for strategies,
 :class:`~ckptnas.search._policies.TransferPolicy` for what a policy entry makes of a space, and
 :mod:`ckptnas.search._objective_kinds` for objectives.
@@ -14,7 +16,10 @@ from typing import Any
 from ckptnas.plugins import Registry
 from ckptnas.search._objective_kinds import Measured
 from ckptnas.search._policies import Aligned, LongestPrefix, NoTransfer, Widen
-from ckptnas.search._strategy_kinds import EvolutionKind, OptunaKind, OptunaSampler, RandomKind
+from ckptnas.search._samplers import SAMPLERS
+from ckptnas.search._strategy_kinds import EvolutionKind, OptunaKind, RandomKind
+
+__all__ = ["OBJECTIVES", "POLICIES", "SAMPLERS", "SCHEDULERS", "STRATEGIES"]
 
 #: ``[search] strategy`` to what makes the strategy.
 STRATEGIES: Registry[Any] = Registry(
@@ -23,15 +28,6 @@ STRATEGIES: Registry[Any] = Registry(
 STRATEGIES.register("evolution", EvolutionKind())
 STRATEGIES.register("random", RandomKind())
 STRATEGIES.register("optuna", OptunaKind())
-
-#: ``[search] sampler`` to the Optuna sampler of ``strategy = "optuna"``.
-SAMPLERS: Registry[Any] = Registry("sampler", key="[search] sampler", group="ckptnas.samplers")
-SAMPLERS.register("tpe", OptunaSampler("TPESampler"))
-SAMPLERS.register("nsga2", OptunaSampler("NSGAIISampler"))
-SAMPLERS.register("nsga3", OptunaSampler("NSGAIIISampler"))
-SAMPLERS.register("random", OptunaSampler("RandomSampler"))
-SAMPLERS.register("gp", OptunaSampler("GPSampler"))
-SAMPLERS.register("qmc", OptunaSampler("QMCSampler"))
 
 #: ``[search] scheduler`` to what makes the scheduler.
 SCHEDULERS: Registry[Any] = Registry(

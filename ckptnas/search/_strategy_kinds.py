@@ -1,5 +1,4 @@
-"""The built-in strategies and Optuna samplers: the entries of :data:`~ckptnas.search.STRATEGIES`
-and :data:`~ckptnas.search.SAMPLERS`.
+"""The built-in strategies: the entries of :data:`~ckptnas.search.STRATEGIES`.
 
 An entry of the strategies' registry has:
 
@@ -10,21 +9,18 @@ An entry of the strategies' registry has:
     The :class:`~ckptnas.search.Strategy` searching ``space``; ``common`` holds the keywords
     every strategy takes (``seed``, ``allow_duplicates``, ``hyperparameters``, ``directions``).
 
-An entry of the samplers' registry has ``make(seed, options)``, the seeded Optuna sampler.
-Entries are small: numpy and Optuna are imported by ``make``.
+Entries are small: numpy and Optuna are imported by ``make``. The Optuna samplers' entries are
+in :mod:`~ckptnas.search._samplers`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ckptnas.errors import ConfigError
 
 if TYPE_CHECKING:
-    import optuna
-
     from ckptnas.config import Config
     from ckptnas.search._base import Strategy
     from ckptnas.space import ResolvedSpace, SearchSpace
@@ -105,29 +101,3 @@ class OptunaKind:
             )
         except ValueError as exc:
             raise ConfigError(f"[search.sampler_options] {exc}") from None
-
-
-@dataclass(frozen=True)
-class OptunaSampler:
-    """An Optuna sampler class, by its name in :mod:`optuna.samplers`."""
-
-    class_name: str
-
-    def make(self, seed: int, options: Mapping[str, Any]) -> optuna.samplers.BaseSampler:
-        """The sampler, seeded, with ``options`` as its keywords.
-
-        Raises
-        ------
-        ValueError
-            If the sampler refuses an option.
-        """
-        import optuna
-
-        cls = getattr(optuna.samplers, self.class_name)
-        try:
-            sampler: optuna.samplers.BaseSampler = cls(seed=seed, **options)
-        except TypeError as exc:
-            raise ValueError(
-                f"sampler {self.class_name} refuses options {dict(options)!r}: {exc}"
-            ) from None
-        return sampler
