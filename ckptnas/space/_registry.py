@@ -64,5 +64,9 @@ def make_space(
     """
     from ckptnas.space._factory import space_from_factory
 
-    spec = str(getattr(SPACES.get(kind), "factory", "")) or factory
-    return space_from_factory(kind, spec, inputs, output_size, options)
+    entry = SPACES.get(kind)
+    spec = str(getattr(entry, "factory", "")) or factory
+    space = space_from_factory(kind, spec, inputs, output_size, options)
+    # A kind that makes its spaces again from a name and options is recorded so, not pickled.
+    space.by_name = hasattr(entry, "make")
+    return space
