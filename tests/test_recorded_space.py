@@ -20,7 +20,7 @@ from ckptnas.cli import main
 from ckptnas.config import config_from_dict
 from ckptnas.errors import RunDirectoryError
 from ckptnas.runtime import Experiment
-from ckptnas.space import ConvSpace, UntrustedSpaceError, _recorded, make_space, space_from_dict
+from ckptnas.space import ConvSpace, UntrustedSpaceError, _resolved, make_space, space_from_dict
 from ckptnas.storage import LineageRegistry
 
 FIXTURE = Path(__file__).parent / "fixtures" / "release-0.1.0"
@@ -80,7 +80,7 @@ def user_space(combo_space: Any) -> Iterator[Any]:
 @pytest.fixture(autouse=True)
 def fresh_process_cache() -> None:
     """Each test reads records as a new process would: nothing rebuilt or recorded before."""
-    _recorded._REBUILT.clear()
+    _resolved.REBUILT.clear()
 
 
 def test_a_built_in_space_is_recorded_by_name_and_options() -> None:
@@ -144,7 +144,7 @@ def test_a_user_space_object_is_unpickled_only_with_trust(user_run: Path) -> Non
     run = user_run
     best = int(ckptnas.load_results(run).objective.idxmax())
     ckptnas.load_model(run, best)  # the process that ran the search trusts its own space
-    _recorded._REBUILT.clear()  # as another process, on a run directory received
+    _resolved.REBUILT.clear()  # as another process, on a run directory received
     with pytest.raises(UntrustedSpaceError, match="trust_code=True"):
         ckptnas.load_model(run, best)
     assert ckptnas.load_model(run, best, trust_code=True) is not None
@@ -153,7 +153,7 @@ def test_a_user_space_object_is_unpickled_only_with_trust(user_run: Path) -> Non
 def test_export_of_an_untrusted_user_space_says_how_to_trust_it(
     user_run: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _recorded._REBUILT.clear()  # as another process, on a run directory received
+    _resolved.REBUILT.clear()  # as another process, on a run directory received
     args = ["export", str(user_run), "--candidate", "1", "--format", "safetensors"]
     assert main(args) == 2
     assert "--trust-code" in capsys.readouterr().err

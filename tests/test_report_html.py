@@ -28,7 +28,7 @@ from ckptnas.cli import main
 from ckptnas.config import Config
 from ckptnas.runtime import Experiment
 from ckptnas.search import SCRATCH
-from ckptnas.space import ResolvedSpace, SearchSpace, _recorded
+from ckptnas.space import ResolvedSpace, SearchSpace, _resolved
 from ckptnas.storage import LineageRegistry
 
 SECTIONS = ("candidates", "objectives", "curves", "lineage", "donors", "timeline")
@@ -369,7 +369,7 @@ def test_a_space_recorded_as_code_is_described_only_when_trusted(
         assert recorded["kind"] == "pickled"
         registry.set_meta("space", json.dumps(recorded))
         cid = registry.add_candidate(arch, SCRATCH, 10)
-        _recorded._REBUILT.clear()  # read as another process would read a received run
+        _resolved.REBUILT.clear()  # read as another process would read a received run
         # unpickling the space would run code from the run directory
         assert RunSnapshot.read(registry).described == {cid: str(arch)}
         trusted = RunSnapshot.read(registry, trust_code=True).described

@@ -1,13 +1,12 @@
 from ._activations import ACTIVATIONS as ACTIVATIONS
 from ._cell import CellSpace as CellSpace
 from ._conv import ConvSpace as ConvSpace
-from ._dense import LayerSpec as LayerSpec
 from ._dense import Op as Op
 from ._dense import SearchSpace as SearchSpace
 from ._dense import VariableNode as VariableNode
 from ._factory import load_factory as load_factory
-from ._factory import make_space as make_space
 from ._kinds import SpaceKind as SpaceKind
+from ._layer_spec import LayerSpec as LayerSpec
 from ._network import CandidateNet as CandidateNet
 from ._network import Dense as Dense
 from ._network import set_dropout as set_dropout
@@ -18,5 +17,6 @@ from ._protocol import Space as Space
 from ._recorded import UntrustedSpaceError as UntrustedSpaceError
 from ._recorded import space_from_dict as space_from_dict
 from ._registry import SPACES as SPACES
+from ._registry import make_space as make_space
 from ._resolved import ResolvedSpace as ResolvedSpace
 from ._trace import traced_layers as traced_layers

@@ -17,17 +17,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ckptnas.errors import SearchSpaceError
+from ckptnas.space._cell_ops import EDGES, OPERATIONS
 from ckptnas.space._choices import check_choices, mutate_choices, sample_choices
 from ckptnas.space._dense import VariableNode
 from ckptnas.space._protocol import Architecture
 
 if TYPE_CHECKING:
     from torch import nn
-
-OPERATIONS = ("none", "skip", "conv1x1", "conv3x3", "avgpool3x3")
-
-#: The cell's edges (from node, to node), in the order of the architecture's choices.
-EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
 
 
 @dataclass(frozen=True)

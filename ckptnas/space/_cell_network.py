@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 from torch import nn
 
-from ckptnas.space._cell import EDGES, OPERATIONS
+from ckptnas.space._cell_ops import EDGES, OPERATIONS
 from ckptnas.space._protocol import Architecture
 
-if TYPE_CHECKING:
-    from ckptnas.space._cell import CellSpace
+
+class CellSpaceLike(Protocol):
+    """What :class:`CellNet` reads of its space, a :class:`~ckptnas.space.CellSpace`.
+
+    Named here rather than imported, so that the space module alone imports this one.
+    """
+
+    @property
+    def input_name(self) -> str: ...
+    @property
+    def input_shape(self) -> tuple[int, ...]: ...
+    @property
+    def output_size(self) -> int: ...
+    @property
+    def channels(self) -> int: ...
+    @property
+    def num_cells(self) -> int: ...
 
 
 def _operation(name: str, channels: int) -> nn.Module:
@@ -53,7 +68,7 @@ class Cell(nn.Module):
 class CellNet(nn.Module):
     """Stem, stacked cells, global average pooling and a linear head."""
 
-    def __init__(self, space: CellSpace, arch: Architecture) -> None:
+    def __init__(self, space: CellSpaceLike, arch: Architecture) -> None:
         super().__init__()
         self.input_name = space.input_name
         self.has_channels = len(space.input_shape) == 3

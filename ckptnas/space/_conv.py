@@ -21,6 +21,7 @@ import numpy as np
 from ckptnas.errors import SearchSpaceError
 from ckptnas.space._activations import ACTIVATIONS
 from ckptnas.space._choices import check_choices, mutate_choices, sample_choices
+from ckptnas.space._conv_layers import FeatureLayer
 from ckptnas.space._dense import VariableNode
 from ckptnas.space._protocol import Architecture
 
@@ -168,17 +169,6 @@ class ConvSpace:
                 layers.append(FeatureLayer(POOLS[pool], channels, channels, 2, ""))
                 size = tuple(s // 2 for s in size)
         return layers, channels * math.prod(size)
-
-
-@dataclass(frozen=True)
-class FeatureLayer:
-    """A conv (``kind = "conv"``) or pool (``"max"``, ``"avg"``) layer of a :class:`ConvSpace`."""
-
-    kind: str
-    in_channels: int
-    out_channels: int
-    kernel: int
-    activation: str
 
 
 def conv1d_space(

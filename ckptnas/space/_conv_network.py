@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 from torch import nn
 
+from ckptnas.space._conv_layers import FeatureLayer
 from ckptnas.space._network import ACTIVATION_MODULES, Dense
 from ckptnas.space._protocol import Architecture
 
-if TYPE_CHECKING:
-    from ckptnas.space._conv import ConvSpace, FeatureLayer
+
+class ConvSpaceLike(Protocol):
+    """What :class:`ConvNet` reads of its space, a :class:`~ckptnas.space.ConvSpace`.
+
+    Named here rather than imported, so that the space module alone imports this one.
+    """
+
+    @property
+    def input_name(self) -> str: ...
+    @property
+    def input_shape(self) -> tuple[int, ...]: ...
+    @property
+    def output_size(self) -> int: ...
+    @property
+    def dims(self) -> int: ...
+    @property
+    def num_blocks(self) -> int: ...
+    @property
+    def denses(self) -> tuple[tuple[int, str], ...]: ...
+    def features(self, arch: Architecture) -> tuple[list[FeatureLayer], int]: ...
 
 
 def _feature(layer: FeatureLayer, dims: int) -> nn.Module:
@@ -34,7 +53,7 @@ class ConvNet(nn.Module):
     dimension.
     """
 
-    def __init__(self, space: ConvSpace, arch: Architecture) -> None:
+    def __init__(self, space: ConvSpaceLike, arch: Architecture) -> None:
         super().__init__()
         self.input_name = space.input_name
         self.unbatched_rank = len(space.input_shape)

@@ -32,6 +32,7 @@ import numpy as np
 
 from ckptnas.errors import SearchSpaceError
 from ckptnas.space._activations import ACTIVATIONS
+from ckptnas.space._layer_spec import LayerSpec
 from ckptnas.space._protocol import Architecture
 
 if TYPE_CHECKING:
@@ -61,43 +62,6 @@ class VariableNode:
     name: str
     role: str  # "op" or "skip"
     n_choices: int
-
-
-@dataclass(frozen=True)
-class LayerSpec:
-    """A parametrised layer of one architecture, as the matcher and the store see it.
-
-    Attributes
-    ----------
-    name : str
-        Module name inside the built network, e.g. ``trunk.2``.
-    identity : str
-        Hash of type, position, configuration and the identity of its input signal.
-    in_features, out_features : int
-    activation : str
-    node : int
-        Index of the variable node that chose this layer (-1 for the head).
-    """
-
-    name: str
-    identity: str
-    in_features: int
-    out_features: int
-    activation: str
-    node: int
-
-    @property
-    def tensors(self) -> dict[str, tuple[int, ...]]:
-        """Tensor name to shape, as in the built module's ``state_dict``."""
-        return {
-            f"{self.name}.weight": (self.out_features, self.in_features),
-            f"{self.name}.bias": (self.out_features,),
-        }
-
-    @property
-    def n_params(self) -> int:
-        """Number of scalar parameters of the layer."""
-        return self.out_features * (self.in_features + 1)
 
 
 @dataclass(frozen=True)

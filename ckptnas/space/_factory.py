@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from ckptnas.errors import SearchSpaceError
-from ckptnas.space._registry import SPACES
 from ckptnas.space._resolved import ResolvedSpace
 
 Shapes = Mapping[str, tuple[int, ...]]
@@ -79,43 +78,6 @@ def _import_file(path: str) -> Any:
 
     cloudpickle.register_pickle_by_value(module)
     return module
-
-
-def make_space(
-    kind: str,
-    inputs: Shapes,
-    output_size: int,
-    factory: str = "",
-    options: Mapping[str, Any] | None = None,
-) -> ResolvedSpace:
-    """Make, check and wrap the space of a kind made by a factory, or of a user's factory.
-
-    Parameters
-    ----------
-    kind : str
-        A kind of :data:`~ckptnas.space.SPACES` that names its factory (``conv1d``,
-        ``conv2d``, ``cell``), or ``python``.
-    inputs : mapping of str to tuple of int
-        Input name to the shape of one sample.
-    output_size : int
-    factory : str
-        For ``kind = "python"``: ``"module:function"`` or ``"path/to/file.py:function"``.
-    options : mapping, optional
-        Keyword arguments for the factory.
-
-    Returns
-    -------
-    ResolvedSpace
-
-    Raises
-    ------
-    SearchSpaceError
-        If the factory cannot be found, raises, or returns no space; one line.
-    ConfigError
-        If no installed kind has that name.
-    """
-    spec = str(getattr(SPACES.get(kind), "factory", "")) or factory
-    return space_from_factory(kind, spec, inputs, output_size, options)
 
 
 def space_from_factory(

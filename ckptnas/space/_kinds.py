@@ -108,11 +108,14 @@ class FactoryKind:
     ) -> ResolvedSpace:
         """The space the factory makes with these options: how a run's record rebuilds it.
 
-        A kind with this method is recorded by ``name`` and options, not pickled.
+        A kind with this method is recorded by ``name`` and options, not pickled: the space it
+        returns says so (:attr:`~ckptnas.space.ResolvedSpace.by_name`).
         """
         from ckptnas.space._factory import space_from_factory
 
-        return space_from_factory(name, self.factory, inputs, output_size, options)
+        space = space_from_factory(name, self.factory, inputs, output_size, options)
+        space.by_name = True
+        return space
 
 
 class PythonKind:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 
+from ckptnas.space._layer_spec import LayerSpec
 from ckptnas.space._protocol import Architecture
-
-if TYPE_CHECKING:
-    from ckptnas.space._dense import SearchSpace
 
 ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -53,13 +51,30 @@ def set_dropout(model: nn.Module, rate: float) -> int:
     return len(layers)
 
 
+class SearchSpaceLike(Protocol):
+    """What :class:`CandidateNet` reads of its space, a :class:`~ckptnas.space.SearchSpace`.
+
+    Named here rather than imported, so that the space module alone imports this one.
+    """
+
+    @property
+    def input_sizes(self) -> tuple[tuple[str, int], ...]: ...
+    @property
+    def input_nodes(self) -> int: ...
+    @property
+    def num_nodes(self) -> int: ...
+    @property
+    def branches(self) -> tuple[tuple[str, tuple[str, ...]], ...]: ...
+    def _trace(self, arch: Architecture) -> tuple[list[LayerSpec], dict[str, Any]]: ...
+
+
 class CandidateNet(nn.Module):
     """The network of one architecture; module names follow :meth:`SearchSpace.layers`.
 
     ``forward`` takes a mapping of input name to a ``(batch, features)`` tensor.
     """
 
-    def __init__(self, space: SearchSpace, arch: Architecture) -> None:
+    def __init__(self, space: SearchSpaceLike, arch: Architecture) -> None:
         super().__init__()
         self.arch = arch
         layers, wiring = space._trace(arch)

@@ -1,6 +1,7 @@
-"""How a run records its search space, and the one place a recorded space is rebuilt.
+"""The one place a run's recorded search space is rebuilt.
 
-Three forms, told apart by ``kind``:
+:meth:`~ckptnas.space.ResolvedSpace.to_dict` writes the record in one of three forms, told
+apart by ``kind``:
 
 ``dense`` (no ``kind`` in runs of 0.1.0)
     The dense space's keyword arguments.
@@ -35,38 +36,9 @@ from ckptnas.errors import CkptnasError, RunDirectoryError, SearchSpaceError
 if TYPE_CHECKING:
     from ckptnas.space._resolved import ResolvedSpace
 
-#: Spaces rebuilt or unpickled in this process, by their record's digest. A space this process
-#: pickled itself is entered when it is recorded: the run's own client never unpickles it.
-_REBUILT: dict[str, ResolvedSpace] = {}
-
 
 class UntrustedSpaceError(RunDirectoryError):
     """A recorded space is a pickle of user code, and the caller did not say to trust it."""
-
-
-def builtin_record(
-    name: str, options: dict[str, Any], inputs: Any, output_size: int
-) -> dict[str, Any]:
-    """The record of a registry space: its name, options and the data's shapes."""
-    return {
-        "kind": "builtin",
-        "name": name,
-        "options": dict(options),
-        "inputs": {k: [int(d) for d in shape] for k, shape in inputs.items()},
-        "output_size": int(output_size),
-    }
-
-
-def pickled_record(space: ResolvedSpace, blob: bytes) -> dict[str, Any]:
-    """The record of a user's space object, entered as this process's own."""
-    digest = hashlib.sha256(blob).hexdigest()
-    _REBUILT[digest] = space
-    return {
-        "kind": "pickled",
-        "origin": space.origin,
-        "digest": digest,
-        "pickle": base64.b64encode(blob).decode("ascii"),
-    }
 
 
 def space_from_dict(record: dict[str, Any], trust_code: bool = False) -> ResolvedSpace:
@@ -104,6 +76,8 @@ def _malformed(exc: Exception) -> str:
 
 
 def _from_dict(record: dict[str, Any], trust_code: bool) -> ResolvedSpace:
+    from ckptnas.space._resolved import REBUILT
+
     kind = record.get("kind", "dense")
     if kind == "pickled":
         migrated = _builtin_from_release_pickle(record)
@@ -111,9 +85,9 @@ def _from_dict(record: dict[str, Any], trust_code: bool) -> ResolvedSpace:
             return _unpickled(record, trust_code)
         record = migrated
     key = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
-    if key not in _REBUILT:
-        _REBUILT[key] = _rebuilt(record)
-    return _REBUILT[key]
+    if key not in REBUILT:
+        REBUILT[key] = _rebuilt(record)
+    return REBUILT[key]
 
 
 def _rebuilt(record: dict[str, Any]) -> ResolvedSpace:
@@ -134,9 +108,11 @@ def _rebuilt(record: dict[str, Any]) -> ResolvedSpace:
 
 
 def _unpickled(record: dict[str, Any], trust_code: bool) -> ResolvedSpace:
+    from ckptnas.space._resolved import REBUILT, ResolvedSpace
+
     digest = str(record.get("digest", ""))
-    if digest in _REBUILT:
-        return _REBUILT[digest]
+    if digest in REBUILT:
+        return REBUILT[digest]
     if not trust_code:
         raise UntrustedSpaceError(
             "the run's search space is a pickle of user code, and unpickling it runs that "
@@ -150,14 +126,12 @@ def _unpickled(record: dict[str, Any], trust_code: bool) -> ResolvedSpace:
         )
     import cloudpickle
 
-    from ckptnas.space._resolved import ResolvedSpace
-
     try:
         space, input_names, origin = cloudpickle.loads(blob)
     except Exception as exc:  # the user's module is missing here, or its code raised
         raise SearchSpaceError(f"the run's search space cannot be unpickled: {exc!r}") from None
-    _REBUILT[digest] = ResolvedSpace(space, input_names, origin)
-    return _REBUILT[digest]
+    REBUILT[digest] = ResolvedSpace(space, input_names, origin)
+    return REBUILT[digest]
 
 
 class _SpaceClassesOnly(pickle.Unpickler):
@@ -172,6 +146,7 @@ class _SpaceClassesOnly(pickle.Unpickler):
 def _builtin_from_release_pickle(record: dict[str, Any]) -> dict[str, Any] | None:
     """A 0.1.0 pickle of a built-in space as a ``builtin`` record; ``None`` if it is not one."""
     from ckptnas.space._registry import SPACES
+    from ckptnas.space._resolved import builtin_record
 
     origin = record.get("origin") or {}
     name = str(origin.get("kind", ""))

@@ -7,16 +7,18 @@ description in words, node names, the parameter count, and a form that travels t
 into the run's registry (:meth:`ResolvedSpace.to_dict`, inverted by :func:`space_from_dict`).
 
 How a space reaches the workers: the dense space travels as its keyword arguments, a space of
-the registry as its name and options (:mod:`ckptnas.space._recorded`). Any other space is
-pickled with cloudpickle, its pickle sent with each candidate and unpickled once per
-worker process. Classes and functions defined in ``__main__`` or in a factory file
-(``"path/to/file.py:make_space"``) travel by value, so an external cluster's workers need not
-see the file; those of an importable module travel by reference, so that module must be
-importable on the workers too (as any code Dask runs).
+the registry as its name and options. Any other space is pickled with cloudpickle, its pickle
+sent with each candidate and unpickled once per worker process. This module writes those
+records; :mod:`ckptnas.space._recorded` reads them back. Classes and functions defined in
+``__main__`` or in a factory file (``"path/to/file.py:make_space"``) travel by value, so an
+external cluster's workers need not see the file; those of an importable module travel by
+reference, so that module must be importable on the workers too (as any code Dask runs).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import inspect
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -27,7 +29,6 @@ import numpy as np
 from ckptnas.errors import SearchSpaceError
 from ckptnas.space._dense import SearchSpace
 from ckptnas.space._protocol import REQUIRED_METHODS, Architecture, Layer, LayerLike
-from ckptnas.space._recorded import builtin_record, pickled_record
 
 if TYPE_CHECKING:
     from torch import nn
@@ -36,6 +37,11 @@ if TYPE_CHECKING:
 CACHE_SIZE = 4096
 
 T = TypeVar("T")
+
+#: Spaces rebuilt or unpickled in this process (by :func:`~ckptnas.space.space_from_dict`), by
+#: their record's digest. A space this process pickled itself is entered here when it is
+#: recorded: the run's own client never unpickles it.
+REBUILT: dict[str, ResolvedSpace] = {}
 
 
 class ResolvedSpace:
@@ -50,6 +56,14 @@ class ResolvedSpace:
         The keys of the dict the built module's forward takes (lets tracing iterate over it).
     origin : dict, optional
         How the space was made (factory, options), recorded with the run.
+
+    Attributes
+    ----------
+    by_name : bool
+        Whether :meth:`to_dict` records the space by the kind ``origin`` names and its options
+        (the registry makes it again from those) rather than as a pickle. Set by the entry of
+        :data:`~ckptnas.space.SPACES` that made it when that entry has ``make``, and by
+        :func:`~ckptnas.space.make_space`; False otherwise.
 
     Raises
     ------
@@ -72,6 +86,9 @@ class ResolvedSpace:
         self.space = space
         self.input_names = None if input_names is None else list(input_names)
         self.origin = origin or {}
+        # Told by whoever made the space: the registry's entries build spaces with this class,
+        # so the class does not look the registry up.
+        self.by_name = False
         self._layers: OrderedDict[Architecture, list[LayerLike]] = OrderedDict()
         self._traced: OrderedDict[Architecture, list[Layer]] = OrderedDict()
         self._mutate_takes_bias = "bias" in _parameters(space.mutate)
@@ -195,8 +212,9 @@ class ResolvedSpace:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable record (see :mod:`ckptnas.space._recorded`).
 
-        The dense space as its keywords, a space of the registry by name and options, any other
-        as a cloudpickle. Made once: every candidate's task carries it.
+        The dense space as its keywords, a space of the registry by name and options (one whose
+        :attr:`by_name` is set), any other as a cloudpickle. Made once: every candidate's task
+        carries it.
         """
         if isinstance(self.space, SearchSpace):
             return self.space.to_dict()
@@ -206,13 +224,12 @@ class ResolvedSpace:
 
     def _by_name(self) -> dict[str, Any] | None:
         """The record of a space the registry makes again from its name, if it is one."""
-        from ckptnas.space._registry import SPACES
-
         origin = self.origin or {}
-        name = str(origin.get("kind", ""))
-        if name not in SPACES or not hasattr(SPACES.get(name), "make") or "inputs" not in origin:
+        if not self.by_name or "inputs" not in origin:
             return None
-        return builtin_record(name, origin["options"], origin["inputs"], origin["output_size"])
+        return builtin_record(
+            str(origin["kind"]), origin["options"], origin["inputs"], origin["output_size"]
+        )
 
     def _pickled(self) -> dict[str, Any]:
         import cloudpickle
@@ -224,11 +241,31 @@ class ResolvedSpace:
                 f"[space] {self._name()} cannot be sent to the workers{_unpicklable(self.space)}: "
                 f"{exc}"
             ) from None
-        return pickled_record(self, pickled)
+        digest = hashlib.sha256(pickled).hexdigest()
+        REBUILT[digest] = self  # this process made the pickle: it never needs to unpickle it
+        return {
+            "kind": "pickled",
+            "origin": self.origin,
+            "digest": digest,
+            "pickle": base64.b64encode(pickled).decode("ascii"),
+        }
 
     def _name(self) -> str:
         factory = self.origin.get("factory")
         return f"factory {factory!r}" if factory else f"space {type(self.space).__name__}"
+
+
+def builtin_record(
+    name: str, options: dict[str, Any], inputs: Any, output_size: int
+) -> dict[str, Any]:
+    """The record of a registry space: its name, options and the data's shapes."""
+    return {
+        "kind": "builtin",
+        "name": name,
+        "options": dict(options),
+        "inputs": {k: [int(d) for d in shape] for k, shape in inputs.items()},
+        "output_size": int(output_size),
+    }
 
 
 def _cached(
