@@ -167,7 +167,7 @@ def test_a_registered_data_source_is_loaded_by_its_entry() -> None:
         require_data_file(config.data)
         data = load_data(config.data)
     assert data.name == "ramp" and data.input_shapes == {"x": (1,)}
-    assert len(data.train_index) + len(data.val_index) == 40
+    assert len(data.train_index) + len(data.val_index) + len(data.test_index) == 40
 
 
 class Wide:

@@ -221,12 +221,13 @@ class Experiment:
         if recorded is not None:
             return recorded
         table = self.config.space
+        entry = SPACES.get(table.kind)
         try:
-            space: ResolvedSpace = SPACES.get(table.kind).build(
-                table, data.input_shapes, data.output_size
-            )
+            space: ResolvedSpace = entry.build(table, data.input_shapes, data.output_size)
         except ValueError as exc:  # SearchSpaceError is one
             raise ConfigError(f"[space] {exc}") from None
+        # A kind that makes its spaces again from a name is recorded by name, whoever built it.
+        space.by_name = space.by_name or hasattr(entry, "make")
         return space
 
     def _recorded_space(self) -> ResolvedSpace | None:
