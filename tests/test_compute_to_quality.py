@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import math
 import subprocess
@@ -67,5 +68,5 @@ def test_miniature_counts_every_epoch_and_scores_on_held_out_rows(tmp_path: Path
     topk = load_topk(run)
     full_epochs = int(topk.n_epochs.sel(init="checkpoint").sum())
     assert trace[-1]["epochs"] == search_epochs + full_epochs
-    assert all(a["epochs"] <= b["epochs"] for a, b in zip(trace, trace[1:], strict=False))
+    assert all(a["epochs"] <= b["epochs"] for a, b in itertools.pairwise(trace))
     assert 0 < trace[-1]["test"] <= 1
