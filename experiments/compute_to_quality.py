@@ -34,7 +34,9 @@ import math
 import shutil
 import sys
 import time
+import tomllib
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +101,20 @@ ASHA = {"scheduler": "asha", "min_epochs": 1, "max_epochs": 4, "reduction_factor
 TOPK = TopKSettings(k=3, max_epochs=30, patience=3)
 
 
-def pipeline_config(dataset: str, pipeline: str, seed: int, quick: bool) -> Config:
+@dataclass(frozen=True)
+class Plan:
+    """How every pipeline runs: the miniature or not, the levers set, the top-K training.
+
+    ``overrides`` maps a table to keys set in every pipeline (``--set training.epochs=1``); a
+    ``transfer`` key is set in the ckptnas pipelines only, the baseline transferring nothing.
+    """
+
+    quick: bool = False
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    topk: TopKSettings = TOPK
+
+
+def pipeline_config(dataset: str, pipeline: str, seed: int, plan: Plan) -> Config:
     """The search configuration of one pipeline of one data set and seed."""
     tables, policy = DATASETS[dataset]
     values: dict[str, Any] = {name: dict(table) for name, table in COMMON.items()} | tables
@@ -107,17 +122,30 @@ def pipeline_config(dataset: str, pipeline: str, seed: int, quick: bool) -> Conf
     values["transfer"] = {"policy": "none" if pipeline == "baseline" else policy}
     if pipeline == "ckptnas+asha":
         values["search"] = COMMON["search"] | ASHA
-    if quick:
+    if plan.quick:
         values["experiment"]["max_candidates"] = 4
         values["search"] = values["search"] | {"population_size": 2, "sample_size": 1}
         values["training"] = COMMON["training"] | {"epochs": 1}
         if pipeline == "ckptnas+asha":
             values["search"] |= {"max_epochs": 2}
+    for table, keys in plan.overrides.items():
+        if table != "transfer" or pipeline != "baseline":
+            values[table] = values.get(table, {}) | keys
     return config_from_dict(values)
 
 
+def parse_levers(settings: Sequence[str]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """``TABLE.KEY=VALUE`` settings (TOML values) as overrides, ``topk.*`` ones apart."""
+    overrides: dict[str, dict[str, Any]] = {}
+    for setting in settings:
+        name, _, text = setting.partition("=")
+        table, _, key = name.partition(".")
+        overrides.setdefault(table, {})[key] = tomllib.loads(f"v = {text}")["v"]
+    return overrides, overrides.pop("topk", {})
+
+
 def run_pipeline(  # noqa: PLR0913  # which pipeline, then where and how it runs
-    dataset: str, pipeline: str, seed: int, out: Path, client: Client, quick: bool
+    dataset: str, pipeline: str, seed: int, out: Path, client: Client, plan: Plan
 ) -> dict[str, Any]:
     """Search, fully train the top-K, and trace the test quality against epochs spent."""
     run = out / _slug(dataset) / pipeline / str(seed)
@@ -128,10 +156,9 @@ def run_pipeline(  # noqa: PLR0913  # which pipeline, then where and how it runs
     if run.exists():  # an interrupted pipeline: start it again from nothing
         shutil.rmtree(run)
     tic = time.perf_counter()
-    Experiment(pipeline_config(dataset, pipeline, seed, quick), run, progress=False).run(client)
+    Experiment(pipeline_config(dataset, pipeline, seed, plan), run, progress=False).run(client)
     init = Init.SCRATCH if pipeline == "baseline" else Init.CHECKPOINT
-    topk_settings = TopKSettings(k=2, max_epochs=3, patience=2) if quick else TOPK
-    topk = train_topk(run, topk_settings, inits=(init,), client=client, progress=False)
+    topk = train_topk(run, plan.topk, inits=(init,), client=client, progress=False)
     wall = time.perf_counter() - tic
     trace = _search_trace(run) + _full_training_trace(run, topk, init)
     numbers = {"wall_s": wall, "trace": _handed_over(run, trace)}
@@ -313,8 +340,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--workers", type=int, default=2, help="LocalCluster workers")
     parser.add_argument("--quick", action="store_true", help="one seed, a tiny budget")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="TABLE.KEY=VALUE",
+        help="a lever for every pipeline (training.epochs=1, transfer.freeze=true, topk.k=5)",
+    )
     args = parser.parse_args(argv)
     seeds = args.seeds[:1] if args.quick else args.seeds
+    overrides, topk = parse_levers(args.set)
+    quick_topk = {"k": 2, "max_epochs": 3, "patience": 2} if args.quick else {}
+    plan = Plan(args.quick, overrides, replace(TOPK, **(quick_topk | topk)))
     tic = time.perf_counter()
     results: dict[str, dict[str, dict[int, dict[str, Any]]]] = {}
     with (
@@ -324,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for dataset in args.data:
             for seed in seeds:
                 for pipeline in PIPELINES:
-                    numbers = run_pipeline(dataset, pipeline, seed, args.out, client, args.quick)
+                    numbers = run_pipeline(dataset, pipeline, seed, args.out, client, plan)
                     results.setdefault(dataset, {}).setdefault(pipeline, {})[seed] = numbers
                     print(
                         f"{dataset} {pipeline} seed {seed}: {numbers['wall_s']:.0f} s", flush=True
