@@ -18,12 +18,18 @@ ckptnas needs to reach the baseline's final test quality, as a ratio to the base
 (a pipeline that never reaches it counts 0), median over seeds with a bootstrap 95% interval;
 then the final test quality of each pipeline, paired by seed (Wilcoxon signed-rank).
 
+Levers of the ckptnas pipelines are set with ``--set TABLE.KEY=VALUE`` (``topk.k`` and the
+other ``topk.*`` keys for full training); the baseline keeps the defaults and its runs may be
+shared between invocations (``--baseline DIR``), as in a sweep of levers on other seeds.
+
 Each finished pipeline is kept (``<out>/<data>/<pipeline>/<seed>/``, its numbers in
 ``pipeline.json``), so an interrupted experiment continues where it stopped. Writes
 ``<out>/table.md``, ``<out>/summary.json`` and ``<out>/anytime.png``.
 
     python experiments/compute_to_quality.py --out runs/compute-to-quality     # ~1 h, 2 cores
     python experiments/compute_to_quality.py --quick --out /tmp/q              # a miniature
+    python experiments/compute_to_quality.py --seeds 100 101 102 --set training.epochs=1 \
+        --baseline runs/tune/baseline --out runs/tune/epochs1                   # one lever
 """
 
 from __future__ import annotations
@@ -103,15 +109,21 @@ TOPK = TopKSettings(k=3, max_epochs=30, patience=3)
 
 @dataclass(frozen=True)
 class Plan:
-    """How every pipeline runs: the miniature or not, the levers set, the top-K training.
+    """How the pipelines run: the miniature or not, and the levers of the ckptnas pipelines.
 
-    ``overrides`` maps a table to keys set in every pipeline (``--set training.epochs=1``); a
-    ``transfer`` key is set in the ckptnas pipelines only, the baseline transferring nothing.
+    The baseline always runs with the defaults, as a user without warm starts would; the
+    levers (``--set training.epochs=1``: ``overrides``, table to keys; ``--set topk.k=2``:
+    ``topk``) change the two ckptnas pipelines only.
     """
 
     quick: bool = False
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
-    topk: TopKSettings = TOPK
+    topk: dict[str, Any] = field(default_factory=dict)
+
+    def topk_settings(self, pipeline: str) -> TopKSettings:
+        """The full training of a pipeline's top-K."""
+        quick = {"k": 2, "max_epochs": 3, "patience": 2} if self.quick else {}
+        return replace(TOPK, **(quick | ({} if pipeline == "baseline" else self.topk)))
 
 
 def pipeline_config(dataset: str, pipeline: str, seed: int, plan: Plan) -> Config:
@@ -129,7 +141,7 @@ def pipeline_config(dataset: str, pipeline: str, seed: int, plan: Plan) -> Confi
         if pipeline == "ckptnas+asha":
             values["search"] |= {"max_epochs": 2}
     for table, keys in plan.overrides.items():
-        if table != "transfer" or pipeline != "baseline":
+        if pipeline != "baseline":
             values[table] = values.get(table, {}) | keys
     return config_from_dict(values)
 
@@ -158,7 +170,8 @@ def run_pipeline(  # noqa: PLR0913  # which pipeline, then where and how it runs
     tic = time.perf_counter()
     Experiment(pipeline_config(dataset, pipeline, seed, plan), run, progress=False).run(client)
     init = Init.SCRATCH if pipeline == "baseline" else Init.CHECKPOINT
-    topk = train_topk(run, plan.topk, inits=(init,), client=client, progress=False)
+    settings = plan.topk_settings(pipeline)
+    topk = train_topk(run, settings, inits=(init,), client=client, progress=False)
     wall = time.perf_counter() - tic
     trace = _search_trace(run) + _full_training_trace(run, topk, init)
     numbers = {"wall_s": wall, "trace": _handed_over(run, trace)}
@@ -345,13 +358,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="TABLE.KEY=VALUE",
-        help="a lever for every pipeline (training.epochs=1, transfer.freeze=true, topk.k=5)",
+        help="a lever of the ckptnas pipelines (training.epochs=1, transfer.freeze=true, topk.k=2)",
+    )
+    parser.add_argument(
+        "--baseline", type=Path, help="where the baseline runs are (kept, or run), default --out"
     )
     args = parser.parse_args(argv)
     seeds = args.seeds[:1] if args.quick else args.seeds
-    overrides, topk = parse_levers(args.set)
-    quick_topk = {"k": 2, "max_epochs": 3, "patience": 2} if args.quick else {}
-    plan = Plan(args.quick, overrides, replace(TOPK, **(quick_topk | topk)))
+    plan = Plan(args.quick, *parse_levers(args.set))
+    baseline_out = args.baseline or args.out
     tic = time.perf_counter()
     results: dict[str, dict[str, dict[int, dict[str, Any]]]] = {}
     with (
@@ -361,7 +376,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for dataset in args.data:
             for seed in seeds:
                 for pipeline in PIPELINES:
-                    numbers = run_pipeline(dataset, pipeline, seed, args.out, client, plan)
+                    out = baseline_out if pipeline == "baseline" else args.out
+                    numbers = run_pipeline(dataset, pipeline, seed, out, client, plan)
                     results.setdefault(dataset, {}).setdefault(pipeline, {})[seed] = numbers
                     print(
                         f"{dataset} {pipeline} seed {seed}: {numbers['wall_s']:.0f} s", flush=True
