@@ -136,6 +136,8 @@ def test_page_shows_the_run_its_counts_and_every_part(page: str) -> None:
     assert "stopped with 1 candidate in flight" in page
     assert "policy lcp, not frozen" in page and "evolution (population 4, sample 2)" in page
     assert "[experiment]" in page and "max_candidates = 60" in page  # the configuration
+    assert "held-out test rows</th><td>20% of the rows, which nothing of the search sees" in page
+    assert "held-out test r2 of the fully trained models</th><td>not measured yet" in page
     for section in SECTIONS:
         assert f'<h2 id="{section}">' in page
     assert "random first population" in page and "evolved" in page
