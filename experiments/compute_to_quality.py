@@ -321,10 +321,12 @@ def anytime_figure(results: dict[str, Any], path: Path) -> Path:
     """Test quality of the handed-over model against cumulative epochs, per data set."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(4 * len(results), 3.2))
-    axes = np.atleast_1d(fig.subplots(1, len(results), squeeze=False)).ravel()
+    cols = min(3, len(results))
+    rows = math.ceil(len(results) / cols)
+    fig = Figure(figsize=(4.2 * cols, 3.2 * rows))
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     colors = {"baseline": "tab:gray", "ckptnas": "tab:blue", "ckptnas+asha": "tab:orange"}
-    for ax, (dataset, by_pipeline) in zip(axes, results.items(), strict=True):
+    for ax, (dataset, by_pipeline) in zip(axes, results.items(), strict=False):
         for pipeline, runs in by_pipeline.items():
             for k, seed in enumerate(sorted(runs)):
                 trace = runs[seed]["trace"]
@@ -340,6 +342,8 @@ def anytime_figure(results: dict[str, Any], path: Path) -> Path:
         ax.set_title(dataset, fontsize=9)
         ax.set_xlabel("cumulative training epochs", fontsize=8)
         ax.set_ylabel("held-out test metric", fontsize=8)
+    for ax in axes[len(results) :]:
+        ax.set_visible(False)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
