@@ -266,3 +266,41 @@ def test_mlflow_not_installed_is_one_line_naming_the_extra(monkeypatch: pytest.M
     ):
         tracking_listeners(config)
     TensorBoardListener("tb")  # what is installed is not refused
+
+
+def test_ckptnas_run_logs_where_the_tracking_table_says(
+    tmp_path: Path,
+    client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from ckptnas.cli import main
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "exp.toml").write_text(
+        '[experiment]\nname = "cli"\nmax_candidates = 3\n[data]\nn_samples = 300\n'
+        "[space]\nnum_nodes = 2\nunits = [8]\n[training]\nepochs = 2\n"
+        '[tracking]\nmlflow_uri = "sqlite:///mlflow.db"\ntensorboard_dir = "tb"\n'
+    )
+    monkeypatch.chdir(tmp_path)  # not the configuration's folder: its paths still are
+    address = client.scheduler.address
+    run = ["run", "project/exp.toml", "--out", "run", "--scheduler", address, "--no-progress"]
+    assert main(run) == 0
+    _, nested = _mlflow_runs(f"sqlite:///{project / 'mlflow.db'}", experiment="cli")
+    assert len(nested) == 3
+    assert sorted(p.name for p in (project / "tb" / "run").iterdir()) == [
+        *(candidate_folder(cid) for cid in (1, 2, 3)),
+        SEARCH,
+    ]
+
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else find_spec(name)
+    )
+    capsys.readouterr()
+    assert main([*run[:3], "again", *run[4:]]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert not Path("again").exists()  # refused before anything ran
