@@ -5,8 +5,9 @@ before it (the longest common prefix of layers), read from that candidate's chec
 
 The package is laid out by stage: :mod:`ckptnas.space` (which networks), :mod:`ckptnas.search`
 (which one next, and what it inherits), :mod:`ckptnas.runtime` (running candidates on Dask),
-:mod:`ckptnas.storage` (everything on disk), :mod:`ckptnas.topk` (full training of the best)
-and :mod:`ckptnas.analysis` (comparisons, statistics, figures). Names load on first use, so
+:mod:`ckptnas.storage` (everything on disk), :mod:`ckptnas.topk` (full training of the best),
+:mod:`ckptnas.tracking` (following a run in MLflow and TensorBoard) and
+:mod:`ckptnas.analysis` (comparisons, statistics, figures). Names load on first use, so
 ``import ckptnas`` imports neither torch nor Dask: reading a run needs neither.
 """
 

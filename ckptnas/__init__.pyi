@@ -4,6 +4,7 @@ from . import search as search
 from . import space as space
 from . import storage as storage
 from . import topk as topk
+from . import tracking as tracking
 from .config import Config as Config
 from .config import load_config as load_config
 from .data import DataDescription as DataDescription
@@ -39,3 +40,4 @@ from .storage import LineageRegistry as LineageRegistry
 from .storage import RunDir as RunDir
 from .storage import checkpoint_usage as checkpoint_usage
 from .storage import load_results as load_results
+from .tracking import tracking_listeners as tracking_listeners

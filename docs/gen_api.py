@@ -22,7 +22,13 @@ import ckptnas
 PAGE = Path(__file__).with_name("api.md")
 
 GROUPS: dict[str, list[str]] = {
-    "Running a search": ["Config", "load_config", "Experiment", "resume_experiment"],
+    "Running a search": [
+        "Config",
+        "load_config",
+        "Experiment",
+        "resume_experiment",
+        "tracking_listeners",
+    ],
     "Reading a run": [
         "RunDir",
         "load_results",

@@ -171,6 +171,16 @@ MEANINGS: dict[str, str] = {
     "workers (the dashboard's Profile page). It samples the training thread every 10 ms and "
     "slows the epochs of small networks; workers of a cluster named by `scheduler` follow their "
     "own Dask configuration.",
+    "tracking.mlflow_uri": "Log the run to MLflow: one parent run, a nested run per candidate, "
+    "the best model at the end (see [Following a run in MLflow and TensorBoard]"
+    "(report.md#following-a-run-in-mlflow-and-tensorboard)). A relative directory, `file:` or "
+    "`sqlite:///` path is taken from the configuration file's folder. Needs "
+    '`pip install -e ".[tracking]"`.',
+    "tracking.mlflow_experiment": "The MLflow experiment the run is logged in, made if it does "
+    "not exist; empty: `[experiment] name`.",
+    "tracking.tensorboard_dir": "Write TensorBoard event files under `<dir>/<run directory's "
+    "name>/`: one folder per candidate and one for the search's best-so-far. A relative path "
+    "is taken from the configuration file's folder.",
 }
 
 

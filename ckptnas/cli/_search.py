@@ -45,7 +45,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_dir = Path(args.out) if args.out else default_run_dir(config)
     args.stopping_run = run_dir  # named in the message if the run is interrupted
     experiment = Experiment(
-        config, run_dir, progress=not args.no_progress, listeners=_live_report(run_dir)
+        config, run_dir, progress=not args.no_progress, listeners=_listeners(config, run_dir)
     )
     ds = experiment.run()
     print_summary(ds, run_dir)
@@ -65,7 +65,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         run_dir,
         progress=not args.no_progress,
         resume=True,
-        listeners=_live_report(run_dir),
+        listeners=_listeners(config, run_dir),
         trust_code=args.trust_code,
     )
     ds = experiment.run()
@@ -78,12 +78,16 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return 0
 
 
-def _live_report(run_dir: Path) -> list[RunListener]:
-    """The listener of ``run`` and ``resume``: ``report.html`` kept up to date as results come.
+def _listeners(config: Config, run_dir: Path) -> list[RunListener]:
+    """The listeners of ``run`` and ``resume``: the live ``report.html``, and ``[tracking]``'s.
 
-    Where to watch the run is printed on standard output, before the progress bar appears (on
-    standard error); standard error keeps its one line when the run fails.
+    ``report.html`` is kept up to date as results come; MLflow and TensorBoard log the run
+    where ``[tracking]`` says (nothing by default). Where to watch the run is printed on
+    standard output, before the progress bar appears (on standard error); standard error keeps
+    its one line when the run fails. A tracking library that is not installed stops the
+    command here, before anything runs.
     """
     from ckptnas.analysis import LiveReport
+    from ckptnas.tracking import tracking_listeners
 
-    return [LiveReport(run_dir, notice=sys.stdout)]
+    return [LiveReport(run_dir, notice=sys.stdout), *tracking_listeners(config)]

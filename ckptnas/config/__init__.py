@@ -26,6 +26,7 @@ from ckptnas.config._search import (
     rung_epochs,
 )
 from ckptnas.config._space import SpaceConfig
+from ckptnas.config._tracking import TrackingConfig
 from ckptnas.config._training import Device, Precision, TrainingConfig
 from ckptnas.config._transfer import TransferConfig
 from ckptnas.errors import ConfigError
@@ -44,6 +45,7 @@ __all__ = [
     "SearchConfig",
     "SpaceConfig",
     "Task",
+    "TrackingConfig",
     "TrainingConfig",
     "TransferConfig",
     "config_from_dict",

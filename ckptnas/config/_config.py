@@ -24,6 +24,7 @@ from ckptnas.config._experiment import ExperimentConfig
 from ckptnas.config._fields import table_from_dict
 from ckptnas.config._search import SearchConfig, check_search
 from ckptnas.config._space import SpaceConfig
+from ckptnas.config._tracking import TrackingConfig
 from ckptnas.config._training import TrainingConfig
 from ckptnas.config._transfer import TransferConfig
 from ckptnas.errors import ConfigError
@@ -41,6 +42,7 @@ class Config:
     transfer: TransferConfig = field(default_factory=TransferConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
     def replace(self, table: str, **values: Any) -> Config:
         """Return a copy with some keys of one table replaced (and checked).
@@ -184,4 +186,4 @@ def _paths_from(config: Config, folder: Path) -> Config:
     module, _, function = config.space.factory.rpartition(":")
     if module.endswith(".py") and not Path(module).is_absolute():
         config = config.replace("space", factory=f"{(folder / module).resolve()}:{function}")
-    return config
+    return dataclasses.replace(config, tracking=config.tracking.resolved(folder))

@@ -313,6 +313,17 @@ class LineageRegistry(Database):
             )
         return [self._record(r) for r in rows]
 
+    def finished(self) -> dict[int, tuple[CandidateStatus, int, float]]:
+        """Each finished candidate's status, epochs recorded and objective, by id (one query).
+
+        What a follower of the run compares with what it saw, to read only what changed.
+        """
+        rows = self._db.execute(
+            "SELECT id, status, objective, (SELECT count(*) FROM epochs e WHERE e.candidate = c.id)"
+            " FROM candidates c WHERE status != 'pending' ORDER BY id"
+        )
+        return {int(i): (CandidateStatus(s), int(n), from_sql(o)) for i, s, o, n in rows}
+
     def __len__(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM candidates").fetchone()[0])
 
