@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,8 @@ class HostReads(TorchFunctionMode):
 
 @pytest.fixture
 def model_and_data(tiny_config: Config) -> tuple[torch.nn.Module, DeviceData]:
-    key = data_key(tiny_config.data, 0)
+    # No rows held out for testing: five batches of 64 need the training rows of all 400.
+    key = data_key(replace(tiny_config.data, test_fraction=0.0), 0)
     data = get_data(key)
     space = SearchSpace.from_config(tiny_config.space, data.input_sizes, data.output_size)
     return space.build(tuple([1] * len(space.nodes))), DeviceData.of(key, torch.device("cpu"))
@@ -119,6 +121,7 @@ def test_train_epoch_reads_the_host_once_whatever_the_batches(
 
 
 def test_device_data_is_moved_once_per_process(tiny_config: Config) -> None:
-    key = data_key(tiny_config.data, 0)
+    # No rows held out for testing: five batches of 64 need the training rows of all 400.
+    key = data_key(replace(tiny_config.data, test_fraction=0.0), 0)
     first = DeviceData.of(key, torch.device("cpu"))
     assert DeviceData.of(key, torch.device("cpu")) is first
