@@ -8,21 +8,15 @@ import torch
 from torch import nn
 
 from ckptnas.space._cell_ops import EDGES, OPERATIONS
-from ckptnas.space._protocol import Architecture
+from ckptnas.space._protocol import Architecture, OneInputSpace
 
 
-class CellSpaceLike(Protocol):
+class CellSpaceLike(OneInputSpace, Protocol):
     """What :class:`CellNet` reads of its space, a :class:`~ckptnas.space.CellSpace`.
 
     Named here rather than imported, so that the space module alone imports this one.
     """
 
-    @property
-    def input_name(self) -> str: ...
-    @property
-    def input_shape(self) -> tuple[int, ...]: ...
-    @property
-    def output_size(self) -> int: ...
     @property
     def channels(self) -> int: ...
     @property

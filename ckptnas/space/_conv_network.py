@@ -9,21 +9,15 @@ from torch import nn
 
 from ckptnas.space._conv_layers import FeatureLayer
 from ckptnas.space._network import ACTIVATION_MODULES, Dense
-from ckptnas.space._protocol import Architecture
+from ckptnas.space._protocol import Architecture, OneInputSpace
 
 
-class ConvSpaceLike(Protocol):
+class ConvSpaceLike(OneInputSpace, Protocol):
     """What :class:`ConvNet` reads of its space, a :class:`~ckptnas.space.ConvSpace`.
 
     Named here rather than imported, so that the space module alone imports this one.
     """
 
-    @property
-    def input_name(self) -> str: ...
-    @property
-    def input_shape(self) -> tuple[int, ...]: ...
-    @property
-    def output_size(self) -> int: ...
     @property
     def dims(self) -> int: ...
     @property

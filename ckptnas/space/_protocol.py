@@ -47,6 +47,17 @@ class Space(Protocol):
         ...
 
 
+class OneInputSpace(Protocol):
+    """What a network of a one-input built-in space (conv, cell) reads of every such space."""
+
+    @property
+    def input_name(self) -> str: ...
+    @property
+    def input_shape(self) -> tuple[int, ...]: ...
+    @property
+    def output_size(self) -> int: ...
+
+
 class LayerLike(Protocol):
     """What a transfer plan needs of a parametrised layer."""
 
