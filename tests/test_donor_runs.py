@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from distributed import Client
 
+from ckptnas.analysis import write_html_report
 from ckptnas.config import Config, config_from_dict, load_config
 from ckptnas.errors import ConfigError
 from ckptnas.runtime import Experiment, load_model
@@ -66,6 +67,8 @@ def test_first_candidates_warm_start_from_the_donor_run_left_as_it_was(
     assert f"from last-week:{first[0].parent}" in printed.stdout
     ancestry = _ckptnas("lineage", run, "--candidate", first[0].id)
     assert f"from last-week:{first[0].parent}" in ancestry.stdout
+    page = write_html_report(run).read_text()
+    assert "parent_run" in page and "last-week" in page
 
 
 def test_a_missing_donor_run_is_refused_in_one_line_before_any_candidate(
@@ -96,8 +99,10 @@ def test_a_donor_run_changed_since_the_run_started_is_refused_on_resume(
     _copy(donor_run, donor)
     run = tmp_path / "run"
     Experiment(_with_donors(tiny_config, donor, candidates=4), run, progress=False).run(client)
-    with sqlite3.connect(donor / "lineage.sqlite") as db:  # someone rewrote a checkpoint
+    db = sqlite3.connect(donor / "lineage.sqlite")  # someone rewrote a checkpoint
+    with db:
         db.execute("UPDATE candidates SET checkpoint_digest = 'x' WHERE id = 1")
+    db.close()
     config = _with_donors(tiny_config, donor, candidates=6)
     with pytest.raises(ConfigError, match="changed since this run started") as info:
         Experiment(config, run, progress=False, resume=True).run(client)

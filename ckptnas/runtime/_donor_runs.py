@@ -1,12 +1,12 @@
 """Donors from earlier runs (``[transfer] donor_runs``): found, checked and pinned at start-up.
 
-Each run listed is opened read-only (its registry through SQLite's read-only mode, its
-checkpoints only ever read, with their recorded digests verified by the worker), and refused in
-one line before any candidate is planned when it is missing, is no finished ckptnas search,
-holds no trained candidate whose layers match this run's space, or, on resume, is no longer
-what it was when this run started: a run's identity is the digest of its registry's
-``created`` stamp and of every candidate's id, status and checkpoint digest, recorded in this
-run's registry (meta ``donor_runs``).
+Each run listed is opened read-only: its registry as an immutable SQLite file, so that not
+even SQLite's ``-shm`` index appears beside it, and its checkpoints only ever read, with their
+recorded digests verified by the worker. A run is refused in one line before any candidate is
+planned when it is missing, is no finished ckptnas search, holds no trained candidate whose
+layers match this run's space, or, on resume, is no longer what it was when this run started:
+a run's identity is the digest of its registry's ``created`` stamp and of every candidate's
+id, status and checkpoint digest, recorded in this run's registry (meta ``donor_runs``).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def open_donor_runs(paths: list[str], space: ResolvedSpace, run_dir: RunDir) -> 
         if RunDir(path).kind() != RunKind.SEARCH:
             raise ConfigError(f"{where} is not a ckptnas search run")
         try:
-            with LineageRegistry(path, readonly=True) as registry:
+            with LineageRegistry(path, readonly=True, untouched=True) as registry:
                 runs.append(_read(registry, str(path), space, where))
         except CkptnasError as exc:
             if isinstance(exc, ConfigError):

@@ -45,6 +45,8 @@ class LineageRegistry(Database):
         The run directory; the database is ``lineage.sqlite`` inside it.
     readonly : bool
         Open without creating or changing anything.
+    untouched : bool
+        With ``readonly``, create no file beside it either (see :class:`Database`).
 
     Examples
     --------
