@@ -143,3 +143,15 @@ def test_donors_of_earlier_runs_outlive_a_rebuild_of_the_runs_own() -> None:
     planner.discard(key)
     planner.rebuild([])
     assert not planner.plan((1, 0, 2, 0)).is_warm
+
+
+def test_a_donor_run_a_client_still_has_open_is_refused(
+    tmp_path: Path, client: Client, tiny_config: Config, donor_run: Path
+) -> None:
+    donor = tmp_path / "open"
+    _copy(donor_run, donor)
+    with LineageRegistry(donor) as registry:  # a client writing into it now
+        registry.set_meta("note", "still running")
+        config = _with_donors(tiny_config, donor)
+        with pytest.raises(ConfigError, match="still open"):
+            Experiment(config, tmp_path / "run", progress=False).run(client)
