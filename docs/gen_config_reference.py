@@ -137,6 +137,10 @@ MEANINGS: dict[str, str] = {
     "transfer.dedup": "With `freeze`, a child's checkpoint refers to the frozen tensors it "
     "holds unchanged in its donor's checkpoint (hard-linked under `checkpoints/blobs/`) instead "
     "of writing them again; no effect without `freeze`.",
+    "transfer.donor_runs": "Finished search run directories (relative to the configuration "
+    "file) whose trained candidates are donors too, read only: a new search warm-starts from "
+    "them where layer identities match. A run listed that is missing, unfinished, of no "
+    "matching candidate, or changed since this run started is refused at start-up.",
     "training.epochs": "Epochs each candidate is trained; the objective is the validation "
     "metric after the last one.",
     "training.batch_size": "Rows per optimisation step (Adam).",

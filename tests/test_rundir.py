@@ -11,7 +11,7 @@ from helpers import one_epoch_result
 
 from ckptnas.cli import main
 from ckptnas.errors import RunDirectoryError
-from ckptnas.search import SCRATCH
+from ckptnas.search import SCRATCH, TransferPlan
 from ckptnas.storage import LineageRegistry, RunDir, RunKind, TopKRegistry, build_dataset
 
 
@@ -99,6 +99,7 @@ def _version_1_registry(run_dir: Path) -> None:
         db.execute("ALTER TABLE candidates DROP COLUMN latency")
         db.execute("ALTER TABLE candidates DROP COLUMN stage")
         db.execute("ALTER TABLE candidates DROP COLUMN objective_values")
+        db.execute("ALTER TABLE candidates DROP COLUMN parent_run")
         db.execute("PRAGMA user_version = 1")
         db.execute("INSERT INTO candidates (arch, status, objective) VALUES ('[1, 2]', 'ok', 0.5)")
 
@@ -115,6 +116,7 @@ def test_version_1_registry_is_read_as_it_is_and_migrated_when_written(tmp_path:
         )
         assert math.isnan(old.latency)
         assert old.stage == ""
+        assert old.parent_run == ""
     with LineageRegistry(tmp_path) as reg:
         assert reg.get(1) == old
         new = reg.add_candidate(
@@ -124,7 +126,7 @@ def test_version_1_registry_is_read_as_it_is_and_migrated_when_written(tmp_path:
         assert reg.get(new).target_epochs == 3
         assert reg.get(new).stage == "random"
     with sqlite3.connect(tmp_path / "lineage.sqlite") as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 5
 
 
 def test_version_2_registry_gains_the_stage_column_when_written(tmp_path: Path) -> None:
@@ -132,6 +134,7 @@ def test_version_2_registry_gains_the_stage_column_when_written(tmp_path: Path) 
     with sqlite3.connect(tmp_path / "lineage.sqlite") as db:
         db.execute("ALTER TABLE candidates DROP COLUMN stage")
         db.execute("ALTER TABLE candidates DROP COLUMN objective_values")
+        db.execute("ALTER TABLE candidates DROP COLUMN parent_run")
         db.execute("PRAGMA user_version = 2")
         db.execute("INSERT INTO candidates (arch, status) VALUES ('[1, 2]', 'ok')")
     with LineageRegistry(tmp_path, readonly=True) as reg:
@@ -141,6 +144,27 @@ def test_version_2_registry_gains_the_stage_column_when_written(tmp_path: Path) 
             "mutation"
         )
         assert reg.get(1).stage == ""
+
+
+def test_version_4_registry_gains_the_parent_run_column_when_written(tmp_path: Path) -> None:
+    LineageRegistry(tmp_path).close()
+    with sqlite3.connect(tmp_path / "lineage.sqlite") as db:
+        db.execute("ALTER TABLE candidates DROP COLUMN parent_run")
+        db.execute("PRAGMA user_version = 4")
+        db.execute("INSERT INTO candidates (arch, status, parent) VALUES ('[1, 2]', 'ok', NULL)")
+        db.execute("INSERT INTO candidates (arch, status, parent) VALUES ('[1, 3]', 'ok', 1)")
+    with LineageRegistry(tmp_path, readonly=True) as reg:
+        assert reg.get(2).parent_run == ""
+        assert reg.parent(2) == 1
+        assert reg.children(1) == [2]
+    plan = TransferPlan(7, ("trunk.0.weight",), 1, 10, run=str(tmp_path / "last-week"))
+    with LineageRegistry(tmp_path) as reg:
+        foreign = reg.add_candidate((1, 4), plan, 10)
+        record = reg.get(foreign)
+        assert (record.parent, record.parent_run) == (7, str(tmp_path / "last-week"))
+        assert record.parent_label == "last-week:7"
+        assert reg.parent(foreign) is None
+        assert reg.forest()[None] == [1, foreign]
 
 
 def test_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from the page), the table itself ``candidate_table``. Columns that would be empt
 from __future__ import annotations
 
 import math
+from pathlib import PurePath
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,8 @@ def _data(snap: RunSnapshot) -> dict[str, Any]:
         "train_s": np.array([_seconds(r.end_time - r.start_time) for r in records]),
         "end_s": np.array([_seconds(r.end_time - t0) for r in records]),
     }
+    if any(r.parent_run for r in records):  # donors of earlier runs: name their run
+        data["parent_run"] = [PurePath(r.parent_run).name for r in records]
     if any(r.hyperparameters for r in records):
         data["hyperparameters"] = [_hyperparameters(r) for r in records]
     if any(math.isfinite(r.latency) for r in records):
@@ -80,6 +83,10 @@ def _columns(snap: RunSnapshot, data: dict[str, Any]) -> list[TableColumn]:
         )
     columns += [
         TableColumn(field="parent", title="parent", formatter=_count(), width=60),
+    ]
+    if "parent_run" in data:
+        columns.append(TableColumn(field="parent_run", title="parent's run", width=100))
+    columns += [
         TableColumn(field="tensors", title="tensors taken", formatter=_count(), width=90),
         TableColumn(
             field="inherited",

@@ -44,6 +44,9 @@ class Inheritance:
         The candidate's scalars, and how many of them came from the donor.
     objective : float
         The candidate's objective (NaN while pending or when failed).
+    donor_label : str
+        The donor as shown: ``run:id`` for a candidate of an earlier run, where ``run`` is
+        its run directory's name (empty in records made before runs could have such donors).
     """
 
     candidate: int
@@ -53,6 +56,7 @@ class Inheritance:
     n_params: int
     n_params_transferred: int
     objective: float
+    donor_label: str = ""
 
     @classmethod
     def of(cls, record: CandidateRecord) -> Inheritance:
@@ -60,6 +64,7 @@ class Inheritance:
         return cls(
             candidate=record.id,
             donor=record.parent,
+            donor_label=record.parent_label,
             prefix_length=record.prefix_length,
             tensors=record.transferred,
             n_params=record.n_params,
@@ -82,7 +87,8 @@ class Inheritance:
         if self.donor is None:
             return f"{self.candidate} trained from scratch"
         return (
-            f"{self.candidate} took {plural(len(self.tensors), 'tensor')} from {self.donor} "
+            f"{self.candidate} took {plural(len(self.tensors), 'tensor')} from "
+            f"{self.donor_label or self.donor} "
             f"({self.frac_params_transferred:.0%} of its {self.n_params:,} parameters, "
             f"{plural(self.prefix_length, 'choice')} shared): {', '.join(self.layers)}"
         )
@@ -148,8 +154,7 @@ class Lineage:
         self.records = {r.id: r for r in sorted(records, key=lambda r: r.id)}
         self.children: dict[int | None, list[int]] = {}
         for r in self.records.values():
-            parent = r.parent if r.parent in self.records else None
-            self.children.setdefault(parent, []).append(r.id)
+            self.children.setdefault(self.parent_of(r), []).append(r.id)
         self.depths = self._depths()
 
     @classmethod
@@ -192,8 +197,12 @@ class Lineage:
 
     def parent(self, candidate_id: int) -> int | None:
         """The donor of a candidate, ``None`` for a root (trained from scratch)."""
-        parent = self.records[candidate_id].parent
-        return parent if parent in self.records else None
+        return self.parent_of(self.records[candidate_id])
+
+    def parent_of(self, record: CandidateRecord) -> int | None:
+        """A record's donor in this run: ``None`` for a root, or a parent of an earlier run."""
+        in_run = record.parent in self.records and not record.parent_run
+        return record.parent if in_run else None
 
     def ancestry(self, candidate_id: int) -> list[Inheritance]:
         """The candidate, its donor, the donor's donor, ... down to one trained from scratch.
@@ -294,7 +303,8 @@ def format_lineage_tree(lineage: Lineage) -> str:
         cid, depth = stack.pop()
         r = lineage.records[cid]
         score = f"{r.objective:.4f}" if r.status == CandidateStatus.OK else str(r.status)
-        took = f" took {len(r.transferred)} tensors" if lineage.parent(cid) is not None else ""
+        took = f" took {len(r.transferred)} tensors" if r.parent is not None else ""
+        took += f" from {r.parent_label}" if r.parent_run else ""
         lines.append(f"{'  ' * depth}{cid} [{score}]{took}")
         stack.extend((child, depth + 1) for child in reversed(lineage.children.get(cid, [])))
     return "\n".join(lines)

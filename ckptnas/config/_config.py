@@ -186,4 +186,8 @@ def _paths_from(config: Config, folder: Path) -> Config:
     module, _, function = config.space.factory.rpartition(":")
     if module.endswith(".py") and not Path(module).is_absolute():
         config = config.replace("space", factory=f"{(folder / module).resolve()}:{function}")
-    return dataclasses.replace(config, tracking=config.tracking.resolved(folder))
+    return dataclasses.replace(
+        config,
+        tracking=config.tracking.resolved(folder),
+        transfer=config.transfer.resolved(folder),
+    )

@@ -1,11 +1,14 @@
 """``[transfer]``: how a new candidate inherits weights.
 
-``policy`` names an entry of the transfer policies' registry (:mod:`ckptnas.search`).
+``policy`` names an entry of the transfer policies' registry (:mod:`ckptnas.search`);
+``donor_runs`` names finished searches whose trained candidates are donors too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 from ckptnas.config._fields import option, registered
 
@@ -23,3 +26,14 @@ class TransferConfig:
     # instead of 10.3 MB (experiments/dedup_frozen.py). A frozen child's save took 5.0-6.3 ms
     # (median) against 4.8-5.0 ms storing every tensor, most of either the fsync.
     dedup: bool = option(True)
+    # Empty by default: a search starts from nothing unless told which earlier runs to reuse.
+    donor_runs: list[str] = option(
+        [],
+        lambda xs: all(isinstance(x, str) and x for x in xs),
+        "paths of finished search run directories",
+    )
+
+    def resolved(self, folder: Path) -> TransferConfig:
+        """The table with relative ``donor_runs`` taken from ``folder`` (the config file's)."""
+        runs = [str((folder / run).resolve()) for run in self.donor_runs]
+        return dataclasses.replace(self, donor_runs=runs) if runs != self.donor_runs else self

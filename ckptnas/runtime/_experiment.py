@@ -21,6 +21,7 @@ from ckptnas.data import DataDescription, require_data_file
 from ckptnas.errors import ConfigError, RunDirectoryError
 from ckptnas.runtime._connect import connect
 from ckptnas.runtime._dataset import describe_on_cluster
+from ckptnas.runtime._donor_runs import DonorRun, open_donor_runs, pin_donor_runs
 from ckptnas.runtime._failures import check_workers_load, refuse_all_failed
 from ckptnas.runtime._listener import Listeners, RunListener
 from ckptnas.runtime._loop import Loop
@@ -205,13 +206,14 @@ class Experiment:
             key = data_key(self.config.data, self.config.experiment.seed)
             data = describe_on_cluster(client, key)
             space = self._make_space(data)
+            donors = open_donor_runs(self.config.transfer.donor_runs, space, self.run_dir)
             check_workers_load(client, space, self.trainer)
             self.run_dir.create()
             if not existing:
                 self.run_dir.require_writable()
                 stack.enter_context(self.run_dir.lock())
             self._workers_may_join = not local or _workers_may_join(self.config)
-            return refuse_all_failed(self._run_locked(client, data, space, key))
+            return refuse_all_failed(self._run_locked(client, data, space, key, donors))
 
     def _make_space(self, data: DataDescription) -> ResolvedSpace:
         """The space to search: the one given, the one a resumed run recorded, or ``[space]``."""
@@ -276,7 +278,12 @@ class Experiment:
             return ResultsWriter(self.run_dir, registry, scheduler.max_epochs).flush()
 
     def _run_locked(
-        self, client: Client, data: DataDescription, space: ResolvedSpace, key: str
+        self,
+        client: Client,
+        data: DataDescription,
+        space: ResolvedSpace,
+        key: str,
+        donors: list[DonorRun],
     ) -> xr.Dataset:
         # The configuration goes to disk before the registry exists, so that a run stopped at
         # any moment afterwards can be resumed.
@@ -284,8 +291,11 @@ class Experiment:
         if self._strategy is not None and not isinstance(self._strategy, Strategy):
             self.strategy = self._strategy(space)
         with LineageRegistry(self.run_dir) as registry:
+            pin_donor_runs(registry, donors)  # before any candidate: a changed donor run stops
             self._describe_run(registry, data, space)
-            return self._loop(registry, space, client, key).run()
+            loop = self._loop(registry, space, client, key)
+            loop.tasks.add_donor_runs(donors)
+            return loop.run()
 
     def _loop(
         self, registry: LineageRegistry, space: ResolvedSpace, client: Client, key: str

@@ -389,6 +389,5 @@ class Loop:
         logger.warning(
             "candidate %d: donor %d rejected (%s); planning again", spec.candidate_id, donor, reason
         )
-        self.registry.mark_unusable(donor, reason)
+        self.tasks.reject(spec.plan, reason)
         self.registry.add_note(spec.candidate_id, f"donor {donor} rejected: {reason}")
-        self.planner.discard(donor)

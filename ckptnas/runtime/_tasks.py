@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from ckptnas.runtime._donor_runs import DonorRun, ForeignDonor
 from ckptnas.runtime._records import CandidateSpec, TrainingSettings
 from ckptnas.search import SCRATCH, Planner, TransferPlan
 from ckptnas.space import Architecture, ResolvedSpace
@@ -68,12 +69,38 @@ class CandidateTasks:
         self.keep_state = keep_state
         #: Checkpoint digests of the donors, so that planning reads no registry row.
         self.digests: dict[int, str | None] = {}
+        #: Donors of earlier runs by their planner key, and the key of each by (run, id).
+        self.foreign: dict[int, ForeignDonor] = {}
+        self._keys: dict[tuple[str, int], int] = {}
+
+    def add_donor_runs(self, runs: list[DonorRun]) -> None:
+        """Offer the trained candidates of earlier runs as donors too."""
+        for run in runs:
+            for donor in run.donors:
+                key = self.planner.add_foreign(donor.arch, donor.objective)
+                self.foreign[key] = donor
+                self._keys[donor.run, donor.id] = key
+
+    def reject(self, plan: TransferPlan, reason: str) -> None:
+        """Never plan from this plan's donor again: its checkpoint could not be read.
+
+        A donor of an earlier run is only forgotten: that run is never written to.
+        """
+        assert plan.donor is not None
+        if plan.run:
+            self.planner.discard(self._keys[plan.run, plan.donor])
+            return
+        self.registry.mark_unusable(plan.donor, reason)
+        self.planner.discard(plan.donor)
 
     def plan(self, arch: Architecture) -> tuple[TransferPlan, str | None]:
         """The transfer plan for a new candidate and its donor's checkpoint digest."""
         plan = self.planner.plan(arch)
         if not plan.is_warm or plan.donor is None:
             return SCRATCH, None
+        if plan.donor in self.foreign:  # a candidate of an earlier run
+            donor = self.foreign[plan.donor]
+            return replace(plan, donor=donor.id, run=donor.run), donor.digest
         if plan.donor not in self.digests:
             self.digests[plan.donor] = self.registry.get(plan.donor).checkpoint_digest
         return plan, self.digests[plan.donor]
@@ -115,6 +142,7 @@ class CandidateTasks:
                 record.transferred,
                 record.prefix_length,
                 record.n_params_transferred,
+                run=record.parent_run,
             )
         spec = self.spec(record.id, record.arch, replace(settings, epochs=epochs), (plan, None))
         return replace(spec, start_epoch=done, own_digest=record.checkpoint_digest)

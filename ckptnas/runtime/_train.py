@@ -139,8 +139,9 @@ def _share_from(spec: CandidateSpec) -> tuple[tuple[int, str], ...]:
         return ()
     if spec.start_epoch:
         return ((spec.candidate_id, spec.own_digest),) if spec.own_digest else ()
+    # An earlier run's checkpoint is not this run's to link to: its tensors are written again.
     if spec.plan.is_warm and spec.plan.donor is not None and spec.donor_digest:
-        return ((spec.plan.donor, spec.donor_digest),)
+        return () if spec.plan.run else ((spec.plan.donor, spec.donor_digest),)
     return ()
 
 
@@ -150,8 +151,10 @@ def _start(
     """A new candidate: copy its donor's tensors in; its optimizer, over what trains."""
     if spec.plan.is_warm:
         assert spec.plan.donor is not None
+        # A donor of an earlier run is read, never written, from its own run directory.
+        donors = CheckpointStore(spec.plan.run) if spec.plan.run else store
         tensors = donor_cache().load(
-            store, spec.plan.donor, spec.plan.donor_tensors, spec.donor_digest, device
+            donors, spec.plan.donor, spec.plan.donor_tensors, spec.donor_digest, device
         )
         apply_plan(model, tensors, spec.plan, spec.settings.freeze)
     trainable = [p for p in model.parameters() if p.requires_grad]

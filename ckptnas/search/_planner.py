@@ -14,6 +14,7 @@ from ckptnas.search._donors import DonorCandidate
 from ckptnas.search._plan import LayeredSpace, TransferPlan
 from ckptnas.search._policies import TransferPolicy
 from ckptnas.search._registry import POLICIES
+from ckptnas.space import Architecture
 
 
 class Planner:
@@ -42,13 +43,30 @@ class Planner:
         self._make: Any = POLICIES.get(policy)
         self.space = space
         self.policy: TransferPolicy = self._make(space)
+        #: Donors of earlier runs by key (negative, so never an id of this run): kept when
+        #: the run's own donors are rebuilt.
+        self.foreign: dict[int, tuple[Architecture, float]] = {}
+        self._next_foreign = -1
 
     def rebuild(self, records: Iterable[DonorCandidate]) -> None:
-        """Forget every donor, then offer a run's usable records as donors."""
+        """Forget every donor of this run, then offer its usable records as donors."""
         self.policy = self._make(self.space)
+        for key, (arch, objective) in self.foreign.items():
+            self.add(key, arch, objective)
         for record in records:
             if record.donor_usable:
                 self.add(record.id, record.arch, record.objective)
+
+    def add_foreign(self, arch: Sequence[int], objective: float) -> int:
+        """Offer a trained candidate of an earlier run as a donor; returns its key here.
+
+        The key is negative, so a plan's ``donor`` tells it apart from this run's candidates.
+        """
+        key = self._next_foreign
+        self._next_foreign -= 1
+        self.foreign[key] = (tuple(arch), objective)
+        self.add(key, arch, objective)
+        return key
 
     def add(self, candidate_id: int, arch: Sequence[int], objective: float) -> None:
         """Offer a trained candidate as a donor; one without a finite objective is ignored."""
@@ -57,6 +75,7 @@ class Planner:
 
     def discard(self, candidate_id: int) -> None:
         """Never offer this candidate again (its checkpoint is broken, say)."""
+        self.foreign.pop(candidate_id, None)
         self.policy.discard(candidate_id)
 
     def plan(self, arch: Sequence[int]) -> TransferPlan:

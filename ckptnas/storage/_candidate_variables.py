@@ -10,19 +10,26 @@ import xarray as xr
 from ckptnas.storage._records import CandidateRecord
 
 
+def variable(values: list[Any], dtype: Any, units: str, long_name: str) -> xr.Variable:
+    """One variable along ``candidate``, with its units (if any) and long name."""
+    attrs = {"long_name": long_name} | ({"units": units} if units else {})
+    return xr.Variable("candidate", np.array(values, dtype=dtype), attrs)
+
+
 def per_candidate_variables(records: list[CandidateRecord]) -> dict[str, xr.Variable]:
     """The variables of :func:`build_dataset` with one value per candidate."""
-
-    def variable(values: list[Any], dtype: Any, units: str, long_name: str) -> xr.Variable:
-        attrs = {"long_name": long_name} | ({"units": units} if units else {})
-        return xr.Variable("candidate", np.array(values, dtype=dtype), attrs)
-
     out = {
         "parent": variable(
             [-1 if r.parent is None else r.parent for r in records],
             np.int32,
             "1",
             "donor candidate the weights came from, -1 when trained from scratch",
+        ),
+        "parent_run": variable(
+            [r.parent_run for r in records],
+            object,
+            "",
+            "run directory of a donor from an earlier run, empty for a donor of this run",
         ),
         "n_transferred": variable(
             [len(r.transferred) for r in records], np.int32, "1", "tensors copied from the donor"

@@ -4,7 +4,9 @@
 change is one transaction, so the file is consistent at every moment and a killed client loses
 nothing it had recorded. A candidate's ``parent`` is the donor whose tensors it copied (``NULL``
 when it trained from scratch); a donor is always a candidate that finished before the child was
-submitted, so the parent links form a forest of trees. Finding a donor is the search's job
+submitted, so the parent links form a forest of trees. A parent from an earlier run
+(``[transfer] donor_runs``) is that run's candidate, with the run in ``parent_run``: in this
+run's forest its child is a root. Finding a donor is the search's job
 (:class:`ckptnas.search.DonorIndex`, built from :meth:`LineageRegistry.candidates`).
 """
 
@@ -19,6 +21,7 @@ from typing import Any, ClassVar
 
 from ckptnas.errors import RunDirectoryError
 from ckptnas.space import space_from_dict
+from ckptnas.storage._lineage_schema import MIGRATIONS, SCHEMA
 from ckptnas.storage._records import CandidateOutcome, CandidateRecord, RunMeta, Transfer
 from ckptnas.storage._rundir import RunDir
 from ckptnas.storage._sqlite import (
@@ -32,55 +35,6 @@ from ckptnas.storage._sqlite import (
 )
 from ckptnas.storage._states import CandidateStatus
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS candidates (
-    id INTEGER PRIMARY KEY,
-    arch TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('pending', 'ok', 'failed')),
-    parent INTEGER REFERENCES candidates(id),
-    transferred TEXT NOT NULL DEFAULT '[]',
-    prefix_length INTEGER NOT NULL DEFAULT 0,
-    n_params INTEGER NOT NULL DEFAULT 0,
-    n_params_transferred INTEGER NOT NULL DEFAULT 0,
-    objective REAL,
-    checkpoint_digest TEXT,
-    donor_usable INTEGER NOT NULL DEFAULT 1,
-    worker TEXT NOT NULL DEFAULT '',
-    device TEXT NOT NULL DEFAULT '',
-    submit_time REAL,
-    start_time REAL,
-    end_time REAL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    error TEXT NOT NULL DEFAULT '',
-    note TEXT NOT NULL DEFAULT '',
-    hyperparameters TEXT NOT NULL DEFAULT '{}',
-    target_epochs INTEGER NOT NULL DEFAULT 0,
-    latency REAL,
-    stage TEXT NOT NULL DEFAULT '',
-    objective_values TEXT NOT NULL DEFAULT '[]'
-);
-CREATE INDEX IF NOT EXISTS candidates_parent ON candidates(parent);
-CREATE TABLE IF NOT EXISTS epochs (
-    candidate INTEGER NOT NULL REFERENCES candidates(id),
-    epoch INTEGER NOT NULL,
-    train_loss REAL, val_loss REAL, val_metric REAL, epoch_time REAL,
-    PRIMARY KEY (candidate, epoch)
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-
-#: Version 2 adds each candidate's training hyperparameters, the epochs it is to reach and its
-#: measured inference latency.
-_TO_VERSION_2 = (
-    ("candidates", "hyperparameters", "TEXT NOT NULL DEFAULT '{}'"),
-    ("candidates", "target_epochs", "INTEGER NOT NULL DEFAULT 0"),
-    ("candidates", "latency", "REAL"),
-)
-#: Version 3 adds the stage of the search that proposed each candidate.
-_TO_VERSION_3 = (("candidates", "stage", "TEXT NOT NULL DEFAULT ''"),)
-#: Version 4 stores each candidate's objective values, computed once when it is recorded.
-_TO_VERSION_4 = (("candidates", "objective_values", "TEXT NOT NULL DEFAULT '[]'"),)
-
 
 class LineageRegistry(Database):
     """The SQLite record of a run's candidates and their lineage.
@@ -91,6 +45,8 @@ class LineageRegistry(Database):
         The run directory; the database is ``lineage.sqlite`` inside it.
     readonly : bool
         Open without creating or changing anything.
+    untouched : bool
+        With ``readonly``, create no file beside it either (see :class:`Database`).
 
     Examples
     --------
@@ -99,13 +55,9 @@ class LineageRegistry(Database):
     """
 
     FILE = RunDir.LINEAGE
-    SCHEMA = _SCHEMA
-    VERSION = 4
-    MIGRATIONS: ClassVar[dict[int, tuple[tuple[str, str, str], ...]]] = {
-        2: _TO_VERSION_2,
-        3: _TO_VERSION_3,
-        4: _TO_VERSION_4,
-    }
+    SCHEMA = SCHEMA
+    VERSION = 5
+    MIGRATIONS: ClassVar[dict[int, tuple[tuple[str, str, str], ...]]] = MIGRATIONS
     CURVE_OWNER = "candidate"
     DESCRIPTION = "lineage registry"
 
@@ -189,7 +141,7 @@ class LineageRegistry(Database):
             cur = self._db.execute(
                 "INSERT INTO candidates (arch, status, parent, transferred, prefix_length,"
                 " n_params, n_params_transferred, submit_time, note, hyperparameters,"
-                " target_epochs, stage) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " target_epochs, stage, parent_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     json.dumps(list(arch)),
                     CandidateStatus.PENDING,
@@ -203,6 +155,7 @@ class LineageRegistry(Database):
                     json.dumps(dict(hyperparameters or {})),
                     target_epochs,
                     stage,
+                    plan.run if plan.is_warm else "",
                 ),
             )
         assert cur.lastrowid is not None
@@ -220,7 +173,7 @@ class LineageRegistry(Database):
             self._db.execute(
                 "UPDATE candidates SET status = ?, objective = ?, parent = ?, transferred = ?,"
                 " prefix_length = ?, n_params_transferred = ?, attempts = attempts + ?,"
-                " latency = ?, objective_values = ?, "
+                " latency = ?, objective_values = ?, parent_run = ?, "
                 f"{RUN_COLUMNS_SQL} WHERE id = ?",
                 (
                     result.status,
@@ -232,6 +185,7 @@ class LineageRegistry(Database):
                     0 if continued else 1,
                     to_sql(result.latency),
                     json.dumps([to_sql(v) for v in result.objective_values]),
+                    plan.run if plan.is_warm else "",
                     *run_columns(result),
                     result.candidate_id,
                 ),
@@ -289,6 +243,7 @@ class LineageRegistry(Database):
                 objective_values=tuple(
                     from_sql(v) for v in json.loads(self.column(row, "objective_values", "[]"))
                 ),
+                parent_run=str(self.column(row, "parent_run", "")),
             )
         except (ValueError, TypeError) as exc:
             raise RunDirectoryError(
@@ -340,8 +295,12 @@ class LineageRegistry(Database):
 
     # -- lineage ---------------------------------------------------------------------------
     def parent(self, candidate_id: int) -> int | None:
-        """The donor a candidate inherited from, or ``None`` if it trained from scratch."""
-        return self.get(candidate_id).parent
+        """The donor of this run a candidate inherited from, or ``None`` if there is none.
+
+        A parent of an earlier run is in the candidate's record (``parent``, ``parent_run``).
+        """
+        record = self.get(candidate_id)
+        return None if record.parent_run else record.parent
 
     def ancestors(self, candidate_id: int) -> list[int]:
         """Parent, grandparent, ... up to a candidate trained from scratch.
@@ -389,12 +348,10 @@ class LineageRegistry(Database):
         return children
 
     def _parents(self) -> dict[int, int | None]:
-        rows = self._db.execute("SELECT id, parent FROM candidates ORDER BY id")
-        return {r["id"]: r["parent"] for r in rows}
+        """Each candidate's parent in this run: one of an earlier run makes it a root here."""
+        rows = self._db.execute("SELECT * FROM candidates ORDER BY id")
+        return {r["id"]: None if self.column(r, "parent_run", "") else r["parent"] for r in rows}
 
     def children(self, candidate_id: int) -> list[int]:
-        """Candidates that inherited from this one, in id order."""
-        rows = self._db.execute(
-            "SELECT id FROM candidates WHERE parent = ? ORDER BY id", (candidate_id,)
-        )
-        return [r["id"] for r in rows]
+        """Candidates of this run that inherited from this one, in id order."""
+        return [cid for cid, parent in self._parents().items() if parent == candidate_id]

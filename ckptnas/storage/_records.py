@@ -11,6 +11,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import PurePath
 from typing import Any
 
 from ckptnas.config import Config
@@ -34,12 +35,16 @@ class Transfer:
         Number of leading architecture choices the two candidates share.
     n_params : int
         Number of scalars copied.
+    run : str
+        The donor's run, when it is a candidate of an earlier run (``[transfer] donor_runs``):
+        that run directory's absolute path; empty for a donor of this run.
     """
 
     donor: int | None = None
     tensors: tuple[str, ...] = ()
     prefix_length: int = 0
     n_params: int = 0
+    run: str = ""
 
     @property
     def is_warm(self) -> bool:
@@ -184,6 +189,21 @@ class CandidateRecord:
     #: The value of each of ``[search] objectives`` at its last training (NaN for a failed
     #: candidate; empty in runs written before version 4, and while it is pending).
     objective_values: tuple[float, ...] = ()
+    #: The run of its parent when that is a candidate of an earlier run (its directory's
+    #: absolute path; empty for a parent of this run, and in runs written before version 5).
+    parent_run: str = ""
+
+    @property
+    def parent_label(self) -> str:
+        """The parent as shown: its id, ``run:id`` for one of an earlier run, or empty.
+
+        ``run`` is the name of that run's directory (``last-week:17``).
+        """
+        if self.parent is None:
+            return ""
+        if self.parent_run:
+            return f"{PurePath(self.parent_run).name}:{self.parent}"
+        return str(self.parent)
 
     @property
     def frac_params_transferred(self) -> float:

@@ -138,13 +138,18 @@ class Database(ABC):
         The run directory; the database is the file :meth:`file_in` names in it.
     readonly : bool
         Open without creating or changing anything.
+    untouched : bool
+        With ``readonly``: create no file beside it either, not even SQLite's ``-shm`` index,
+        even where the folder could be written (an earlier run read as a donor run). Only a
+        finished file, its ``-wal`` empty or gone, is opened so.
 
     Raises
     ------
     FileNotFoundError
         If ``readonly`` and the file does not exist.
     RunDirectoryError
-        If the file is not an SQLite database, or was written by an incompatible version.
+        If the file is not an SQLite database, or was written by an incompatible version; with
+        ``untouched``, if a client still has it open (its ``-wal`` holds changes).
 
     Notes
     -----
@@ -166,9 +171,12 @@ class Database(ABC):
     #: What the file is, in messages.
     DESCRIPTION: ClassVar[str]
 
-    def __init__(self, run_dir: str | Path | RunDir, readonly: bool = False) -> None:
+    def __init__(
+        self, run_dir: str | Path | RunDir, readonly: bool = False, *, untouched: bool = False
+    ) -> None:
         self.run_dir = RunDir(run_dir)
         self.path = self.file_in(self.run_dir)
+        self._untouched = readonly and untouched
         if readonly and not self.path.is_file():
             raise FileNotFoundError(f"no {self.DESCRIPTION} at {self.path}")
         try:
@@ -215,7 +223,9 @@ class Database(ABC):
         uri = f"file:{quote(str(self.path.absolute()))}?mode=ro"
         wal = self.path.with_name(self.path.name + "-wal")
         finished = not wal.exists() or wal.stat().st_size == 0
-        if finished and not os.access(self.path.parent, os.W_OK):
+        if self._untouched and not finished:
+            raise RunDirectoryError(f"{self.path} is still open: its -wal file holds changes")
+        if finished and (self._untouched or not os.access(self.path.parent, os.W_OK)):
             uri += "&immutable=1"
         return uri
 

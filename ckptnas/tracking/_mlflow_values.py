@@ -77,7 +77,7 @@ def candidate_tags(
     """A candidate's lineage and state: parent, transferred share, stage, what failed."""
     tags = {
         "ckptnas.candidate": str(record.id),
-        "ckptnas.parent": "none" if record.parent is None else str(record.parent),
+        "ckptnas.parent": record.parent_label or "none",
         "ckptnas.frac_params_transferred": f"{record.frac_params_transferred:.6g}",
         "ckptnas.n_params_transferred": str(record.n_params_transferred),
         "ckptnas.status": str(record.status),
@@ -85,7 +85,7 @@ def candidate_tags(
     }
     if record.stage:
         tags["ckptnas.stage"] = record.stage
-    if record.parent is not None and record.parent in parent_runs:
+    if record.parent is not None and not record.parent_run and record.parent in parent_runs:
         tags["ckptnas.parent_run_id"] = parent_runs[record.parent]
     if record.status == CandidateStatus.FAILED and record.error:
         tags["ckptnas.error"] = _text(record.error, MAX_TAG)
