@@ -1,3 +1,4 @@
+from ._netcdf import load_netcdf as load_netcdf
 from ._netcdf import netcdf_inputs as netcdf_inputs
 from ._netcdf import open_netcdf as open_netcdf
 from ._registry import DATA_SOURCES as DATA_SOURCES

@@ -8,15 +8,14 @@ its full training, and for any labelled netCDF file with the run's variables.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import torch
 
 from ckptnas.config import Config, Task
-from ckptnas.data import load_data, netcdf_inputs, open_netcdf
+from ckptnas.data import load_data, load_netcdf
 from ckptnas.errors import DataError
 from ckptnas.runtime._fit import metric_of
 from ckptnas.runtime._models import TrainedModel, load_model
@@ -136,11 +135,8 @@ def _score_file(model: TrainedModel, config: Config, data: str | Path) -> tuple[
             f"the run's data ({config.data.kind}) name no target variable to read from "
             f"{str(data)!r}: only runs on netCDF data score a labelled file"
         )
-    where = repr(str(data))
-    ds = open_netcdf(data, [*model.input_names, target_name])
-    sample = config.data.sample_dim or str(ds[target_name].dims[0])
-    inputs = netcdf_inputs(ds, model.input_names, sample, where)
-    truth = np.asarray(ds[target_name].transpose(sample, ...).values)
+    # The file is read as the run read its own: the same variables, checks and sample dimension.
+    inputs, truth = load_netcdf(replace(config.data, path=str(data), inputs=model.input_names))
     outputs = model(inputs)
     if model.task == Task.CLASSIFICATION:
         index = {label: i for i, label in enumerate(model.classes)}
