@@ -65,8 +65,8 @@ def _refuse_jobqueue(config: Config, batch_words: Callable[[], str]) -> None:
 
 
 @dataclass(frozen=True)
-class LocalKind:
-    """A LocalCluster started on this machine, or the scheduler ``[cluster] scheduler`` names.
+class _Unbatched:
+    """A kind that starts no batch jobs, and so refuses ``[cluster.jobqueue]``.
 
     Attributes
     ----------
@@ -77,6 +77,11 @@ class LocalKind:
 
     batch_words: Callable[[], str]
     batch = False
+
+
+@dataclass(frozen=True)
+class LocalKind(_Unbatched):
+    """A LocalCluster started on this machine, or the scheduler ``[cluster] scheduler`` names."""
 
     def check(self, config: Config) -> None:
         """Refuse ``[cluster.jobqueue]``: no batch jobs are started."""
@@ -96,18 +101,8 @@ class LocalKind:
 
 
 @dataclass(frozen=True)
-class AddressKind:
-    """The running Dask scheduler that ``[cluster] scheduler`` names.
-
-    Attributes
-    ----------
-    batch_words : callable
-        The installed batch kinds in words (``slurm, pbs, lsf or sge``), which
-        ``[cluster.jobqueue]`` is for.
-    """
-
-    batch_words: Callable[[], str]
-    batch = False
+class AddressKind(_Unbatched):
+    """The running Dask scheduler that ``[cluster] scheduler`` names."""
 
     def check(self, config: Config) -> None:
         """Require ``scheduler``; refuse ``[cluster.jobqueue]``."""
