@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import xarray as xr
+from distributed import Client
 
 from ckptnas.runtime import CandidateResult
 from ckptnas.search import SCRATCH, TransferPlan
@@ -144,3 +146,24 @@ def recorded_search(
     with LineageRegistry(run_dir) as registry:
         ResultsWriter(run_dir, registry, 2).flush()
     return run_dir
+
+
+def netcdf_search(root: Path, client: Client, x: np.ndarray, y: np.ndarray) -> Path:
+    """``root/run``: a finished 2-candidate search of the tiny configuration on ``x`` and ``y``.
+
+    They are written as ``root/data.nc``: ``x(sample, feature)`` and ``y(sample)``.
+    """
+    from conftest import TINY
+
+    from ckptnas.config import config_from_dict
+    from ckptnas.runtime import Experiment
+
+    xr.Dataset({"x": (("sample", "feature"), x), "y": (("sample",), y)}).to_netcdf(root / "data.nc")
+    config = (
+        config_from_dict(TINY)
+        .replace("data", kind="netcdf", path=str(root / "data.nc"), inputs=["x"], target="y")
+        .replace("space", shared_inputs=[])
+        .replace("experiment", max_candidates=2)
+    )
+    Experiment(config, root / "run", progress=False).run(client)
+    return root / "run"

@@ -13,15 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import xarray as xr
 from distributed import Client
+from helpers import netcdf_search
 
-from ckptnas import Experiment, RunDirectoryError
+from ckptnas import RunDirectoryError
 from ckptnas.analysis import Lineage, export_lineage
 from ckptnas.cli import main
-from ckptnas.config import config_from_dict
 from ckptnas.runtime import predict_file
-from tests.conftest import TINY
 
 #: Files every finished search holds, relative to its run directory.
 RUN_FILES = [
@@ -40,17 +38,7 @@ def run(tmp_path_factory: pytest.TempPathFactory, client: Client) -> Path:
     root = tmp_path_factory.mktemp("guards")
     rng = np.random.default_rng(2)
     x = rng.normal(size=(200, 3))
-    xr.Dataset({"x": (("sample", "feature"), x), "y": (("sample",), x.sum(1))}).to_netcdf(
-        root / "data.nc"
-    )
-    config = (
-        config_from_dict(TINY)
-        .replace("data", kind="netcdf", path=str(root / "data.nc"), inputs=["x"], target="y")
-        .replace("space", shared_inputs=[])
-        .replace("experiment", max_candidates=2)
-    )
-    Experiment(config, root / "run", progress=False).run(client)
-    return root / "run"
+    return netcdf_search(root, client, x, x.sum(1))
 
 
 def digests(run_dir: Path) -> dict[str, str]:

@@ -14,11 +14,10 @@ import numpy as np
 import pytest
 import xarray as xr
 from distributed import Client
+from helpers import netcdf_search
 
-from ckptnas import DataError, Experiment, export_model, load_exported, load_model
+from ckptnas import DataError, export_model, load_exported, load_model
 from ckptnas.cli import main
-from ckptnas.config import config_from_dict
-from tests.conftest import TINY
 
 N_FEATURES = 10
 
@@ -29,17 +28,7 @@ def run(tmp_path_factory: pytest.TempPathFactory, client: Client) -> Path:
     root = tmp_path_factory.mktemp("inputs")
     rng = np.random.default_rng(3)
     x = rng.normal(size=(200, N_FEATURES))
-    xr.Dataset({"x": (("sample", "feature"), x), "y": (("sample",), x[:, :3].sum(1))}).to_netcdf(
-        root / "data.nc"
-    )
-    config = (
-        config_from_dict(TINY)
-        .replace("data", kind="netcdf", path=str(root / "data.nc"), inputs=["x"], target="y")
-        .replace("space", shared_inputs=[])
-        .replace("experiment", max_candidates=2)
-    )
-    Experiment(config, root / "run", progress=False).run(client)
-    return root / "run"
+    return netcdf_search(root, client, x, x[:, :3].sum(1))
 
 
 BAD_SHAPES = [(N_FEATURES,), (30, 1), (30, 9), (30, N_FEATURES, 2)]
