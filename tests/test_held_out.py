@@ -98,8 +98,14 @@ def test_evaluate_scores_a_split_and_matches_what_full_training_recorded(
     out = _ckptnas("evaluate", run, "--candidate", best).stdout
     assert f"candidate {best} (search weights): r2 = " in out
     assert "on 60 held-out test rows" in out
-    labelled = _ckptnas("evaluate", run, tmp_path / "d.nc", "--candidate", best).stdout
+    # The order the usage gives: the file after the options.
+    labelled = _ckptnas("evaluate", run, "--candidate", best, tmp_path / "d.nc").stdout
     assert "on 300 rows of" in labelled
+    missing = _ckptnas("evaluate", run, "--candidate", best, tmp_path / "no.nc", check=False)
+    assert missing.returncode == 2
+    assert (
+        missing.stderr == f"ckptnas: error: data file {str(tmp_path / 'no.nc')!r} does not exist\n"
+    )
 
 
 def test_a_run_without_test_rows_says_so(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 from collections.abc import Sequence
 
 from ckptnas._version import package_version
@@ -72,7 +73,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         0 on success, 2 after an error the user can fix (printed as one line on standard
         error), 128 plus the signal's number after Ctrl-C or SIGTERM.
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        # argparse fills an optional positional (evaluate's DATA.nc) only where it stands
+        # before the options (fixed in Python 3.13); a command that has one reads its own
+        # arguments again, in any order.
+        reread = getattr(args, "reread", None)
+        if reread is None:
+            parser.error(f"unrecognized arguments: {' '.join(extras)}")
+        args = reread(argv[argv.index(args.command) + 1 :], namespace=args)
     problem = bad_count(args)
     if problem is not None:
         return error(problem)

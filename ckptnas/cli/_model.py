@@ -42,7 +42,7 @@ def register(sub: Subparsers) -> None:
         help="score the weights of the candidate's full training with this init",
     )
     add_trust_flag(evaluate)
-    evaluate.set_defaults(func=cmd_evaluate)
+    evaluate.set_defaults(func=cmd_evaluate, reread=evaluate.parse_intermixed_args)
 
     export = sub.add_parser(
         "export", help="write a trained candidate as a model file other programs load"

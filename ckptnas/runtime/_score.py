@@ -132,8 +132,8 @@ def _score_file(model: TrainedModel, config: Config, data: str | Path) -> tuple[
     target_name = config.data.target
     if not target_name:
         raise DataError(
-            f"the run's data ({config.data.kind}) name no target variable to read from "
-            f"{str(data)!r}: only runs on netCDF data score a labelled file"
+            f"the run's [data] (kind = {config.data.kind!r}) names no target variable to read "
+            f"from {str(data)!r}: only runs on netCDF data score a labelled file"
         )
     # The file is read as the run read its own: the same variables, checks and sample dimension.
     inputs, truth = load_netcdf(replace(config.data, path=str(data), inputs=model.input_names))
