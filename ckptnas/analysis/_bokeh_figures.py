@@ -147,7 +147,8 @@ def _mean_curve(snap: RunSnapshot, ids: Sequence[int]) -> tuple[np.ndarray, np.n
 
 
 def _stage_figure(snap: RunSnapshot, stage: Stage) -> figure:
-    ok = {r.id: r for r in _successful(snap) if r.id in set(stage.candidates)}
+    members = set(stage.candidates)
+    ok = {r.id: r for r in _successful(snap) if r.id in members}
     first, last = min(stage.candidates), max(stage.candidates)
     fig = new_figure(
         f"{stage.name}: candidates {first}-{last}",
