@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import inspect
 import re
 import sys
@@ -126,13 +127,28 @@ def annotation(a: Any) -> str:
 
 
 def own_members(cls: type) -> list[tuple[str, Any]]:
-    """Public methods and properties defined by the class itself, in source order."""
+    """Public methods and properties of the class, in source order.
+
+    Those of the class itself and of the bases it is built from in a private module (a
+    registry's queries, say), which no other entry of the page documents.
+    """
     out = []
-    for name, value in vars(cls).items():
-        if name.startswith("_") or name in ("setup",):
-            continue
-        if isinstance(value, property | staticmethod | classmethod) or inspect.isfunction(value):
-            out.append((name, value))
+    private_bases = [
+        base
+        for base in cls.__mro__[1:]
+        if base.__module__.startswith("ckptnas.")
+        and not hasattr(importlib.import_module(base.__module__.rpartition(".")[0]), base.__name__)
+    ]
+    seen = set()
+    for owner in (cls, *private_bases):
+        for name, value in vars(owner).items():
+            if name.startswith("_") or name in ("setup",) or name in seen:
+                continue
+            seen.add(name)
+            if isinstance(value, property | staticmethod | classmethod) or inspect.isfunction(
+                value
+            ):
+                out.append((name, value))
     return out
 
 

@@ -13,30 +13,27 @@ run's forest its child is a root. Finding a donor is the search's job
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from array import array
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 from ckptnas.errors import RunDirectoryError
 from ckptnas.space import space_from_dict
+from ckptnas.storage._lineage_reads import LineageReads
 from ckptnas.storage._lineage_schema import MIGRATIONS, SCHEMA
-from ckptnas.storage._records import CandidateOutcome, CandidateRecord, RunMeta, Transfer
+from ckptnas.storage._records import CandidateOutcome, RunMeta, Transfer
 from ckptnas.storage._rundir import RunDir
 from ckptnas.storage._sqlite import (
     RUN_COLUMNS_SQL,
-    Curve,
-    Database,
-    from_sql,
-    record_from_row,
     run_columns,
     to_sql,
 )
 from ckptnas.storage._states import CandidateStatus
 
 
-class LineageRegistry(Database):
+class LineageRegistry(LineageReads):
     """The SQLite record of a run's candidates and their lineage.
 
     Parameters
@@ -61,10 +58,29 @@ class LineageRegistry(Database):
     CURVE_OWNER = "candidate"
     DESCRIPTION = "lineage registry"
 
+    def __init__(
+        self, run_dir: str | Path | RunDir, readonly: bool = False, *, untouched: bool = False
+    ) -> None:
+        super().__init__(run_dir, readonly, untouched=untouched)
+        # The id of each candidate a write of this object changed, in order: what a reader in
+        # the same process that keeps its own copy (the results writer) reads again, rather
+        # than every row at each write (0.7 s for 20,000 candidates, growing with the run).
+        self._changed = array("q")
+
     @staticmethod
     def file_in(run: RunDir) -> Path:
         """``lineage.sqlite``."""
         return run.lineage
+
+    def changes(self, since: int = 0) -> tuple[set[int], int]:
+        """The candidates this object changed after position ``since`` of its log, and its end.
+
+        A reader first takes the end (``changes()[1]``), reads what it needs, and later asks
+        for what changed since: written through this object only (another process's writes
+        are not seen), rolled-back writes included (reading them again is harmless).
+        """
+        end = len(self._changed)
+        return set(self._changed[since:end]), end
 
     # -- metadata --------------------------------------------------------------------------
     def set_meta(self, key: str, value: str) -> None:
@@ -159,6 +175,7 @@ class LineageRegistry(Database):
                 ),
             )
         assert cur.lastrowid is not None
+        self._changed.append(cur.lastrowid)
         return cur.lastrowid
 
     def record(self, result: CandidateOutcome, continued: bool = False) -> None:
@@ -168,6 +185,7 @@ class LineageRegistry(Database):
         that is no new attempt.
         """
         plan = result.plan
+        self._changed.append(result.candidate_id)
         with self._transaction():
             self._replace_curves(result.candidate_id, result)
             self._db.execute(
@@ -193,6 +211,7 @@ class LineageRegistry(Database):
 
     def set_target_epochs(self, candidate_id: int, epochs: int) -> None:
         """Record the epochs a candidate is now to reach (it is being continued, say)."""
+        self._changed.append(candidate_id)
         with self._transaction():
             self._db.execute(
                 "UPDATE candidates SET target_epochs = ? WHERE id = ?", (epochs, candidate_id)
@@ -215,83 +234,15 @@ class LineageRegistry(Database):
         """Record that a candidate must never again serve as a donor (its checkpoint is broken)."""
         with self._transaction():
             self._db.execute("UPDATE candidates SET donor_usable = 0 WHERE id = ?", (candidate_id,))
+            self._changed.append(candidate_id)
             self._append_note(candidate_id, f"not a donor: {reason}")
 
     def _append_note(self, candidate_id: int, note: str) -> None:
+        self._changed.append(candidate_id)
         self._db.execute(
             "UPDATE candidates SET note = ltrim(note || char(10) || ?, char(10)) WHERE id = ?",
             (note, candidate_id),
         )
-
-    # -- reading ---------------------------------------------------------------------------
-    def _record(self, row: sqlite3.Row) -> CandidateRecord:
-        try:
-            hyperparameters = json.loads(self.column(row, "hyperparameters", "{}"))
-            if not isinstance(hyperparameters, dict):
-                raise TypeError(f"hyperparameters {hyperparameters!r} are not a mapping")
-            return record_from_row(
-                CandidateRecord,
-                row,
-                arch=tuple(int(a) for a in json.loads(row["arch"])),
-                status=CandidateStatus(row["status"]),
-                transferred=tuple(str(t) for t in json.loads(row["transferred"])),
-                donor_usable=bool(row["donor_usable"]),
-                hyperparameters=hyperparameters,
-                target_epochs=int(self.column(row, "target_epochs", 0)),
-                latency=from_sql(self.column(row, "latency", None)),
-                stage=str(self.column(row, "stage", "")),
-                objective_values=tuple(
-                    from_sql(v) for v in json.loads(self.column(row, "objective_values", "[]"))
-                ),
-                parent_run=str(self.column(row, "parent_run", "")),
-            )
-        except (ValueError, TypeError) as exc:
-            raise RunDirectoryError(
-                f"{self.path} is corrupt: the row of candidate {row['id']} cannot be read "
-                f"({type(exc).__name__}: {exc})"
-            ) from None
-
-    def get(self, candidate_id: int) -> CandidateRecord:
-        """One candidate's record; ``KeyError`` if there is none."""
-        row = self._db.execute("SELECT * FROM candidates WHERE id = ?", (candidate_id,)).fetchone()
-        if row is None:
-            raise KeyError(f"no candidate {candidate_id} in {self.path}")
-        return self._record(row)
-
-    def candidates(self, status: CandidateStatus | None = None) -> list[CandidateRecord]:
-        """All candidates in id order, or those with one status."""
-        if status is None:
-            rows = self._db.execute("SELECT * FROM candidates ORDER BY id")
-        else:
-            rows = self._db.execute(
-                "SELECT * FROM candidates WHERE status = ? ORDER BY id", (status,)
-            )
-        return [self._record(r) for r in rows]
-
-    def finished(self) -> dict[int, tuple[CandidateStatus, int, float]]:
-        """Each finished candidate's status, epochs recorded and objective, by id (one query).
-
-        What a follower of the run compares with what it saw, to read only what changed.
-        """
-        rows = self._db.execute(
-            "SELECT id, status, objective, (SELECT count(*) FROM epochs e WHERE e.candidate = c.id)"
-            " FROM candidates c WHERE status != 'pending' ORDER BY id"
-        )
-        return {int(i): (CandidateStatus(s), int(n), from_sql(o)) for i, s, o, n in rows}
-
-    def __len__(self) -> int:
-        return int(self._db.execute("SELECT count(*) FROM candidates").fetchone()[0])
-
-    def __iter__(self) -> Iterator[CandidateRecord]:
-        return iter(self.candidates())
-
-    def curves(self) -> dict[int, list[Curve]]:
-        """Candidate id to its per-epoch ``(train_loss, val_loss, val_metric, epoch_time)``."""
-        return self._curves()
-
-    def curve(self, candidate_id: int) -> list[Curve]:
-        """One candidate's per-epoch ``(train_loss, val_loss, val_metric, epoch_time)``."""
-        return self._curves(candidate_id).get(candidate_id, [])
 
     # -- lineage ---------------------------------------------------------------------------
     def parent(self, candidate_id: int) -> int | None:

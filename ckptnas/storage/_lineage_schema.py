@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS candidates (
     parent_run TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS candidates_parent ON candidates(parent);
+CREATE INDEX IF NOT EXISTS candidates_best ON candidates(status, objective);
 CREATE TABLE IF NOT EXISTS epochs (
     candidate INTEGER NOT NULL REFERENCES candidates(id),
     epoch INTEGER NOT NULL,

@@ -356,6 +356,21 @@ class Database(ABC):
             [(owner, e + 1, *map(to_sql, r)) for e, r in enumerate(rows)],
         )
 
+    def _curve_row(self, row: sqlite3.Row) -> Curve:
+        """One row of the ``epochs`` table as a :data:`Curve` entry."""
+        try:
+            return (
+                from_sql(row["train_loss"]),
+                from_sql(row["val_loss"]),
+                from_sql(row["val_metric"]),
+                from_sql(row["epoch_time"]),
+            )
+        except (TypeError, ValueError) as exc:
+            raise RunDirectoryError(
+                f"{self.path} is corrupt: epoch {row['epoch']} of {self.CURVE_OWNER} "
+                f"{row[self.CURVE_OWNER]} cannot be read ({exc})"
+            ) from None
+
     def _curves(self, owner: int | None = None) -> dict[int, list[Curve]]:
         """Owner id to its per-epoch :data:`CURVE_NAMES`, for one owner or all of them."""
         where, args = (f"WHERE {self.CURVE_OWNER} = ?", (owner,)) if owner is not None else ("", ())
@@ -364,17 +379,5 @@ class Database(ABC):
             f"SELECT * FROM epochs {where} ORDER BY {self.CURVE_OWNER}, epoch", args
         )
         for row in rows:
-            try:
-                curve: Curve = (
-                    from_sql(row["train_loss"]),
-                    from_sql(row["val_loss"]),
-                    from_sql(row["val_metric"]),
-                    from_sql(row["epoch_time"]),
-                )
-            except (TypeError, ValueError) as exc:
-                raise RunDirectoryError(
-                    f"{self.path} is corrupt: epoch {row['epoch']} of {self.CURVE_OWNER} "
-                    f"{row[self.CURVE_OWNER]} cannot be read ({exc})"
-                ) from None
-            out.setdefault(row[self.CURVE_OWNER], []).append(curve)
+            out.setdefault(row[self.CURVE_OWNER], []).append(self._curve_row(row))
         return out
