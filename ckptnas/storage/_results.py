@@ -31,16 +31,14 @@ import xarray as xr
 
 from ckptnas._version import package_version
 from ckptnas.config import Config, SearchConfig
-from ckptnas.errors import RunDirectoryError
 from ckptnas.plugins import registry
-from ckptnas.space import UntrustedSpaceError, space_from_dict
 from ckptnas.storage._atomic import refused_write, replacing
 from ckptnas.storage._candidate_variables import per_candidate_variables
 from ckptnas.storage._lineage import LineageRegistry
 from ckptnas.storage._pareto import non_dominated
 from ckptnas.storage._records import CandidateRecord
 from ckptnas.storage._results_coords import results_coords
-from ckptnas.storage._run_config import recorded_config
+from ckptnas.storage._results_rows import ResultsRows
 from ckptnas.storage._rundir import RunDir
 from ckptnas.storage._sqlite import CURVE_NAMES, Curve
 from ckptnas.storage._states import CandidateStatus
@@ -177,11 +175,14 @@ def build_dataset(registry: LineageRegistry, n_epochs: int | None = None) -> xr.
     -------
     xarray.Dataset
     """
-    records = [r for r in registry.candidates() if r.status != CandidateStatus.PENDING]
-    curves = registry.curves()
-    # A registry made by hand (or a run stopped before it wrote config.toml) records no
-    # configuration: it is read with the defaults, no scheduler and one objective.
-    config = recorded_config(registry.run_dir, registry, missing_ok=True) or Config()
+    return dataset_of(ResultsRows(registry).refresh(), n_epochs)
+
+
+def dataset_of(rows: ResultsRows, n_epochs: int | None = None) -> xr.Dataset:
+    """The results dataset of the rows read from a registry (see :func:`build_dataset`)."""
+    registry, config = rows.registry, rows.config
+    records = rows.finished()
+    curves = rows.curves
     search = config.search
     longest = max((len(c) for c in curves.values()), default=0)
     n_epochs = max(n_epochs or 0, longest, 1)
@@ -198,7 +199,7 @@ def build_dataset(registry: LineageRegistry, n_epochs: int | None = None) -> xr.
         ),
         "arch_str": xr.Variable(
             "candidate",
-            np.array(_described(registry, records), dtype=object),
+            np.array([rows.described[r.id] for r in records], dtype=object),
             {"long_name": "the architecture in words"},
         ),
         **per_candidate_variables(records),
@@ -230,19 +231,6 @@ def _curve_variables(
         )
         for k, (name, (units, long_name)) in enumerate(CURVE_ATTRS.items())
     }
-
-
-def _described(registry: LineageRegistry, records: list[CandidateRecord]) -> list[str]:
-    """Each candidate's architecture in words, as its search space describes it."""
-    try:
-        space = space_from_dict(registry.recorded_space())
-    except UntrustedSpaceError:  # a user's space, pickled: not unpickled without trust
-        return [str(r.arch) for r in records]
-    except RunDirectoryError:  # a registry written without its space: nothing to say
-        return ["" for _ in records]
-    except Exception:  # a user's space whose code is not importable here
-        return [str(r.arch) for r in records]
-    return [space.describe(r.arch) for r in records]
 
 
 def run_attrs(registry: LineageRegistry, title: str) -> dict[str, str | int]:
@@ -346,6 +334,12 @@ def load_results(
 class ResultsWriter:
     """Rewrite ``results.nc`` from the registry, at most every ``interval`` seconds.
 
+    The registry's rows are kept in memory and only those that changed are read again
+    (:class:`ResultsRows`); the file itself is written whole, through a temporary file renamed
+    into place, so that a reader never sees half of one. The write of a long run's file takes
+    longer, so :meth:`maybe_flush` waits at least the last write's time divided by ``share``:
+    at most that share of the client's time goes into ``results.nc``, however long the run.
+
     Parameters
     ----------
     run_dir : str, Path or RunDir
@@ -353,6 +347,8 @@ class ResultsWriter:
     n_epochs : int
     interval : float
         Seconds between writes in :meth:`maybe_flush`; :meth:`flush` always writes.
+    share : float
+        The largest share of the client's time spent writing ``results.nc`` while running.
     """
 
     def __init__(
@@ -361,26 +357,36 @@ class ResultsWriter:
         registry: LineageRegistry,
         n_epochs: int,
         interval: float = 5.0,
+        share: float = 0.1,
     ) -> None:
         self.path = RunDir(run_dir).results
         self.registry = registry
         self.n_epochs = n_epochs
         self.interval = interval
-        self._last = -np.inf
+        self.share = share
+        self.rows: ResultsRows | None = None
+        self._next = -np.inf
+        #: Seconds the last write took, the registry's checkpoint included.
+        self.write_seconds = np.nan
 
     def maybe_flush(self) -> bool:
         """Write if the interval has passed since the last write; returns whether it wrote."""
-        if time.monotonic() - self._last < self.interval:
+        if time.monotonic() < self._next:
             return False
         self.flush()
         return True
 
     def flush(self) -> xr.Dataset:
         """Write the dataset now, and return it."""
-        ds = build_dataset(self.registry, self.n_epochs)
+        start = time.monotonic()
+        if self.rows is None:
+            self.rows = ResultsRows(self.registry)
+        ds = dataset_of(self.rows.refresh(), self.n_epochs)
         write_dataset(ds, self.path)
         # With each results.nc, the registry's file is brought up to date too: a run is never
         # a 4 KiB lineage.sqlite with everything in its -wal file.
         self.registry.checkpoint()
-        self._last = time.monotonic()
+        end = time.monotonic()
+        self.write_seconds = end - start
+        self._next = end + max(self.interval, self.write_seconds / self.share)
         return ds
