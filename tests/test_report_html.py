@@ -294,6 +294,33 @@ def test_live_report_throttles_rewrites_while_running(run: Path, tmp_path: Path)
     ]
 
 
+def test_a_live_page_past_its_limit_draws_the_best_and_the_latest_and_says_so(
+    run: Path, tmp_path: Path
+) -> None:
+    page = tmp_path / "live.html"
+    report = LiveReport(run, page, limit=20)
+    with LineageRegistry(run, readonly=True) as registry:
+        report.run_started(registry, "")
+        everyone = registry.candidates()
+    text = page.read_text(encoding="utf-8")
+    ok = sorted((r for r in everyone if r.status == "ok"), key=lambda r: (-r.objective, r.id))
+    expected = sorted({r.id for r in ok[:1]} | {r.id for r in everyone[-19:]})
+    table = named_columns(text, "candidates")
+    assert table["id"] == named_columns(text, "lineage")["id"] == expected
+    # The counts are the whole run's; the page names what it holds and where the rest is.
+    assert "60 of 60 registered: 57 ok, 2 failed, 1 pending" in text
+    assert "the best and the latest 20 of the 60 candidates" in text
+    assert f"{ok[0].objective:.4f} (candidate {ok[0].id})" in text  # the best of all
+    assert "lineage (of the candidates shown)" in text
+    # Under its limit, a page holds every candidate, and says nothing of one.
+    report = LiveReport(run, page, limit=60)
+    with LineageRegistry(run, readonly=True) as registry:
+        report.run_started(registry, "")
+    text = page.read_text(encoding="utf-8")
+    assert len(named_columns(text, "candidates")["id"]) == 60
+    assert "of the candidates shown" not in text
+
+
 class _Recorder:
     """A listener that notes every call, and what the page said at that moment."""
 

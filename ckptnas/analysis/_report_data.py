@@ -55,6 +55,11 @@ class RunSnapshot:
     held_out : list of (str, str)
         The held-out test split and the test scores of full training (see
         :func:`~ckptnas.analysis.held_out_facts`).
+    counts : dict
+        Candidates of the whole run with each status.
+    shown : int or None
+        ``None`` when the snapshot holds every candidate; else how many it holds of the run's
+        (see ``limit`` in :meth:`read`).
     """
 
     name: str
@@ -66,10 +71,16 @@ class RunSnapshot:
     headline: dict[str, float]
     taken_at: float
     held_out: list[tuple[str, str]]
+    counts: dict[CandidateStatus, int]
+    shown: int | None = None
 
     @classmethod
     def read(
-        cls, registry: LineageRegistry, name: str = "", trust_code: bool = False
+        cls,
+        registry: LineageRegistry,
+        name: str = "",
+        trust_code: bool = False,
+        limit: int | None = None,
     ) -> RunSnapshot:
         """Everything the report shows, from an open registry.
 
@@ -82,23 +93,43 @@ class RunSnapshot:
             Describe architectures of a space the run recorded as Python code (pickled: any
             space but the layered dense one) in words, which unpickles and so runs that code.
             Without it, such architectures show as their tuples of choices.
+        limit : int, optional
+            Hold at most this many candidates: the best twentieth of them and the latest
+            others. The run's counts stay whole; lineage, curves and headline numbers are then
+            those of the candidates held (a parent left out makes its child a root). Without
+            it, every candidate, which takes time and memory in proportion to the run.
         """
         meta = {
             key: registry.get_meta(key) or ""
             for key in ("config", "dataset", "task", "metric", "policy", "freeze", "seed")
         }
-        lineage = Lineage.from_registry(registry)
+        counts = registry.status_counts()
+        shown = None
+        if limit is not None and sum(counts.values()) > limit:
+            best = registry.best(max(1, limit // 20))
+            latest = registry.latest(limit - len(best))
+            records = {r.id: r for r in [*best, *latest]}
+            lineage = Lineage.of_registry(registry, records.values())
+            curves = registry.curves_of(records)
+            summary = RunSummary.from_records(lineage.records.values(), curves)
+            shown = len(records)
+        else:
+            lineage = Lineage.from_registry(registry)
+            curves = registry.curves()
+            summary = RunSummary.from_registry(registry)
         config = recorded_config(registry.run_dir, registry, missing_ok=True)
         return cls(
             name=name or registry.run_dir.root.name,
             lineage=lineage,
-            curves=registry.curves(),
+            curves=curves,
             described=_described(registry, lineage.records.values(), trust_code),
             meta=meta,
             config=config,
-            headline=RunSummary.from_registry(registry).headline(),
+            headline=summary.headline(),
             taken_at=time.time(),
             held_out=held_out_facts(registry.run_dir, config, meta["metric"] or "metric"),
+            counts=counts,
+            shown=shown,
         )
 
     @property
@@ -119,7 +150,7 @@ class RunSnapshot:
     @property
     def budget(self) -> int:
         """Candidates the search is to register in all (``[experiment] max_candidates``)."""
-        recorded = len(self.lineage)
+        recorded = self.total
         return max(recorded, self.config.experiment.max_candidates if self.config else recorded)
 
     @property
@@ -132,9 +163,14 @@ class RunSnapshot:
         times = [t for r in self.records for t in (r.submit_time, r.start_time) if math.isfinite(t)]
         return min(times, default=self.taken_at)
 
+    @property
+    def total(self) -> int:
+        """Candidates the run has registered, held here or not."""
+        return sum(self.counts.values())
+
     def count(self, status: CandidateStatus) -> int:
-        """Candidates with this status."""
-        return sum(r.status == status for r in self.records)
+        """Candidates of the whole run with this status."""
+        return self.counts[status]
 
     def stages(self) -> list[Stage]:
         """The finished candidates in stages of the search, to compare like with like.

@@ -8,12 +8,13 @@ importing xarray, pandas and, through xarray's duck-array checks, dask.array).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ckptnas.storage import CandidateStatus, LineageRegistry
+from ckptnas.storage import CandidateRecord, CandidateStatus, Curve, LineageRegistry
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -62,9 +63,15 @@ class RunSummary:
     @classmethod
     def from_registry(cls, registry: LineageRegistry) -> RunSummary:
         """The summary of a lineage registry, up to its last recorded candidate."""
-        finished = [r for r in registry.candidates() if r.status != CandidateStatus.PENDING]
+        return cls.from_records(registry.candidates(), registry.curves())
+
+    @classmethod
+    def from_records(
+        cls, records: Iterable[CandidateRecord], curves: Mapping[int, Sequence[Curve]]
+    ) -> RunSummary:
+        """The summary of these candidates' records and curves (a registry's, or some of them)."""
+        finished = [r for r in records if r.status != CandidateStatus.PENDING]
         ok = [r for r in finished if r.status == CandidateStatus.OK]
-        curves = registry.curves()
         first = [curves[r.id][0][2] if curves.get(r.id) else math.nan for r in ok]
         return cls(
             n_candidates=len(finished),
