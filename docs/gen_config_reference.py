@@ -137,6 +137,10 @@ MEANINGS: dict[str, str] = {
     "transfer.dedup": "With `freeze`, a child's checkpoint refers to the frozen tensors it "
     "holds unchanged in its donor's checkpoint (hard-linked under `checkpoints/blobs/`) instead "
     "of writing them again; no effect without `freeze`.",
+    "transfer.seed_population": "With `donor_runs`: the strategy's first `[search] "
+    "population_size` candidates are the donor runs' best distinct architectures, then "
+    "mutations of them (stage `seeded`), rather than drawn at random; no effect without "
+    "`donor_runs`.",
     "transfer.donor_runs": "Finished search run directories (relative to the configuration "
     "file) whose trained candidates are donors too, read only: a new search warm-starts from "
     "them where layer identities match. A run listed that is missing, unfinished, of no "

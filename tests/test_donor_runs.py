@@ -52,7 +52,7 @@ def test_first_candidates_warm_start_from_the_donor_run_left_as_it_was(
     with LineageRegistry(run, readonly=True) as registry:
         records = registry.candidates()
         first = records[: tiny_config.search.population_size]
-        assert {r.stage for r in first} == {SearchStage.INITIAL_POPULATION}
+        assert {r.stage for r in first} == {SearchStage.SEEDED}
         for r in first:
             assert r.status == CandidateStatus.OK
             assert r.parent_run == str(donor_run)
@@ -155,3 +155,74 @@ def test_a_donor_run_a_client_still_has_open_is_refused(
         config = _with_donors(tiny_config, donor)
         with pytest.raises(ConfigError, match="still open"):
             Experiment(config, tmp_path / "run", progress=False).run(client)
+
+
+def _best_archs(run: Path, n: int) -> list[tuple[int, ...]]:
+    """The ``n`` best distinct architectures of a finished run, best first."""
+    with LineageRegistry(run, readonly=True) as registry:
+        ok = registry.candidates(CandidateStatus.OK)
+    ranked = sorted(ok, key=lambda r: -r.objective)
+    return list(dict.fromkeys(r.arch for r in ranked))[:n]
+
+
+def test_the_first_population_is_seeded_from_the_donor_runs_best_whatever_the_seed(
+    tmp_path: Path, client: Client, tiny_config: Config, donor_run: Path
+) -> None:
+    n = tiny_config.search.population_size
+    config = _with_donors(tiny_config, donor_run, candidates=n)
+    config = config.replace("experiment", seed=tiny_config.experiment.seed + 2)
+    run = tmp_path / "other-seed"
+    Experiment(config, run, progress=False).run(client)
+    with LineageRegistry(run, readonly=True) as registry:
+        first = registry.candidates()
+    assert len(first) == n
+    assert [r.arch for r in first] == _best_archs(donor_run, n)
+    for r in first:
+        assert r.stage == SearchStage.SEEDED
+        assert r.parent_run == str(donor_run) and r.frac_params_transferred > 0
+
+
+def test_a_resumed_run_seeds_its_first_population_once(
+    tmp_path: Path, client: Client, tiny_config: Config, donor_run: Path
+) -> None:
+    n = tiny_config.search.population_size
+    config = _with_donors(tiny_config, donor_run, candidates=2).replace("search", strategy="random")
+    run = tmp_path / "run"
+    Experiment(config, run, progress=False).run(client)
+    config = config.replace("experiment", max_candidates=n + 3)
+    Experiment(config, run, progress=False, resume=True).run(client)
+    with LineageRegistry(run, readonly=True) as registry:
+        records = registry.candidates()
+    assert [r.stage for r in records] == [SearchStage.SEEDED] * n + [SearchStage.RANDOM] * 3
+    assert [r.arch for r in records[:n]] == _best_archs(donor_run, n)
+
+
+def test_donors_of_another_space_serve_where_their_layers_match(
+    tmp_path: Path, client: Client, tiny_config: Config, donor_run: Path
+) -> None:
+    wider = config_from_dict(TINY | {"space": TINY["space"] | {"units": [8, 16, 32]}})
+    config = _with_donors(wider, donor_run, candidates=6).replace("experiment", seed=11)
+    run = tmp_path / "wider"
+    Experiment(config, run, progress=False).run(client)
+    with (
+        LineageRegistry(run, readonly=True) as registry,
+        LineageRegistry(donor_run, readonly=True, untouched=True) as donors,
+    ):
+        assert registry.recorded_space() != donors.recorded_space()
+        records = registry.candidates()
+    warm = [r for r in records if r.parent_run]
+    assert len(warm) >= wider.search.population_size
+    assert all(r.parent_run == str(donor_run) for r in warm)
+    assert all(r.frac_params_transferred > 0 for r in warm)
+    assert any(max(r.arch) >= 5 for r in records)  # a choice of 32 units, which [8, 16] lacks
+
+
+def test_a_donor_run_of_a_space_with_no_layer_in_common_is_refused(
+    tmp_path: Path, client: Client, donor_run: Path
+) -> None:
+    other = config_from_dict(TINY | {"space": TINY["space"] | {"units": [4, 12]}})
+    run = tmp_path / "run"
+    with pytest.raises(ConfigError, match="no trained candidate whose layers match") as info:
+        Experiment(_with_donors(other, donor_run), run, progress=False).run(client)
+    assert "\n" not in str(info.value)
+    assert not run.exists()

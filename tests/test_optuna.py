@@ -196,3 +196,21 @@ def test_optuna_tags_its_random_start_and_what_it_learnt(
         strategy.tell(suggestion, values)
         told.append(str(suggestion.stage))
     assert told == stages
+
+
+def test_a_seeded_optuna_strategy_enqueues_its_seeds_as_trials(combo_space: SearchSpace) -> None:
+    rng = np.random.default_rng(0)
+    seeds = [combo_space.sample(rng) for _ in range(2)]
+    tpe = OptunaStrategy(combo_space, seed=0, hyperparameters=HYPER)
+    tpe.seed_population(seeds, 3)
+    asked = [tpe.ask() for _ in range(4)]
+    assert [s.arch for s in asked[:2]] == seeds
+    assert [s.stage for s in asked] == ["seeded"] * 3 + ["startup"]
+    assert [s.trial for s in asked] == [0, 1, 2, 3]
+    assert set(tpe.open) == {0, 1, 2, 3}
+    for k, s in enumerate(asked):
+        assert set(s.hyperparameters) == {"learning_rate", "batch_size"}
+        tpe.tell(s, [float(k)])
+    trials = tpe.study.get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    assert tuple(trials[0].params[f"node:{n.name}"] for n in combo_space.nodes) == seeds[0]

@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 
 from ckptnas.errors import SearchExhaustedError
-from ckptnas.search import RandomSearch, RegularizedEvolution
+from ckptnas.search import RandomSearch, RegularizedEvolution, Suggestion
 from ckptnas.space import SearchSpace
 from ckptnas.storage import SearchStage
 
@@ -94,3 +94,44 @@ def test_each_suggestion_says_its_stage(combo_space: SearchSpace) -> None:
     assert evo.ask().stage == SearchStage.MUTATION
     # the stage is not part of what makes two suggestions the same
     assert first[0] == replace(first[0], stage="something else")
+
+
+def _distance(a: tuple[int, ...], b: tuple[int, ...]) -> int:
+    return sum(x != y for x, y in zip(a, b, strict=True))
+
+
+def test_a_seeded_evolution_proposes_its_seeds_then_mutations_of_them(
+    combo_space: SearchSpace,
+) -> None:
+    seeds = [RandomSearch(combo_space, seed=k).ask().arch for k in range(2)]
+    evo = RegularizedEvolution(combo_space, population_size=5, sample_size=2, seed=0)
+    evo.seed_population([*seeds, seeds[0]], 5)  # a repeated seed is proposed once
+    first = [evo.ask() for _ in range(7)]  # more than the population: none reported yet
+    assert [s.arch for s in first[:2]] == seeds
+    assert {s.stage for s in first} == {SearchStage.SEEDED}
+    for s in first[2:]:
+        assert min(_distance(s.arch, seed) for seed in seeds) == 1
+    for k, s in enumerate(first[:5]):
+        evo.tell(s, [float(k)])
+    assert evo.ask().stage == SearchStage.MUTATION
+
+
+def test_a_seeded_random_search_proposes_its_seeds_first_only(combo_space: SearchSpace) -> None:
+    seeds = [RandomSearch(combo_space, seed=k).ask().arch for k in range(3)]
+    search = RandomSearch(combo_space, seed=0)
+    search.seed_population(seeds, 4)
+    asked = [search.ask() for _ in range(6)]
+    assert [s.arch for s in asked[:3]] == seeds
+    assert [s.stage for s in asked] == [SearchStage.SEEDED] * 4 + [SearchStage.RANDOM] * 2
+    assert min(_distance(asked[3].arch, seed) for seed in seeds) == 1
+
+
+def test_seeding_skips_what_the_run_proposed_and_needs_seeds(combo_space: SearchSpace) -> None:
+    seeds = [RandomSearch(combo_space, seed=k).ask().arch for k in range(3)]
+    search = RandomSearch(combo_space, seed=0)
+    search.tell(Suggestion.of(seeds[0]), [0.5])  # a resumed run's seed, replayed
+    search.seed_population(seeds, 2)  # what the first population still lacks
+    assert [search.ask().arch for _ in range(2)] == seeds[1:]
+    assert search.ask().stage == SearchStage.RANDOM
+    search.seed_population([], 5)
+    assert search.ask().stage == SearchStage.RANDOM

@@ -10,6 +10,10 @@ fair only within one stage. :func:`random_start` says how each strategy begins:
   random;
 - a random search (or Optuna's random and quasi-random samplers) never stops drawing at random.
 
+A search seeded from earlier runs (``[transfer] donor_runs`` with ``seed_population``) begins
+instead with their best architectures and mutations of them, the ``seeded`` stage; evolution
+then has no random first population, while the others go on as above.
+
 The strategy tags each candidate with its stage when it proposes it, and the registry records
 the tag (:class:`~ckptnas.storage.SearchStage`); :func:`stages` reads it back. Runs written
 before candidates were tagged have their untagged candidates' stages worked out after the fact,
@@ -123,8 +127,9 @@ def stages(records: Iterable[CandidateRecord], config: Config | None) -> list[St
     start = random_start(config) if config is not None else None
     derived = derived_stages(ordered, start) if any(not r.stage for r in finished) else {}
     tags = [r.stage or derived[r.id] for r in finished]
-    names = _stage_names(start)
-    fixed = [str(tag) for tag in _fixed_stages(start)]
+    seeded = str(SearchStage.SEEDED) in tags or _seeds(config)
+    names = _stage_names(start, seeded)
+    fixed = [str(tag) for tag in _fixed_stages(start, seeded)]
     order = fixed + [t for t in dict.fromkeys(tags) if t not in fixed]
     found = {
         t: tuple(r.id for r, tag in zip(finished, tags, strict=True) if tag == t) for t in order
@@ -132,19 +137,34 @@ def stages(records: Iterable[CandidateRecord], config: Config | None) -> list[St
     return [Stage(names.get(t, t), ids) for t, ids in found.items() if ids or t in fixed]
 
 
-def _fixed_stages(start: RandomStart | None) -> tuple[SearchStage, ...]:
-    """The stages a configured strategy goes through, listed even while empty."""
+def _seeds(config: Config | None) -> bool:
+    """Whether the configured run seeds its first population from earlier runs."""
+    return (
+        config is not None and bool(config.transfer.donor_runs) and config.transfer.seed_population
+    )
+
+
+def _fixed_stages(start: RandomStart | None, seeded: bool) -> tuple[SearchStage, ...]:
+    """The stages a configured strategy goes through, listed even while empty.
+
+    Seeded, the seeded stage comes first, and evolution has no random first population.
+    """
     if start is None:
-        return (SearchStage.RANDOM,)
-    if start.evolution:
-        return (SearchStage.INITIAL_POPULATION, SearchStage.MUTATION)
-    return (SearchStage.STARTUP, SearchStage.SAMPLER)
+        fixed: tuple[SearchStage, ...] = (SearchStage.RANDOM,)
+    elif start.evolution:
+        fixed = (SearchStage.INITIAL_POPULATION, SearchStage.MUTATION)
+    else:
+        fixed = (SearchStage.STARTUP, SearchStage.SAMPLER)
+    if not seeded:
+        return fixed
+    return (SearchStage.SEEDED, *(s for s in fixed if s != SearchStage.INITIAL_POPULATION))
 
 
-def _stage_names(start: RandomStart | None) -> dict[str, str]:
+def _stage_names(start: RandomStart | None, seeded: bool) -> dict[str, str]:
     """A stage's name in words, the configured strategy's where it says more."""
     names = {
-        SearchStage.RANDOM: "all candidates (drawn at random)",
+        SearchStage.SEEDED: "seeded first population (earlier runs' best and mutations of them)",
+        SearchStage.RANDOM: "drawn at random" if seeded else "all candidates (drawn at random)",
         SearchStage.INITIAL_POPULATION: "random first population",
         SearchStage.MUTATION: "evolved: mutations of the population's best",
         SearchStage.STARTUP: "random start",

@@ -1,7 +1,8 @@
 """``[transfer]``: how a new candidate inherits weights.
 
 ``policy`` names an entry of the transfer policies' registry (:mod:`ckptnas.search`);
-``donor_runs`` names finished searches whose trained candidates are donors too.
+``donor_runs`` names finished searches whose trained candidates are donors too, and
+``seed_population`` whether their best architectures seed the first population.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ class TransferConfig:
         lambda xs: all(isinstance(x, str) and x for x in xs),
         "paths of finished search run directories",
     )
+    # On by default: with a different seed than the donor run, a first population drawn at
+    # random shared few layers with its donors (6 of 10 warm-started, 8% of parameters
+    # transferred); seeded with their best architectures, every one is warm-started.
+    seed_population: bool = option(True)
 
     def resolved(self, folder: Path) -> TransferConfig:
         """The table with relative ``donor_runs`` taken from ``folder`` (the config file's)."""

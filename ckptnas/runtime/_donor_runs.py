@@ -7,6 +7,9 @@ planned when it is missing, is no finished ckptnas search, holds no trained cand
 layers match this run's space, or, on resume, is no longer what it was when this run started:
 a run's identity is the digest of its registry's ``created`` stamp and of every candidate's
 id, status and checkpoint digest, recorded in this run's registry (meta ``donor_runs``).
+
+With ``[transfer] seed_population``, the donor runs' best candidates also seed the strategy's
+first population (:func:`seed_strategy`): it starts from them rather than at random.
 """
 
 from __future__ import annotations
@@ -17,9 +20,18 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from ckptnas.config import Config
 from ckptnas.errors import CkptnasError, ConfigError
+from ckptnas.search import Strategy
 from ckptnas.space import Architecture, ResolvedSpace, space_from_dict
-from ckptnas.storage import CandidateRecord, CandidateStatus, LineageRegistry, RunDir, RunKind
+from ckptnas.storage import (
+    CandidateRecord,
+    CandidateStatus,
+    LineageRegistry,
+    RunDir,
+    RunKind,
+    SearchStage,
+)
 
 #: The registry meta key holding, for each donor run, its identity when this run started.
 META_KEY = "donor_runs"
@@ -144,3 +156,30 @@ def pin_donor_runs(registry: LineageRegistry, runs: list[DonorRun]) -> None:
             )
     if now != before:
         registry.set_meta(META_KEY, json.dumps(now))
+
+
+def best_architectures(runs: list[DonorRun], n: int) -> list[Architecture]:
+    """The ``n`` best distinct architectures of the donor runs' candidates, best first.
+
+    Ranked by their recorded objective (the final validation metric) across all the runs; a
+    tie goes to the run listed first, then to the earlier candidate.
+    """
+    donors = sorted((d for run in runs for d in run.donors), key=lambda d: -d.objective)
+    return list(dict.fromkeys(d.arch for d in donors))[:n]
+
+
+def seed_strategy(
+    strategy: Strategy, runs: list[DonorRun], config: Config, registry: LineageRegistry
+) -> None:
+    """Seed the strategy's first ``[search] population_size`` proposals from the donor runs.
+
+    Nothing is seeded without donor runs or with ``[transfer] seed_population = false``. A
+    resumed run seeds only what its first population still lacks: its registry records the
+    seeded candidates it registered before it stopped (stage ``seeded``), and the strategy
+    skips the architectures it has proposed.
+    """
+    if not runs or not config.transfer.seed_population:
+        return
+    size = config.search.population_size
+    done = sum(r.stage == SearchStage.SEEDED for r in registry.candidates())
+    strategy.seed_population(best_architectures(runs, size), size - done)

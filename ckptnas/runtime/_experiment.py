@@ -21,7 +21,7 @@ from ckptnas.data import DataDescription, require_data_file
 from ckptnas.errors import ConfigError, RunDirectoryError
 from ckptnas.runtime._connect import connect
 from ckptnas.runtime._dataset import describe_on_cluster
-from ckptnas.runtime._donor_runs import DonorRun, open_donor_runs, pin_donor_runs
+from ckptnas.runtime._donor_runs import DonorRun, open_donor_runs, pin_donor_runs, seed_strategy
 from ckptnas.runtime._failures import check_workers_load, refuse_all_failed
 from ckptnas.runtime._listener import Listeners, RunListener
 from ckptnas.runtime._loop import Loop
@@ -295,6 +295,7 @@ class Experiment:
             self._describe_run(registry, data, space)
             loop = self._loop(registry, space, client, key)
             loop.tasks.add_donor_runs(donors)
+            seed_strategy(loop.strategy, donors, self.config, registry)
             return loop.run()
 
     def _loop(

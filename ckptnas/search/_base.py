@@ -4,6 +4,10 @@ A strategy proposes candidates (:meth:`Strategy.ask`: a :class:`Suggestion`, an 
 and its training hyperparameters) and learns their objective values (:meth:`Strategy.tell`, one
 value per objective, NaN for a failed candidate). Unless duplicates are allowed, it never
 proposes a suggestion it has proposed before in the run.
+
+A strategy may be seeded (:meth:`Strategy.seed_population`): its first proposals are then
+given architectures, such as the best candidates of earlier runs, and mutations of them,
+whatever it would have drawn, the way an HPO search is warm-started from earlier trials.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import numpy as np
 from ckptnas.errors import SearchExhaustedError
 from ckptnas.search._hyperparameters import HyperparameterSpace, Values
 from ckptnas.space import Architecture, ResolvedSpace, SearchSpace
+from ckptnas.storage import SearchStage
 
 _MAX_TRIES = 1000
 
@@ -89,6 +94,13 @@ class Strategy(ABC):
         self.hyperparameters = hyperparameters or HyperparameterSpace()
         self.directions = tuple(directions)
         self.seen: set[Suggestion] = set()
+        #: Favour mutating later nodes when mutating (see :meth:`SearchSpace.mutate`).
+        self.mutation_bias = 0.0
+        #: The architectures it was seeded with, best first (see :meth:`seed_population`).
+        self.seed_archs: list[Architecture] = []
+        #: Proposals still to be seeded.
+        self.to_seed = 0
+        self._seed_mutations = 0
 
     @abstractmethod
     def propose(self) -> Suggestion:
@@ -98,7 +110,7 @@ class Strategy(ABC):
         """Forget a proposal :meth:`ask` turned down as already seen (nothing to do here)."""
 
     def ask(self) -> Suggestion:
-        """The next candidate to train.
+        """The next candidate to train; a seeded one while any is left (:meth:`seed_population`).
 
         Raises
         ------
@@ -106,15 +118,51 @@ class Strategy(ABC):
             If no unseen suggestion turns up in many tries.
         """
         for _ in range(_MAX_TRIES):
-            suggestion = self.propose()
+            seeding = self.to_seed > 0
+            suggestion = self.propose_seed(self.next_seed()) if seeding else self.propose()
             if self.allow_duplicates or suggestion not in self.seen:
                 self.seen.add(suggestion)
+                self.to_seed -= seeding
                 return suggestion
             self.reject(suggestion)
         raise SearchExhaustedError(
             f"no unseen architecture found in {_MAX_TRIES} proposals; "
             "the search space may be exhausted (set [experiment] allow_duplicates = true)"
         )
+
+    def seed_population(self, archs: Sequence[Sequence[int]], size: int) -> None:
+        """Make the next ``size`` proposals ``archs``, then mutations of them.
+
+        Each architecture of ``archs`` (best first; each must be one of this space) is proposed
+        once, in order, unless the run proposed it already; once they are all proposed, each
+        seeded proposal mutates one of them in turn, best first. Seeded suggestions are tagged
+        ``seeded`` (:class:`~ckptnas.storage.SearchStage`) and their hyperparameters drawn as
+        usual. With no architectures, nothing is seeded.
+
+        Parameters
+        ----------
+        archs : sequence of architectures
+            Such as the best trained candidates of earlier runs.
+        size : int
+            Proposals to seed: the first population's size, less the seeded proposals a
+            resumed run made before it stopped.
+        """
+        self.seed_archs = list(dict.fromkeys(tuple(int(a) for a in arch) for arch in archs))
+        self.to_seed = max(size, 0) if self.seed_archs else 0
+
+    def next_seed(self) -> Architecture:
+        """The next seed the run has not proposed, else a mutation of a seed (best first)."""
+        proposed = {suggestion.arch for suggestion in self.seen}
+        for arch in self.seed_archs:
+            if arch not in proposed:
+                return arch
+        parent = self.seed_archs[self._seed_mutations % len(self.seed_archs)]
+        self._seed_mutations += 1
+        return self.space.mutate(parent, self.rng, self.mutation_bias)
+
+    def propose_seed(self, arch: Architecture) -> Suggestion:
+        """The seeded suggestion of ``arch``, its hyperparameters drawn (a hook to override)."""
+        return Suggestion.of(arch, self.sample_hyperparameters(), stage=SearchStage.SEEDED)
 
     def tell(self, suggestion: Suggestion, values: Sequence[float]) -> None:
         """Learn a candidate's objective values, one per direction (NaN when it failed)."""

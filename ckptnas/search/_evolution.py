@@ -15,7 +15,9 @@ from ckptnas.storage import SearchStage
 class RegularizedEvolution(Strategy):
     """Aging evolution (Real et al., 2019), as in DeepHyper.
 
-    Until ``population_size`` candidates have reported, architectures are drawn at random.
+    Until ``population_size`` candidates have reported, architectures are drawn at random;
+    a seeded strategy (:meth:`~ckptnas.search.Strategy.seed_population`) proposes its seeds
+    instead, then mutations of them, so that no member of its first population is random.
     Then each child is a one-node mutation of the best of ``sample_size`` members drawn from the
     population, and the population keeps only the ``population_size`` most recent reports, so
     old members age out whatever their score. Failed candidates never join the population.
@@ -57,6 +59,8 @@ class RegularizedEvolution(Strategy):
 
     def propose(self) -> Suggestion:
         if len(self.population) < self.population_size:
+            if self.seed_archs:
+                return self.propose_seed(self.next_seed())
             return Suggestion.of(
                 self.space.sample(self.rng),
                 self.sample_hyperparameters(),

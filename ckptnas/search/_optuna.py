@@ -11,12 +11,13 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ckptnas.search._base import Strategy, Suggestion
 from ckptnas.search._hyperparameters import HyperparameterSpace
 from ckptnas.search._samplers import SAMPLERS
-from ckptnas.space import ResolvedSpace, SearchSpace
+from ckptnas.space import Architecture, ResolvedSpace, SearchSpace
 from ckptnas.storage import SearchStage
 
 if TYPE_CHECKING:
@@ -86,6 +87,9 @@ class OptunaStrategy(Strategy):
     A proposal turned down as already seen is told to the study as that suggestion's values
     when they are known, and as failed while they are not; a candidate learnt without an open
     trial (replayed from the registry on resume) is added to the study as a finished trial.
+    A seeded architecture (:meth:`~ckptnas.search.Strategy.seed_population`) is enqueued as a
+    trial (Optuna's ``enqueue_trial``) whose hyperparameters the sampler proposes; such trials
+    count among a sampler's startup trials or first generation.
     """
 
     def __init__(  # noqa: PLR0913  # the sampler and its options, then the base's keywords
@@ -123,6 +127,11 @@ class OptunaStrategy(Strategy):
         values = {name: trial.params[name] for name in self.hyperparameters.names}
         self.open[trial.number] = trial
         return Suggestion.of(arch, values, trial=trial.number, stage=self._stage(trial.number))
+
+    def propose_seed(self, arch: Architecture) -> Suggestion:
+        """The trial of a seeded architecture: enqueued with its nodes' choices, then asked."""
+        self.study.enqueue_trial(dict(zip(self.node_params, arch, strict=True)))
+        return replace(self.propose(), stage=SearchStage.SEEDED)
 
     def _stage(self, number: int) -> SearchStage:
         """Whether trial ``number`` is drawn at random (the sampler's start) or learnt."""

@@ -7,7 +7,10 @@ from ckptnas.storage import SearchStage
 
 
 class RandomSearch(Strategy):
-    """Every architecture drawn uniformly, one choice per node; hyperparameters likewise."""
+    """Every architecture drawn uniformly, one choice per node; hyperparameters likewise.
+
+    A seeded search (:meth:`~ckptnas.search.Strategy.seed_population`) proposes its seeds first.
+    """
 
     def propose(self) -> Suggestion:
         return Suggestion.of(

@@ -47,6 +47,9 @@ class SearchStage(StrEnum):
 
     #: Drawn at random by a strategy that never does anything else.
     RANDOM = "random"
+    #: Seeded from earlier runs (``[transfer] donor_runs``): one of their best trained
+    #: architectures, or a mutation of one, proposed before anything else.
+    SEEDED = "seeded"
     #: Evolution: drawn at random while the population is not yet full.
     INITIAL_POPULATION = "initial population"
     #: Evolution: a mutation of the best of a sample of the population.
