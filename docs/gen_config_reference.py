@@ -159,6 +159,10 @@ MEANINGS: dict[str, str] = {
     "it is stopped (its Dask worker is restarted, which ends even a `build()` that never "
     "returns) and recorded as failed with the reason, not retried; the run goes on. `0`: no "
     "limit.",
+    "training.measure_latency": "Time each candidate's forward pass once it is trained: the "
+    "median of five passes over 256 validation rows, recorded as `latency`. Always on when "
+    "`[search] objectives` has `latency`; off otherwise, as it costs a small candidate a few "
+    "percent of its time (NaN is recorded).",
     "cluster.scheduler": "Address of a running Dask scheduler, e.g. `tcp://host:8786`. "
     "`--scheduler` overrides it.",
     "cluster.kind": "`local` starts a LocalCluster on this machine; `address` connects to "

@@ -312,6 +312,8 @@ class Experiment:
             device=config.training.device,
             precision=config.training.precision,
             dedup=config.transfer.dedup,
+            measure_latency=config.training.measure_latency
+            or "latency" in config.search.objectives,
         )
         tasks = CandidateTasks(
             registry,

@@ -33,6 +33,8 @@ class TrainingSettings:
     precision: str = Precision.FLOAT32
     #: Save frozen inherited tensors once: refer to them in the donor's blob (``[transfer] dedup``).
     dedup: bool = True
+    #: Time the trained candidate's forward pass (its ``latency``); NaN is recorded without.
+    measure_latency: bool = True
 
     def with_hyperparameters(self, values: Mapping[str, float]) -> TrainingSettings:
         """These settings with the searched hyperparameters of one candidate in place."""

@@ -77,7 +77,8 @@ def train_candidate(spec: CandidateSpec) -> CandidateResult:
     status = CandidateStatus.FAILED if error else CandidateStatus.OK
     digest, latency = None, math.nan
     if status == CandidateStatus.OK:
-        latency = inference_latency(model, ready.data, precision=spec.settings.precision)
+        if spec.settings.measure_latency:
+            latency = inference_latency(model, ready.data, precision=spec.settings.precision)
         digest = _save(spec, store, model, optimizer, generator)
     return replace(
         started,
