@@ -24,7 +24,13 @@ from distributed import Client, LocalCluster
 
 from ckptnas import CheckpointStore, LineageRegistry
 from ckptnas.config import Config
-from ckptnas.runtime import CandidateResult, CandidateSpec, Experiment, train_candidate
+from ckptnas.runtime import (
+    CandidateResult,
+    CandidateSpec,
+    Experiment,
+    donor_cache,
+    train_candidate,
+)
 from ckptnas.storage import RunDir
 
 # The trainers below run on worker processes, which cannot import this test module.
@@ -76,6 +82,8 @@ def corrupt_checkpoints_of_1_and_2(spec: CandidateSpec) -> CandidateResult:
                 if name != "__metadata__":
                     raw[8 + header_len + info["data_offsets"][0]] ^= 0x10
         path.write_bytes(bytes(raw))
+        # As from a worker that restarted since: its copy of what it wrote is gone too.
+        donor_cache().discard(CheckpointStore(spec.run_dir), spec.candidate_id)
     return result
 
 

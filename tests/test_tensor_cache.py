@@ -11,6 +11,7 @@ from distributed import Client
 
 from ckptnas import Experiment
 from ckptnas.config import Config
+from ckptnas.errors import CheckpointError
 from ckptnas.runtime import donor_cache_counts
 from ckptnas.storage import CheckpointStore, LineageRegistry, TensorCache
 
@@ -32,6 +33,28 @@ def test_a_donor_read_twice_is_read_from_its_file_once(tmp_path: Path) -> None:
     assert torch.equal(second["layer2.weight"], torch.full((256,), 2.0))
     stats = cache.stats()
     assert (stats.hits, stats.misses, stats.hit_rate) == (2, 2, 0.5)
+
+
+def test_a_checkpoint_this_process_wrote_is_served_from_memory(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path)
+    weights = {f"layer{i}.weight": torch.full((256,), float(i)) for i in range(2)}
+    digest = store.save(1, weights)
+    cache = TensorCache(max_bytes=1 << 20)
+    cache.put(store, 1, digest, weights)
+    cache.put(store, 1, digest, weights)  # kept again: held once
+    weights["layer1.weight"].add_(1)  # the writer goes on with its own tensors
+    store.path(1).unlink()
+    read = cache.load(store, 1, ["layer1.weight"], digest)
+    assert torch.equal(read["layer1.weight"], torch.full((256,), 1.0))
+    stats = cache.stats()
+    assert (stats.hits, stats.misses, stats.bytes_held) == (1, 0, 2 * 1024)
+    # Another version of the file is not served what was kept for this one.
+    with pytest.raises(CheckpointError):
+        cache.load(store, 1, ["layer1.weight"], "0" * 64)
+    cache.discard(store, 1)  # a checkpoint deleted, or damaged on disk: read from the file
+    assert cache.stats().bytes_held == 0
+    with pytest.raises(CheckpointError):
+        cache.load(store, 1, ["layer1.weight"], digest)
 
 
 def test_the_least_recently_used_tensors_go_first(tmp_path: Path) -> None:

@@ -123,7 +123,9 @@ def _save(
 ) -> str:
     """Checkpoint the trained candidate (and its training state, to be continued later)."""
     version = spec.settings.epochs if spec.start_epoch else None
-    digest = store.save(spec.candidate_id, model.state_dict(), version, _share_from(spec))
+    state = model.state_dict()
+    digest = store.save(spec.candidate_id, state, version, _share_from(spec))
+    donor_cache().put(store, spec.candidate_id, digest, state)  # its children may start here
     if spec.keep_state:
         tensors, info = _state.capture(model, optimizer, generator)
         store.save_state(spec.candidate_id, digest, tensors, info)

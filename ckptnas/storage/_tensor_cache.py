@@ -5,6 +5,12 @@ popular donor of 30 candidates was read by 5 of them). On a cluster every such r
 shared file system; a worker keeps the tensors it read last, within a byte budget, and reads
 only what it does not hold.
 
+A worker also keeps the tensors of each checkpoint it writes (:meth:`TensorCache.put`): the
+child of a candidate it trained then starts from memory. Those tensors need no verifying:
+their hashes, and so the digest, were computed from them. With one worker and the quickstart,
+reading and verifying a fresh donor's file was 3 of the 4.5 ms that setting up a warm start
+took (most donors of an evolution are candidates that have just finished).
+
 Entries are keyed by checkpoint file, checkpoint digest and tensor name: a checkpoint rewritten
 under the same file name (a candidate that continues training) has another digest, so a stale
 version is never served. Tensors are kept on the CPU as they were read and verified; only reads
@@ -14,7 +20,7 @@ that name a digest are cached, since without one nothing tells two versions of a
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -86,10 +92,43 @@ class TensorCache:
         self._misses += len(missing)
         return {name: held[name].to(device) for name in wanted}
 
+    def put(
+        self,
+        store: CheckpointStore,
+        candidate_id: int,
+        digest: str,
+        tensors: Mapping[str, torch.Tensor],
+    ) -> None:
+        """Keep the tensors of a checkpoint this process has just written, under its digest.
+
+        Parameters
+        ----------
+        store : CheckpointStore
+        candidate_id : int
+        digest : str
+            The digest :meth:`CheckpointStore.save` returned for exactly these tensors.
+        tensors : mapping of str to torch.Tensor
+            Copied to the CPU: the caller may go on changing its own.
+        """
+        if self.max_bytes <= 0:
+            return
+        file = str(store.path(candidate_id).resolve())
+        for name, tensor in tensors.items():
+            self._add((file, digest, name), tensor.detach().to("cpu", copy=True))
+
+    def discard(self, store: CheckpointStore, candidate_id: int) -> None:
+        """Forget every tensor held of a candidate's checkpoint, whatever its version."""
+        file = str(store.path(candidate_id).resolve())
+        for key in [k for k in self._entries if k[0] == file]:
+            dropped = self._entries.pop(key)
+            self._bytes -= dropped.numel() * dropped.element_size()
+
     def _add(self, key: tuple[str, str, str], tensor: torch.Tensor) -> None:
         size = tensor.numel() * tensor.element_size()
         if size > self.max_bytes:
             return
+        if (old := self._entries.pop(key, None)) is not None:  # kept again: counted once
+            self._bytes -= old.numel() * old.element_size()
         self._entries[key] = tensor
         self._bytes += size
         while self._bytes > self.max_bytes:
