@@ -56,6 +56,7 @@ GROUPS: dict[str, list[str]] = {
         "RunDirectoryError",
         "ClusterError",
         "CheckpointError",
+        "CheckpointDeletedError",
         "CandidateError",
         "SearchExhaustedError",
         "SearchSpaceError",
