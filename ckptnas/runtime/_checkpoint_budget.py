@@ -37,8 +37,8 @@ from ckptnas.storage import (
     Deletion,
     LineageRegistry,
     Reclaimed,
+    checkpoint_bytes,
     checkpoint_ids,
-    checkpoint_usage,
     delete_checkpoints,
     written_bytes,
 )
@@ -104,7 +104,7 @@ class CheckpointBudget:
         """
         if not self.active:
             return
-        self.bytes = checkpoint_usage(self.tasks.run_dir).bytes_on_disk
+        self.bytes = checkpoint_bytes(self.tasks.run_dir)  # once: the headers are not read
         self.reclaimed = int(self.registry.get_meta(RECLAIMED_KEY) or 0)
         deleted = []
         for r in finished:
@@ -143,9 +143,8 @@ class CheckpointBudget:
         if not self.active:
             return
         counts = self.registry.deletions()
-        usage = checkpoint_usage(self.tasks.run_dir)
         reclaimed = Reclaimed(
-            usage.bytes_on_disk,
+            checkpoint_bytes(self.tasks.run_dir),
             self.reclaimed,
             counts.get(Deletion.USEFUL, 0),
             counts.get(Deletion.MAX_BYTES, 0),

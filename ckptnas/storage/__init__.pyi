@@ -2,6 +2,7 @@ from ._atomic import replacing as replacing
 from ._checkpoint_usage import RECLAIMED_KEY as RECLAIMED_KEY
 from ._checkpoint_usage import CheckpointUsage as CheckpointUsage
 from ._checkpoint_usage import Reclaimed as Reclaimed
+from ._checkpoint_usage import checkpoint_bytes as checkpoint_bytes
 from ._checkpoint_usage import checkpoint_usage as checkpoint_usage
 from ._checkpoint_usage import reclaimed as reclaimed
 from ._checkpoints import CheckpointStore as CheckpointStore

@@ -158,14 +158,7 @@ def checkpoint_usage(run_dir: str | Path | RunDir) -> CheckpointUsage:
     root = RunDir(run_dir).checkpoints
     if not root.is_dir():
         return CheckpointUsage(0, 0, 0)
-    seen: set[tuple[int, int]] = set()
-    on_disk = 0
-    for folder, _, names in os.walk(root):  # Path.walk is Python 3.12's
-        for name in names:
-            st = (Path(folder) / name).lstat()
-            if (st.st_dev, st.st_ino) not in seen:
-                seen.add((st.st_dev, st.st_ino))
-                on_disk += st.st_size
+    on_disk = checkpoint_bytes(run_dir)
     files = checkpoint_files(root)
     shared = 0
     for path in files:
@@ -174,3 +167,20 @@ def checkpoint_usage(run_dir: str | Path | RunDir) -> CheckpointUsage:
         except (OSError, ValueError):  # a damaged file shares nothing that can be counted
             continue
     return CheckpointUsage(len(files), on_disk, shared)
+
+
+def checkpoint_bytes(run_dir: str | Path | RunDir) -> int:
+    """:attr:`CheckpointUsage.bytes_on_disk` alone: file sizes only, no header is read."""
+    root = RunDir(run_dir).checkpoints
+    seen: set[tuple[int, int]] = set()
+    on_disk = 0
+    for folder, _, names in os.walk(root):  # Path.walk is Python 3.12's
+        for name in names:
+            try:
+                st = (Path(folder) / name).lstat()
+            except FileNotFoundError:  # a temporary file renamed, or a checkpoint deleted
+                continue
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                on_disk += st.st_size
+    return on_disk
