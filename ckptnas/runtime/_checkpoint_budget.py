@@ -76,6 +76,9 @@ class CheckpointBudget:
         )
         #: The checkpoints' bytes on disk, as counted: measured once, then kept up to date.
         self.bytes = 0
+        #: What each kept candidate wrote, by id (versions summed): what evicting it frees,
+        #: unless its children still refer to its blob.
+        self._sizes: dict[int, int] = {}
         #: The most bytes a finished task wrote besides its scalars (headers, generators).
         self.overhead = 0
         #: Scalars each task in flight writes, by (candidate, start epoch): computed once.
@@ -93,6 +96,7 @@ class CheckpointBudget:
         version = spec.settings.epochs if spec.start_epoch else None
         written = written_bytes(self.store, cid, version, result.checkpoint_digest)
         self.bytes += written
+        self._sizes[cid] = self._sizes.get(cid, 0) + written
         self.overhead = max(self.overhead, written - 4 * _scalars(spec, result.n_params))
         new = not spec.start_epoch
         self.policy.finished(cid, result.objective, self._continuable(cid), new)
@@ -153,14 +157,28 @@ class CheckpointBudget:
 
     # -- deleting --------------------------------------------------------------------------
     def _evict(self, pins: set[int], room: int) -> None:
-        """Delete the worst candidates nothing pins until the checkpoints fit ``max_bytes``."""
+        """Delete the worst candidates nothing pins until the checkpoints fit ``max_bytes``.
+
+        Victims are taken by what they wrote, and recorded together: one registry transaction
+        a round, not one a candidate (measured: 0.45 ms each, a third of the client's time per
+        candidate with instant tasks). A donor whose blob its children still use frees less
+        than it wrote: another round follows.
+        """
         while self.bytes + room > self.max_bytes:
-            victim = self.policy.victim(pins)
-            if victim is None:
+            victims, expected = [], 0
+            while self.bytes - expected + room > self.max_bytes:
+                victim = self.policy.victim(pins)
+                if victim is None:
+                    break
+                victims.append(victim)
+                if not self._sizes.get(victim):  # written before a resume: one at a time
+                    break
+                expected += self._sizes[victim]
+            if not victims:
                 if self.bytes > self.max_bytes:  # over the cap itself, not only its room
                     self._warn_full()
                 return
-            self._delete([victim], Deletion.MAX_BYTES)
+            self._delete(victims, Deletion.MAX_BYTES)
 
     def _delete(self, ids: list[int], reason: Deletion) -> None:
         """Record, then delete, these candidates' checkpoints; none is a donor from now on."""
@@ -170,6 +188,7 @@ class CheckpointBudget:
             self.tasks.digests.pop(cid, None)
             self._account(delete_checkpoints(self.store, cid, self._versions(cid)))
             self.policy.forget(cid)
+            self._sizes.pop(cid, None)
 
     def _discard(self, ids: list[int]) -> None:
         """No task is planned from these any more (their files go once none reads them)."""
