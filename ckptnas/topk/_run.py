@@ -111,7 +111,8 @@ def _refuse_deleted(
         if record.checkpoint_deleted and (done is None or done.status != CandidateStatus.OK):
             raise CheckpointDeletedError(
                 f"{deleted_message(record.id, record.checkpoint_deleted)}; train-topk "
-                "--init checkpoint needs it (--init scratch does not, nor a smaller -k)"
+                "--init checkpoint cannot start from it: use --init scratch, or a -k no larger "
+                "than the search's [storage] keep_top"
             )
 
 
