@@ -227,6 +227,10 @@ def assert_no_donor_went_while_read(run: Path, first_epochs: int = 0) -> None:
             assert parent.deleted_time >= child.end_time, (parent.id, child.id)
 
 
+def deleted_before(found: dict[int, CandidateRecord]) -> set[int]:
+    return {cid for cid, r in found.items() if r.checkpoint_deleted}
+
+
 def assert_kept_checkpoints_verify(run: Path) -> None:
     """Every kept checkpoint reads back whole (its blobs are there), and only those are left."""
     store = CheckpointStore(run)
@@ -308,11 +312,13 @@ def test_a_resumed_run_finishes_deletions_and_never_plans_from_them(
     longer = config.replace("experiment", max_candidates=30)
     Experiment(longer, run, progress=False, resume=True).run(client)
     after = records(run)
+    assert len(after) == 30
+    assert sum(bool(r.checkpoint_deleted) for r in after.values()) > len(deleted_before(found))
     assert not CheckpointStore(run).exists(worst.id)
-    deleted_before = {cid for cid, r in found.items() if r.checkpoint_deleted} | {worst.id}
+    gone = deleted_before(found) | {worst.id}
     for record in after.values():
         if record.id > 12:  # planned by the resumed client
-            assert record.parent not in deleted_before, record.id
+            assert record.parent not in gone, record.id
     assert_kept_checkpoints_verify(run)
     assert_no_donor_went_while_read(run)
 
