@@ -11,6 +11,7 @@ from .data import DataDescription as DataDescription
 from .data import TabularData as TabularData
 from .data import load_data as load_data
 from .errors import CandidateError as CandidateError
+from .errors import CheckpointDeletedError as CheckpointDeletedError
 from .errors import CheckpointError as CheckpointError
 from .errors import CkptnasError as CkptnasError
 from .errors import ClusterError as ClusterError

@@ -27,6 +27,10 @@ class CheckpointError(CkptnasError):
     """A checkpoint is missing, truncated, or its tensors do not match their integrity hashes."""
 
 
+class CheckpointDeletedError(CheckpointError):
+    """A candidate's checkpoint was deleted on purpose, by the run's ``[storage]`` policy."""
+
+
 class SearchSpaceError(CkptnasError, ValueError):
     """An architecture does not belong to its search space, or the space cannot be built."""
 

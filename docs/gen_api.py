@@ -57,6 +57,7 @@ GROUPS: dict[str, list[str]] = {
         "RunDirectoryError",
         "ClusterError",
         "CheckpointError",
+        "CheckpointDeletedError",
         "CandidateError",
         "SearchExhaustedError",
         "SearchSpaceError",

@@ -190,6 +190,19 @@ MEANINGS: dict[str, str] = {
     '`pip install -e ".[tracking]"`.',
     "tracking.mlflow_experiment": "The MLflow experiment the run is logged in, made if it does "
     "not exist; empty: `[experiment] name`.",
+    "storage.keep": "`all` keeps every candidate's checkpoint; `useful` deletes one once no "
+    "candidate can be planned, continued or fully trained from it: not among the last "
+    "`[search] population_size` to finish (the donor pool, the only candidates the planner "
+    "offers as donors then), nor the best `keep_top`, nor one the scheduler could still "
+    "continue, nor the donor of a task in flight (see [Disk budget](concepts.md#disk-budget)).",
+    "storage.keep_top": "The best candidates by objective whose checkpoints are never deleted: "
+    "`ckptnas train-topk -k` up to this many trains from their checkpoints (`--init "
+    "checkpoint`). 5, as `-k` by default.",
+    "storage.max_bytes": "A cap on the bytes the run's checkpoints take on disk (blobs and "
+    "training states included), room for the checkpoints of the tasks in flight counted: past "
+    "it, the worst candidates by objective are deleted first, never one of the best "
+    "`keep_top`, one the scheduler could continue or one a task in flight reads. When only "
+    "those are left the run says so once and goes on. 0: no cap.",
     "tracking.tensorboard_dir": "Write TensorBoard event files under `<dir>/<run directory's "
     "name>/`: one folder per candidate and one for the search's best-so-far. A relative path "
     "is taken from the configuration file's folder.",

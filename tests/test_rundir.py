@@ -12,7 +12,14 @@ from helpers import one_epoch_result
 from ckptnas.cli import main
 from ckptnas.errors import RunDirectoryError
 from ckptnas.search import SCRATCH, TransferPlan
-from ckptnas.storage import LineageRegistry, RunDir, RunKind, TopKRegistry, build_dataset
+from ckptnas.storage import (
+    Deletion,
+    LineageRegistry,
+    RunDir,
+    RunKind,
+    TopKRegistry,
+    build_dataset,
+)
 
 
 def test_kind_of_each_state(tmp_path: Path) -> None:
@@ -100,6 +107,8 @@ def _version_1_registry(run_dir: Path) -> None:
         db.execute("ALTER TABLE candidates DROP COLUMN stage")
         db.execute("ALTER TABLE candidates DROP COLUMN objective_values")
         db.execute("ALTER TABLE candidates DROP COLUMN parent_run")
+        db.execute("ALTER TABLE candidates DROP COLUMN checkpoint_deleted")
+        db.execute("ALTER TABLE candidates DROP COLUMN deleted_time")
         db.execute("PRAGMA user_version = 1")
         db.execute("INSERT INTO candidates (arch, status, objective) VALUES ('[1, 2]', 'ok', 0.5)")
 
@@ -117,6 +126,8 @@ def test_version_1_registry_is_read_as_it_is_and_migrated_when_written(tmp_path:
         assert math.isnan(old.latency)
         assert old.stage == ""
         assert old.parent_run == ""
+        assert old.checkpoint_deleted == ""
+        assert reg.deletions() == {}
     with LineageRegistry(tmp_path) as reg:
         assert reg.get(1) == old
         new = reg.add_candidate(
@@ -126,7 +137,7 @@ def test_version_1_registry_is_read_as_it_is_and_migrated_when_written(tmp_path:
         assert reg.get(new).target_epochs == 3
         assert reg.get(new).stage == "random"
     with sqlite3.connect(tmp_path / "lineage.sqlite") as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 5
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 6
 
 
 def test_version_2_registry_gains_the_stage_column_when_written(tmp_path: Path) -> None:
@@ -165,6 +176,28 @@ def test_version_4_registry_gains_the_parent_run_column_when_written(tmp_path: P
         assert record.parent_label == "last-week:7"
         assert reg.parent(foreign) is None
         assert reg.forest()[None] == [1, foreign]
+
+
+def test_version_5_registry_gains_the_deletion_columns_when_written(tmp_path: Path) -> None:
+    LineageRegistry(tmp_path).close()
+    with sqlite3.connect(tmp_path / "lineage.sqlite") as db:
+        db.execute("ALTER TABLE candidates DROP COLUMN checkpoint_deleted")
+        db.execute("ALTER TABLE candidates DROP COLUMN deleted_time")
+        db.execute("PRAGMA user_version = 5")
+        for arch in ("[1, 2]", "[1, 3]"):
+            db.execute(f"INSERT INTO candidates (arch, status) VALUES ('{arch}', 'ok')")
+    with LineageRegistry(tmp_path, readonly=True) as reg:
+        assert (reg.get(1).checkpoint_deleted, reg.deletions()) == ("", {})
+        assert math.isnan(reg.get(1).deleted_time)
+    with LineageRegistry(tmp_path) as reg:
+        reg.mark_deleted([2], Deletion.MAX_BYTES)
+        kept, deleted = reg.get(1), reg.get(2)
+        assert (kept.checkpoint_deleted, kept.donor_usable) == ("", True)
+        assert (deleted.checkpoint_deleted, deleted.donor_usable) == ("max_bytes", False)
+        assert deleted.deleted_time > 0
+        assert reg.deletions() == {"max_bytes": 1}
+    with sqlite3.connect(tmp_path / "lineage.sqlite") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 6
 
 
 def test_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:

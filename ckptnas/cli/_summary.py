@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ckptnas.analysis._held_out import held_out_facts
-from ckptnas.storage import RunDir, checkpoint_usage, recorded_config
+from ckptnas.storage import RunDir, checkpoint_usage, reclaimed, recorded_config
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -48,6 +48,9 @@ def print_run_summary(summary: RunSummary, metric: str, run_dir: Path, k: int) -
     usage = checkpoint_usage(run_dir)
     if usage.n_checkpoints:
         print(usage.describe())
+    deleted = reclaimed(run_dir, usage.bytes_on_disk)
+    if deleted is not None:  # what [storage] deleted
+        print(deleted.describe())
     files = RunDir(run_dir)
     for label, value in held_out_facts(files, recorded_config(files, missing_ok=True), metric):
         print(f"{label}: {value}")

@@ -26,6 +26,7 @@ from ckptnas.config._search import (
     rung_epochs,
 )
 from ckptnas.config._space import SpaceConfig
+from ckptnas.config._storage import Keep, StorageConfig
 from ckptnas.config._tracking import TrackingConfig
 from ckptnas.config._training import Device, Precision, TrainingConfig
 from ckptnas.config._transfer import TransferConfig
@@ -40,10 +41,12 @@ __all__ = [
     "Device",
     "Direction",
     "ExperimentConfig",
+    "Keep",
     "Precision",
     "Scheduler",
     "SearchConfig",
     "SpaceConfig",
+    "StorageConfig",
     "Task",
     "TrackingConfig",
     "TrainingConfig",

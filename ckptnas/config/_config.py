@@ -24,6 +24,7 @@ from ckptnas.config._experiment import ExperimentConfig
 from ckptnas.config._fields import table_from_dict
 from ckptnas.config._search import SearchConfig, check_search
 from ckptnas.config._space import SpaceConfig
+from ckptnas.config._storage import StorageConfig
 from ckptnas.config._tracking import TrackingConfig
 from ckptnas.config._training import TrainingConfig
 from ckptnas.config._transfer import TransferConfig
@@ -43,6 +44,7 @@ class Config:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
 
     def replace(self, table: str, **values: Any) -> Config:
         """Return a copy with some keys of one table replaced (and checked).

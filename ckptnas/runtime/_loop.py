@@ -23,6 +23,7 @@ from distributed import Client
 from ckptnas.config import Config
 from ckptnas.errors import RunDirectoryError, SearchFailedError
 from ckptnas.runtime._budget import EpochBudget
+from ckptnas.runtime._checkpoint_budget import CheckpointBudget
 from ckptnas.runtime._deadline import TaskTimeoutError
 from ckptnas.runtime._failures import SAME_FAILURES, SameFailure
 from ckptnas.runtime._listener import Listeners
@@ -33,7 +34,7 @@ from ckptnas.runtime._replay import replay
 from ckptnas.runtime._signals import interrupts_deferred
 from ckptnas.runtime._submit import Outcome, Submitter
 from ckptnas.runtime._tasks import CandidateTasks
-from ckptnas.runtime._worker import donor_cache_counts
+from ckptnas.runtime._worker import donor_cache_totals, log_donor_cache
 from ckptnas.search import Continue, New, Planner, Scheduler, Strategy, Suggestion
 from ckptnas.storage import (
     CURVE_NAMES,
@@ -114,6 +115,8 @@ class Loop:
         self._cache_before = (0, 0)
         #: Stops the run when its first candidates all fail alike (the environment's error).
         self.same_failure = SameFailure(min(SAME_FAILURES, config.experiment.max_candidates))
+        #: Deletes the checkpoints ``[storage]`` lets go (does nothing by default).
+        self.retention = CheckpointBudget(config, registry, scheduler, tasks)
 
     @property
     def planner(self) -> Planner:
@@ -191,6 +194,7 @@ class Loop:
             self.config.search.objectives,
         )
         self.n_registered = found.n_registered
+        self.retention.replay(found.finished)  # before any task is planned
         for record in found.pending:  # in flight when a previous client stopped: train again
             epochs = record.target_epochs or self.scheduler.first_epochs
             self.submitter.submit(self.tasks.again(record, epochs))
@@ -201,7 +205,7 @@ class Loop:
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> xr.Dataset:
         """Run the search to its budget; return the final results dataset."""
-        self._cache_before = self._donor_cache_totals()  # workers may have served other runs
+        self._cache_before = donor_cache_totals(self.client)  # workers may have served others
         self.resume()
         self.fill()
         progress: Progress | None = None
@@ -220,9 +224,10 @@ class Loop:
         finally:
             if progress is not None:
                 progress.close()
-        self._log_donor_cache()
+        log_donor_cache(self.client, self._cache_before)
         if self.config.transfer.freeze:  # only frozen tensors are ever stored once
             logger.info("%s", checkpoint_usage(self.tasks.run_dir).describe())
+        self.retention.report()
         with interrupts_deferred():
             ds = self.writer.flush()
         self.listeners.results_written(self.registry, running=False)
@@ -241,26 +246,6 @@ class Loop:
         except Exception as exc:  # said with -v only: the run's own message is the one line
             logger.info("results.nc was not rewritten while stopping: %s", exc)
 
-    def _donor_cache_totals(self) -> tuple[int, int]:
-        """Donor tensor reads all workers served from memory and from files, so far."""
-        try:
-            counts = self.client.run(donor_cache_counts).values()
-        except (OSError, TimeoutError):  # a worker gone meanwhile: nothing worth failing for
-            return 0, 0
-        return sum(c[0] for c in counts), sum(c[1] for c in counts)
-
-    def _log_donor_cache(self) -> None:
-        """Say how many of this run's donor tensor reads came from workers' memory (``-v``)."""
-        hits, misses = self._donor_cache_totals()
-        hits, misses = hits - self._cache_before[0], misses - self._cache_before[1]
-        if hits + misses > 0:
-            logger.info(
-                "donor cache: %d of %d donor tensor reads served from workers' memory (%.0f%%)",
-                hits,
-                hits + misses,
-                100 * hits / (hits + misses),
-            )
-
     def _collect_all(self, progress: Progress) -> None:
         for batch in self.submitter.batches():
             # One transaction for the batch and for the candidates that replace it: a client
@@ -276,6 +261,8 @@ class Loop:
             # The workers get their next candidates before results.nc is written.
             self.submitter.submit_many([*self.resubmit, *((spec, 1) for spec in specs)])
             self.resubmit.clear()
+            with interrupts_deferred():  # once their donors are pinned by the tasks in flight
+                self.retention.enforce(spec for spec, _ in self.submitter.in_flight.values())
             for result in results:
                 progress.update(result)
             if results and len(self.submitter) and self._maybe_flush():  # last at the end
@@ -319,7 +306,7 @@ class Loop:
         if result.status == CandidateStatus.OK:
             self.tasks.digests[result.candidate_id] = result.checkpoint_digest
             self.planner.add(result.candidate_id, spec.arch, result.objective)
-            self._reported(result)
+            self._reported(result, spec)
         suggestion = self.suggestions.pop(spec.candidate_id, None) or Suggestion.of(
             spec.arch, self.registry.get(spec.candidate_id).hyperparameters
         )
@@ -337,11 +324,12 @@ class Loop:
             result.latency,
         )
 
-    def _reported(self, result: CandidateResult) -> None:
-        """Tell the budget and the scheduler a successfully trained candidate's whole curve."""
+    def _reported(self, result: CandidateResult, spec: CandidateSpec) -> None:
+        """Tell the budgets and the scheduler a successfully trained candidate's whole curve."""
         self.same_failure.succeeded()
         self.budget.reported(result.candidate_id, len(result.val_metric))
         self.scheduler.on_result(result.candidate_id, result.val_metric)
+        self.retention.recorded(spec, result)
 
     def _record_continued(self, spec: CandidateSpec, result: CandidateResult) -> None:
         """Record a continued candidate's longer curve, or keep it as it was if that failed."""
@@ -361,7 +349,7 @@ class Loop:
         result = replace(result, objective_values=tuple(self._objective_values(result)))
         self.registry.record(result, continued=True)
         self.tasks.digests.pop(cid, None)  # its checkpoint is a new version now
-        self._reported(result)
+        self._reported(result, spec)
         self.planner.discard(cid)  # a better-trained donor now, with a new checkpoint
         if self.registry.get(cid).donor_usable:
             self.planner.add(cid, spec.arch, result.objective)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ckptnas.config import Task
-from ckptnas.errors import CandidateError, DataError
+from ckptnas.errors import CandidateError, CheckpointDeletedError, DataError
 from ckptnas.space import space_from_dict
 from ckptnas.storage import (
     CandidateStatus,
@@ -21,6 +21,7 @@ from ckptnas.storage import (
     Preprocessing,
     RunDir,
     TopKRegistry,
+    deleted_message,
 )
 
 
@@ -152,6 +153,8 @@ def load_model(
     ------
     CandidateError
         If the run has no such candidate, or it did not finish training.
+    CheckpointDeletedError
+        If the run's ``[storage]`` policy deleted its checkpoint (without ``init``).
     CheckpointError
         If its checkpoint is missing or does not match its recorded hashes.
     RunDirectoryError
@@ -175,6 +178,8 @@ def load_model(
             f"candidate {candidate_id} of run {run_dir} has no trained weights "
             f"(status {record.status.value}{why})"
         )
+    if init is None and record.checkpoint_deleted:  # said before anything is built
+        raise CheckpointDeletedError(deleted_message(candidate_id, record.checkpoint_deleted))
     network = space.build(record.arch)
     if init is None:
         tensors = CheckpointStore(run_dir).load(candidate_id, digest=record.checkpoint_digest)

@@ -28,6 +28,8 @@ class Replayed:
     pending: list[CandidateRecord]
     #: Candidates sent to more epochs than they have: continued.
     continuing: list[CandidateRecord]
+    #: Candidates that finished, in the order they finished (as the strategy learnt them).
+    finished: list[CandidateRecord]
 
 
 def replay(  # noqa: PLR0913  # each collaborator that learns, named
@@ -62,10 +64,12 @@ def replay(  # noqa: PLR0913  # each collaborator that learns, named
         first = scheduler.candidates[record.id].first_epochs if scheduler.continues else None
         values = first_values(record, curves.get(record.id, []), first, objectives)
         strategy.tell(Suggestion.of(record.arch, record.hyperparameters), values)
+    # A candidate whose checkpoint [storage] deleted is no donor (``donor_usable``): never
+    # offered again.
     planner.rebuild(r for r in finished if r.status == CandidateStatus.OK)
     continuing = budget.replay(records, curves, scheduler.first_epochs)
     pending = [r for r in records if r.status == CandidateStatus.PENDING]
-    return Replayed(len(records), pending, continuing)
+    return Replayed(len(records), pending, continuing, finished)
 
 
 def first_values(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import pickle
 import time
 from dataclasses import asdict, dataclass, field
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from distributed import WorkerPlugin
+from distributed import Client, WorkerPlugin
 from torch import nn
 
 from ckptnas.config import DataConfig, Device
@@ -27,6 +28,8 @@ from ckptnas.runtime._allocator import keep_freed_memory
 from ckptnas.runtime._records import WorkerTask
 from ckptnas.space import space_from_dict
 from ckptnas.storage import TensorCache
+
+logger = logging.getLogger(__name__)
 
 #: Donor tensors this worker process read lately (see :class:`~ckptnas.storage.TensorCache`).
 #: 256 MiB holds the whole of ~60 quickstart-sized donors (1 MiB or so each) and is small
@@ -47,6 +50,28 @@ def donor_cache_counts() -> tuple[int, int]:
     """Donor tensors this process served from memory and read from files (for ``client.run``)."""
     stats = donor_cache().stats()
     return stats.hits, stats.misses
+
+
+def donor_cache_totals(client: Client) -> tuple[int, int]:
+    """Donor tensor reads all workers served from memory and from files, so far."""
+    try:
+        counts = client.run(donor_cache_counts).values()
+    except (OSError, TimeoutError):  # a worker gone meanwhile: nothing worth failing for
+        return 0, 0
+    return sum(c[0] for c in counts), sum(c[1] for c in counts)
+
+
+def log_donor_cache(client: Client, before: tuple[int, int]) -> None:
+    """Say how many donor tensor reads since ``before`` came from workers' memory (``-v``)."""
+    hits, misses = donor_cache_totals(client)
+    hits, misses = hits - before[0], misses - before[1]
+    if hits + misses > 0:
+        logger.info(
+            "donor cache: %d of %d donor tensor reads served from workers' memory (%.0f%%)",
+            hits,
+            hits + misses,
+            100 * hits / (hits + misses),
+        )
 
 
 #: Data built in this process, by :func:`data_key`.

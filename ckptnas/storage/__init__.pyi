@@ -1,7 +1,14 @@
 from ._atomic import replacing as replacing
+from ._checkpoint_usage import RECLAIMED_KEY as RECLAIMED_KEY
 from ._checkpoint_usage import CheckpointUsage as CheckpointUsage
+from ._checkpoint_usage import Reclaimed as Reclaimed
+from ._checkpoint_usage import checkpoint_bytes as checkpoint_bytes
 from ._checkpoint_usage import checkpoint_usage as checkpoint_usage
+from ._checkpoint_usage import reclaimed as reclaimed
 from ._checkpoints import CheckpointStore as CheckpointStore
+from ._deletion import delete_checkpoints as delete_checkpoints
+from ._deletion import written_bytes as written_bytes
+from ._disk_check import checkpoint_ids as checkpoint_ids
 from ._disk_check import refuse_unknown_candidates as refuse_unknown_candidates
 from ._lineage import LineageRegistry as LineageRegistry
 from ._outputs import refuse_overwrite as refuse_overwrite
@@ -29,8 +36,10 @@ from ._sqlite import Curve as Curve
 from ._sqlite import Database as Database
 from ._states import INITS as INITS
 from ._states import CandidateStatus as CandidateStatus
+from ._states import Deletion as Deletion
 from ._states import Init as Init
 from ._states import SearchStage as SearchStage
+from ._states import deleted_message as deleted_message
 from ._tensor_cache import CacheStats as CacheStats
 from ._tensor_cache import TensorCache as TensorCache
 from ._topk_registry import TopKRecord as TopKRecord

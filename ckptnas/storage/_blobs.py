@@ -18,12 +18,16 @@ Who refers to a blob is kept beside it, one empty file per referring checkpoint:
 never race on a shared count; the entry is made before the checkpoint that refers to the blob
 is renamed into place, and a replaced checkpoint's stale entries are removed after. A process
 killed in between leaves an entry too many, never one too few, so a blob with no entries is
-referred to by nothing. ckptnas never deletes a checkpoint or a blob; :func:`scan_references`
-recounts from the checkpoints' headers, for a collector or after a power cut.
+referred to by nothing. A blob whose own checkpoint was deleted (``[storage]``) but that others
+still refer to takes over that checkpoint's entries, as ``<digest>.blob``: it refers to the same
+blobs. Only then, once no entry is left, is a blob deleted (:mod:`ckptnas.storage._deletion`);
+:func:`scan_references` recounts from the checkpoints' headers, for a collector or after a
+power cut.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -107,6 +111,19 @@ class BlobStore:
         """Record that ``referrer`` no longer refers to these blobs."""
         for digest in digests:
             (self._refs(digest) / referrer).unlink(missing_ok=True)
+
+    def referred(self, digest: str) -> bool:
+        """Whether anything still refers to the blob of ``digest``."""
+        try:
+            with os.scandir(self._refs(digest)) as entries:
+                return any(True for _ in entries)
+        except FileNotFoundError:
+            return False
+
+    def forget(self, digest: str) -> None:
+        """Remove the empty reference folder of a deleted blob."""
+        with contextlib.suppress(OSError):  # an entry added meanwhile keeps it
+            self._refs(digest).rmdir()
 
     def refcounts(self) -> dict[str, int]:
         """How many checkpoints refer to each blob, by digest (blobs no one refers to: 0)."""

@@ -8,6 +8,10 @@ import numpy as np
 import xarray as xr
 
 from ckptnas.storage._records import CandidateRecord
+from ckptnas.storage._states import Deletion
+
+#: ``checkpoint_deleted``'s flag of each reason: 0 while kept.
+_DELETED_FLAGS: dict[str, int] = {Deletion.USEFUL: 1, Deletion.MAX_BYTES: 2}
 
 
 def variable(values: list[Any], dtype: Any, units: str, long_name: str) -> xr.Variable:
@@ -67,6 +71,7 @@ def per_candidate_variables(records: list[CandidateRecord]) -> dict[str, xr.Vari
         "device": variable([r.device for r in records], object, "", "training device"),
         "attempts": variable([r.attempts for r in records], np.int32, "1", "attempts made"),
         "error": variable([r.error for r in records], object, "", "why it failed"),
+        "checkpoint_deleted": _deleted(records),
     }
     for attr in ("submit_time", "start_time", "end_time"):
         out[attr] = xr.Variable(
@@ -75,6 +80,21 @@ def per_candidate_variables(records: list[CandidateRecord]) -> dict[str, xr.Vari
             {"long_name": attr.replace("_", " "), "standard_name": "time"},
         )
     return out
+
+
+def _deleted(records: list[CandidateRecord]) -> xr.Variable:
+    """``checkpoint_deleted``: whether, and why, ``[storage]`` deleted the checkpoint."""
+    # A reason this version does not know (a newer one's) still reads as deleted.
+    flags = [
+        _DELETED_FLAGS.get(r.checkpoint_deleted, 3) if r.checkpoint_deleted else 0 for r in records
+    ]
+    attrs = {
+        "long_name": "whether the run's [storage] policy deleted the checkpoint, and why",
+        "units": "1",
+        "flag_values": np.array([0, 1, 2, 3], dtype=np.int8),
+        "flag_meanings": "not_deleted deleted_by_keep deleted_by_max_bytes deleted_otherwise",
+    }
+    return xr.Variable("candidate", np.array(flags, dtype=np.int8), attrs)
 
 
 def _times(records: list[CandidateRecord], attr: str) -> np.ndarray:

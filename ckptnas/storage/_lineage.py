@@ -30,7 +30,7 @@ from ckptnas.storage._sqlite import (
     run_columns,
     to_sql,
 )
-from ckptnas.storage._states import CandidateStatus
+from ckptnas.storage._states import CandidateStatus, Deletion
 
 
 class LineageRegistry(LineageReads):
@@ -53,7 +53,7 @@ class LineageRegistry(LineageReads):
 
     FILE = RunDir.LINEAGE
     SCHEMA = SCHEMA
-    VERSION = 5
+    VERSION = 6
     MIGRATIONS: ClassVar[dict[int, tuple[tuple[str, str, str], ...]]] = MIGRATIONS
     CURVE_OWNER = "candidate"
     DESCRIPTION = "lineage registry"
@@ -236,6 +236,32 @@ class LineageRegistry(LineageReads):
             self._db.execute("UPDATE candidates SET donor_usable = 0 WHERE id = ?", (candidate_id,))
             self._changed.append(candidate_id)
             self._append_note(candidate_id, f"not a donor: {reason}")
+
+    def mark_deleted(self, candidate_ids: Sequence[int], reason: Deletion) -> None:
+        """Record that these candidates' checkpoints are deleted, before their files go.
+
+        They are no donors any more either (``donor_usable``), so that no run, resumed or
+        reading this one as a donor run, plans from them.
+        """
+        now = time.time()
+        self._changed.extend(candidate_ids)
+        with self._transaction():
+            self._db.executemany(
+                "UPDATE candidates SET checkpoint_deleted = ?, deleted_time = ?, donor_usable = 0"
+                " WHERE id = ?",
+                [(str(reason), now, cid) for cid in candidate_ids],
+            )
+
+    def deletions(self) -> dict[str, int]:
+        """How many candidates' checkpoints were deleted, by why (none in older files)."""
+        have = {r["name"] for r in self._db.execute("PRAGMA table_info(candidates)")}
+        if "checkpoint_deleted" not in have:
+            return {}
+        rows = self._db.execute(
+            "SELECT checkpoint_deleted, count(*) FROM candidates WHERE checkpoint_deleted != ''"
+            " GROUP BY checkpoint_deleted"
+        )
+        return {str(reason): int(n) for reason, n in rows}
 
     def _append_note(self, candidate_id: int, note: str) -> None:
         self._changed.append(candidate_id)

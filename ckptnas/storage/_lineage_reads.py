@@ -43,6 +43,8 @@ class LineageReads(Database):
                     from_sql(v) for v in json.loads(self.column(row, "objective_values", "[]"))
                 ),
                 parent_run=str(self.column(row, "parent_run", "")),
+                checkpoint_deleted=str(self.column(row, "checkpoint_deleted", "")),
+                deleted_time=from_sql(self.column(row, "deleted_time", None)),
             )
         except (ValueError, TypeError) as exc:
             raise RunDirectoryError(

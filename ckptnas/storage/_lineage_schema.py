@@ -28,7 +28,9 @@ CREATE TABLE IF NOT EXISTS candidates (
     latency REAL,
     stage TEXT NOT NULL DEFAULT '',
     objective_values TEXT NOT NULL DEFAULT '[]',
-    parent_run TEXT NOT NULL DEFAULT ''
+    parent_run TEXT NOT NULL DEFAULT '',
+    checkpoint_deleted TEXT NOT NULL DEFAULT '',
+    deleted_time REAL
 );
 CREATE INDEX IF NOT EXISTS candidates_parent ON candidates(parent);
 CREATE INDEX IF NOT EXISTS candidates_best ON candidates(status, objective);
@@ -54,6 +56,13 @@ _TO_VERSION_3 = (("candidates", "stage", "TEXT NOT NULL DEFAULT ''"),)
 _TO_VERSION_4 = (("candidates", "objective_values", "TEXT NOT NULL DEFAULT '[]'"),)
 #: Version 5 records the run of a parent from an earlier run (``[transfer] donor_runs``).
 _TO_VERSION_5 = (("candidates", "parent_run", "TEXT NOT NULL DEFAULT ''"),)
+#: Version 6 records checkpoints deleted by ``[storage]``: why (``useful`` or ``max_bytes``;
+#: empty while kept) and when. What the deletions reclaimed is the meta row
+#: ``checkpoint_bytes_reclaimed``.
+_TO_VERSION_6 = (
+    ("candidates", "checkpoint_deleted", "TEXT NOT NULL DEFAULT ''"),
+    ("candidates", "deleted_time", "REAL"),
+)
 
 #: The columns each version adds, by version.
 MIGRATIONS: dict[int, tuple[tuple[str, str, str], ...]] = {
@@ -61,4 +70,5 @@ MIGRATIONS: dict[int, tuple[tuple[str, str, str], ...]] = {
     3: _TO_VERSION_3,
     4: _TO_VERSION_4,
     5: _TO_VERSION_5,
+    6: _TO_VERSION_6,
 }

@@ -192,6 +192,11 @@ class CandidateRecord:
     #: The run of its parent when that is a candidate of an earlier run (its directory's
     #: absolute path; empty for a parent of this run, and in runs written before version 5).
     parent_run: str = ""
+    #: Why the run deleted its checkpoint (a :class:`~ckptnas.storage.Deletion`: ``useful``
+    #: or ``max_bytes``); empty while it is kept, and in runs written before version 6.
+    checkpoint_deleted: str = ""
+    #: When its checkpoint was deleted (seconds since the epoch; NaN while it is kept).
+    deleted_time: float = math.nan
 
     @property
     def parent_label(self) -> str:

@@ -58,3 +58,27 @@ class SearchStage(StrEnum):
     STARTUP = "startup"
     #: Proposed by an Optuna sampler from the trials it has learnt.
     SAMPLER = "sampler"
+
+
+class Deletion(StrEnum):
+    """Why a run deleted a candidate's checkpoint (``[storage]``), as the registry records it."""
+
+    #: ``keep = "useful"``: no candidate could be planned, continued or fully trained from it.
+    USEFUL = "useful"
+    #: The run's checkpoints outgrew ``max_bytes``: the worst of those not pinned went first.
+    MAX_BYTES = "max_bytes"
+
+
+def deleted_message(candidate_id: int, reason: str) -> str:
+    """The one line that using a checkpoint deleted for ``reason`` (a :class:`Deletion`) gives."""
+    whys: dict[str, str] = {
+        Deletion.USEFUL: "[storage] keep = 'useful' (it was no longer a possible donor, among "
+        "the best keep_top, or to be continued)",
+        Deletion.MAX_BYTES: "[storage] max_bytes (the run's checkpoints outgrew it, and the "
+        "worst of those no task was reading went first)",
+    }
+    why = whys.get(reason, f"[storage] ({reason})")
+    return (
+        f"candidate {candidate_id}'s checkpoint was deleted by {why}: its weights are gone, "
+        "its record and curves remain"
+    )

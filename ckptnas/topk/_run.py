@@ -22,17 +22,19 @@ from distributed import Client
 from tqdm.auto import tqdm
 
 from ckptnas.config import Config, Precision
-from ckptnas.errors import ConfigError, RunDirectoryError
+from ckptnas.errors import CheckpointDeletedError, ConfigError, RunDirectoryError
 from ckptnas.runtime import Submitter, candidate_seed, connect, data_key, describe_on_cluster
 from ckptnas.space import space_from_dict
 from ckptnas.storage import (
     INITS,
+    CandidateRecord,
     CandidateStatus,
     Init,
     LineageRegistry,
     RunDir,
     TopKRegistry,
     build_topk_dataset,
+    deleted_message,
     recorded_config,
     write_dataset,
 )
@@ -50,6 +52,7 @@ def _specs(
     """Register and describe the runs still to do: the best ``k`` candidates times ``inits``."""
     ok = [r for r in lineage.candidates(CandidateStatus.OK) if math.isfinite(r.objective)]
     best = sorted(ok, key=lambda r: (-r.objective, r.id))[: settings.k]
+    _refuse_deleted(registry, best, inits)
     space = lineage.recorded_space()
     key = data_key(config.data, config.experiment.seed)
     specs = []
@@ -97,6 +100,22 @@ def _specs(
     return specs
 
 
+def _refuse_deleted(
+    registry: TopKRegistry, best: Sequence[CandidateRecord], inits: Sequence[Init]
+) -> None:
+    """Refuse, before any run is registered, a checkpoint init of a deleted checkpoint."""
+    if Init.CHECKPOINT not in inits:
+        return
+    for record in best:
+        done = registry.find(record.id, Init.CHECKPOINT)
+        if record.checkpoint_deleted and (done is None or done.status != CandidateStatus.OK):
+            raise CheckpointDeletedError(
+                f"{deleted_message(record.id, record.checkpoint_deleted)}; train-topk "
+                "--init checkpoint cannot start from it: use --init scratch, or a -k no larger "
+                "than the search's [storage] keep_top"
+            )
+
+
 # One keyword per choice a caller makes (which run, how, which inits, on which cluster, with
 # which configuration, shown or quiet), each with a default but the first two.
 def train_topk(  # noqa: PLR0913
@@ -138,6 +157,8 @@ def train_topk(  # noqa: PLR0913
         If ``config`` asks for another precision than the search's.
     RunDirectoryError
         If the directory holds no search, or another ckptnas process is using it.
+    CheckpointDeletedError
+        If a checkpoint init would start from a checkpoint the search's ``[storage]`` deleted.
     """
     files = RunDir(run_dir)
     unknown = [i for i in inits if i not in INITS]
