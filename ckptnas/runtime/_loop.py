@@ -113,6 +113,7 @@ class Loop:
         #: Tasks of the batch being collected to submit again, with their attempt number.
         self.resubmit: list[tuple[CandidateSpec, int]] = []
         self._cache_before = (0, 0)
+        self._verbose = False
         #: Stops the run when its first candidates all fail alike (the environment's error).
         self.same_failure = SameFailure(min(SAME_FAILURES, config.experiment.max_candidates))
         #: Deletes the checkpoints ``[storage]`` lets go (does nothing by default).
@@ -205,7 +206,10 @@ class Loop:
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> xr.Dataset:
         """Run the search to its budget; return the final results dataset."""
-        self._cache_before = donor_cache_totals(self.client)  # workers may have served others
+        # What the end of the run logs with -v only; each such look asks every worker, 5-10 ms.
+        self._verbose = logger.isEnabledFor(logging.INFO)
+        if self._verbose:
+            self._cache_before = donor_cache_totals(self.client)  # they may have served others
         self.resume()
         self.fill()
         progress: Progress | None = None
@@ -224,9 +228,10 @@ class Loop:
         finally:
             if progress is not None:
                 progress.close()
-        log_donor_cache(self.client, self._cache_before)
-        if self.config.transfer.freeze:  # only frozen tensors are ever stored once
-            logger.info("%s", checkpoint_usage(self.tasks.run_dir).describe())
+        if self._verbose:
+            log_donor_cache(self.client, self._cache_before)
+            if self.config.transfer.freeze:  # only frozen tensors are ever stored once
+                logger.info("%s", checkpoint_usage(self.tasks.run_dir).describe())
         self.retention.report()
         with interrupts_deferred():
             ds = self.writer.flush()
