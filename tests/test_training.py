@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from ckptnas.config import Config
-from ckptnas.runtime import CandidateSpec, TrainingSettings, data_key, get_data, train_candidate
+from ckptnas.runtime import (
+    CandidateSpec,
+    TrainingSettings,
+    data_key,
+    donor_cache,
+    get_data,
+    train_candidate,
+)
 from ckptnas.search import plan_transfer
 from ckptnas.space import SearchSpace
 from ckptnas.storage import CheckpointStore
@@ -96,6 +103,8 @@ def test_broken_donor_is_reported_not_used(setting: tuple[SearchSpace, Candidate
     digest = train_candidate(parent).checkpoint_digest
     path = CheckpointStore(parent.run_dir).path(1)
     path.write_bytes(path.read_bytes()[:-8])
+    # Read as another process would: this one kept what it wrote (see TensorCache.put).
+    donor_cache().discard(CheckpointStore(parent.run_dir), 1)
     result = train_candidate(warm_child(space, parent, digest))
     assert result.status == "donor_failed"
     assert "candidate 1" in result.error
@@ -144,6 +153,8 @@ def test_a_donor_whose_shared_tensors_are_damaged_is_reported_not_used(
     store = CheckpointStore(parent.run_dir)
     blob = store.blobs.path(digest)
     blob.write_bytes(blob.read_bytes()[:-8])  # the parent's file, hence the blob, cut short
+    for written in (1, 2):  # read as another process would: this one kept what it wrote
+        donor_cache().discard(store, written)
     grandchild = replace(warm_child(space, child, child_digest), candidate_id=3)
     assert set(grandchild.plan.tensors) & frozen_names(space, child)
     result = train_candidate(grandchild)
