@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -97,19 +99,25 @@ def test_database_without_a_version_is_read_and_stamped(tmp_path: Path) -> None:
         assert db.execute("PRAGMA user_version").fetchone()[0] == LineageRegistry.VERSION
 
 
-def _version_1_registry(run_dir: Path) -> None:
-    """A lineage registry as version 1 wrote it: no hyperparameters, no target epochs."""
+@contextlib.contextmanager
+def registry_of_version(run_dir: Path, version: int) -> Iterator[sqlite3.Connection]:
+    """A lineage registry as ``version`` wrote it, open to add rows the way that version did.
+
+    The columns each later version added are dropped, read off the registry's own migrations,
+    so a file of any version is what that version wrote, whatever versions came after.
+    """
     LineageRegistry(run_dir).close()
     with sqlite3.connect(run_dir / "lineage.sqlite") as db:
-        db.execute("ALTER TABLE candidates DROP COLUMN hyperparameters")
-        db.execute("ALTER TABLE candidates DROP COLUMN target_epochs")
-        db.execute("ALTER TABLE candidates DROP COLUMN latency")
-        db.execute("ALTER TABLE candidates DROP COLUMN stage")
-        db.execute("ALTER TABLE candidates DROP COLUMN objective_values")
-        db.execute("ALTER TABLE candidates DROP COLUMN parent_run")
-        db.execute("ALTER TABLE candidates DROP COLUMN checkpoint_deleted")
-        db.execute("ALTER TABLE candidates DROP COLUMN deleted_time")
-        db.execute("PRAGMA user_version = 1")
+        for step in range(version + 1, LineageRegistry.VERSION + 1):
+            for table, column, _ in LineageRegistry.MIGRATIONS[step]:
+                db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        db.execute(f"PRAGMA user_version = {version}")
+        yield db
+
+
+def _version_1_registry(run_dir: Path) -> None:
+    """A lineage registry as version 1 wrote it: no hyperparameters, no target epochs."""
+    with registry_of_version(run_dir, 1) as db:
         db.execute("INSERT INTO candidates (arch, status, objective) VALUES ('[1, 2]', 'ok', 0.5)")
 
 
@@ -141,12 +149,7 @@ def test_version_1_registry_is_read_as_it_is_and_migrated_when_written(tmp_path:
 
 
 def test_version_2_registry_gains_the_stage_column_when_written(tmp_path: Path) -> None:
-    LineageRegistry(tmp_path).close()
-    with sqlite3.connect(tmp_path / "lineage.sqlite") as db:
-        db.execute("ALTER TABLE candidates DROP COLUMN stage")
-        db.execute("ALTER TABLE candidates DROP COLUMN objective_values")
-        db.execute("ALTER TABLE candidates DROP COLUMN parent_run")
-        db.execute("PRAGMA user_version = 2")
+    with registry_of_version(tmp_path, 2) as db:
         db.execute("INSERT INTO candidates (arch, status) VALUES ('[1, 2]', 'ok')")
     with LineageRegistry(tmp_path, readonly=True) as reg:
         assert reg.get(1).stage == ""
@@ -158,10 +161,7 @@ def test_version_2_registry_gains_the_stage_column_when_written(tmp_path: Path) 
 
 
 def test_version_4_registry_gains_the_parent_run_column_when_written(tmp_path: Path) -> None:
-    LineageRegistry(tmp_path).close()
-    with sqlite3.connect(tmp_path / "lineage.sqlite") as db:
-        db.execute("ALTER TABLE candidates DROP COLUMN parent_run")
-        db.execute("PRAGMA user_version = 4")
+    with registry_of_version(tmp_path, 4) as db:
         db.execute("INSERT INTO candidates (arch, status, parent) VALUES ('[1, 2]', 'ok', NULL)")
         db.execute("INSERT INTO candidates (arch, status, parent) VALUES ('[1, 3]', 'ok', 1)")
     with LineageRegistry(tmp_path, readonly=True) as reg:
@@ -179,11 +179,7 @@ def test_version_4_registry_gains_the_parent_run_column_when_written(tmp_path: P
 
 
 def test_version_5_registry_gains_the_deletion_columns_when_written(tmp_path: Path) -> None:
-    LineageRegistry(tmp_path).close()
-    with sqlite3.connect(tmp_path / "lineage.sqlite") as db:
-        db.execute("ALTER TABLE candidates DROP COLUMN checkpoint_deleted")
-        db.execute("ALTER TABLE candidates DROP COLUMN deleted_time")
-        db.execute("PRAGMA user_version = 5")
+    with registry_of_version(tmp_path, 5) as db:
         for arch in ("[1, 2]", "[1, 3]"):
             db.execute(f"INSERT INTO candidates (arch, status) VALUES ('{arch}', 'ok')")
     with LineageRegistry(tmp_path, readonly=True) as reg:
