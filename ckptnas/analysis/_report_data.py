@@ -16,12 +16,11 @@ from ckptnas.analysis._lineage_stats import Lineage
 from ckptnas.analysis._stages import Stage, stages
 from ckptnas.analysis._summary import RunSummary
 from ckptnas.config import Config
-from ckptnas.errors import RunDirectoryError
-from ckptnas.space import space_from_dict
 from ckptnas.storage import (
     CandidateRecord,
     CandidateStatus,
     LineageRegistry,
+    describer,
     recorded_config,
 )
 
@@ -185,13 +184,5 @@ def _described(
     registry: LineageRegistry, records: Iterable[CandidateRecord], trust_code: bool
 ) -> dict[int, str]:
     """Each candidate's architecture in words, as the run's search space describes it."""
-    try:
-        recorded = registry.recorded_space()
-    except RunDirectoryError:  # stopped before it recorded its space: nothing to say
-        return {r.id: "" for r in records}
-    try:
-        space = space_from_dict(recorded, trust_code)
-    # A user's space not trusted, or whose code is not importable here (as results.nc does).
-    except Exception:
-        return {r.id: str(r.arch) for r in records}
-    return {r.id: space.describe(r.arch) for r in records}
+    describe = describer(registry, trust_code)
+    return {r.id: describe(r.arch) for r in records}

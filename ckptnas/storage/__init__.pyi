@@ -28,6 +28,7 @@ from ._results import build_dataset as build_dataset
 from ._results import load_results as load_results
 from ._results import run_attrs as run_attrs
 from ._results import write_dataset as write_dataset
+from ._results_rows import describer as describer
 from ._run_config import recorded_config as recorded_config
 from ._rundir import RunDir as RunDir
 from ._rundir import RunKind as RunKind

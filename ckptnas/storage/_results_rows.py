@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from ckptnas.config import Config
 from ckptnas.errors import RunDirectoryError
-from ckptnas.space import Architecture, UntrustedSpaceError, space_from_dict
+from ckptnas.space import Architecture, space_from_dict
 from ckptnas.storage._lineage import LineageRegistry
 from ckptnas.storage._records import CandidateRecord
 from ckptnas.storage._run_config import recorded_config
@@ -71,17 +71,27 @@ class ResultsRows:
 
     def _description(self, arch: Architecture) -> str:
         if self._describe is None:
-            self._describe = self._describer()
+            self._describe = describer(self.registry)
         return self._describe(arch)
 
-    def _describer(self) -> Callable[[Architecture], str]:
-        """Each architecture in words, as the run's search space describes it."""
-        try:
-            space = space_from_dict(self.registry.recorded_space())
-        except UntrustedSpaceError:  # a user's space, pickled: not unpickled without trust
-            return str
-        except RunDirectoryError:  # a registry written without its space: nothing to say
-            return lambda arch: ""
-        except Exception:  # a user's space whose code is not importable here
-            return str
-        return space.describe
+
+def describer(registry: LineageRegistry, trust_code: bool = False) -> Callable[[Architecture], str]:
+    """Each architecture in words, as the run's recorded search space describes it.
+
+    Parameters
+    ----------
+    registry : LineageRegistry
+    trust_code : bool
+        Unpickle a space the run recorded as Python code (any space a user passed in), which
+        runs that code. Without it, or where that code does not import here, architectures
+        read as their tuples of choices; a run that recorded no space reads as empty text.
+    """
+    try:
+        recorded = registry.recorded_space()
+    except RunDirectoryError:  # stopped before it recorded its space: nothing to say
+        return lambda arch: ""
+    try:
+        space = space_from_dict(recorded, trust_code)
+    except Exception:  # a user's space not trusted, or whose code is not importable here
+        return str
+    return space.describe
