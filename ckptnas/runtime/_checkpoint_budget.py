@@ -146,13 +146,7 @@ class CheckpointBudget:
         """Log what is kept and what deleting reclaimed (``-v``), once the run ends."""
         if not self.active:
             return
-        counts = self.registry.deletions()
-        reclaimed = Reclaimed(
-            checkpoint_bytes(self.tasks.run_dir),
-            self.reclaimed,
-            counts.get(Deletion.USEFUL, 0),
-            counts.get(Deletion.MAX_BYTES, 0),
-        )
+        reclaimed = Reclaimed.of(self.registry, checkpoint_bytes(self.tasks.run_dir))
         logger.info("%s", reclaimed.describe())
 
     # -- deleting --------------------------------------------------------------------------

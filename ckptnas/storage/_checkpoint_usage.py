@@ -88,6 +88,15 @@ class Reclaimed:
     by_keep: int
     by_max_bytes: int
 
+    @classmethod
+    def of(cls, registry: LineageRegistry, bytes_kept: int) -> Reclaimed:
+        """What an open registry records of the deletions, beside the disk use now."""
+        counts = registry.deletions()
+        freed = int(registry.get_meta(RECLAIMED_KEY) or 0)
+        return cls(
+            bytes_kept, freed, counts.get(Deletion.USEFUL, 0), counts.get(Deletion.MAX_BYTES, 0)
+        )
+
     def describe(self) -> str:
         """One line: what is kept, what was reclaimed, and how many checkpoints went why.
 
@@ -119,13 +128,8 @@ def reclaimed(run_dir: str | Path | RunDir, bytes_kept: int) -> Reclaimed | None
     if not files.lineage.is_file():
         return None
     with LineageRegistry(files, readonly=True) as registry:
-        counts = registry.deletions()
-        freed = int(registry.get_meta(RECLAIMED_KEY) or 0)
-    if not counts:
-        return None
-    return Reclaimed(
-        bytes_kept, freed, counts.get(Deletion.USEFUL, 0), counts.get(Deletion.MAX_BYTES, 0)
-    )
+        found = Reclaimed.of(registry, bytes_kept)
+    return found if found.by_keep or found.by_max_bytes else None
 
 
 def _size(n: int) -> str:
