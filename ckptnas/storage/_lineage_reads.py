@@ -96,16 +96,7 @@ class LineageReads(Database):
 
     def candidates_of(self, ids: Iterable[int]) -> list[CandidateRecord]:
         """The records of these candidates, in id order (ids the registry lacks are skipped)."""
-        wanted = sorted(set(ids))
-        records: list[CandidateRecord] = []
-        for k in range(0, len(wanted), _CHUNK):
-            chunk = wanted[k : k + _CHUNK]
-            rows = self._db.execute(
-                f"SELECT * FROM candidates WHERE id IN ({','.join('?' * len(chunk))}) ORDER BY id",
-                chunk,
-            )
-            records.extend(self._record(r) for r in rows)
-        return records
+        return [self._record(r) for r in self._rows_of("candidates", "id", "id", ids)]
 
     def latest(self, n: int) -> list[CandidateRecord]:
         """The ``n`` candidates registered last, in id order."""
@@ -129,15 +120,23 @@ class LineageReads(Database):
 
     def curves_of(self, ids: Iterable[int]) -> dict[int, list[Curve]]:
         """The per-epoch curves of these candidates, by id (those with none are left out)."""
-        wanted = sorted(set(ids))
         out: dict[int, list[Curve]] = {}
+        for row in self._rows_of("epochs", "candidate", "candidate, epoch", ids):
+            out.setdefault(row["candidate"], []).append(self._curve_row(row))
+        return out
+
+    def _rows_of(
+        self, table: str, column: str, order: str, ids: Iterable[int]
+    ) -> Iterator[sqlite3.Row]:
+        """The rows of ``table`` whose ``column`` is one of ``ids``, ordered by ``order``.
+
+        Asked in chunks of :data:`_CHUNK` ids, so that any number stays under SQLite's limit
+        of bound parameters; the ids are sorted first, so the order holds across chunks.
+        """
+        wanted = sorted(set(ids))
         for k in range(0, len(wanted), _CHUNK):
             chunk = wanted[k : k + _CHUNK]
-            rows = self._db.execute(
-                f"SELECT * FROM epochs WHERE candidate IN ({','.join('?' * len(chunk))})"
-                " ORDER BY candidate, epoch",
-                chunk,
+            marks = ",".join("?" * len(chunk))
+            yield from self._db.execute(
+                f"SELECT * FROM {table} WHERE {column} IN ({marks}) ORDER BY {order}", chunk
             )
-            for row in rows:
-                out.setdefault(row["candidate"], []).append(self._curve_row(row))
-        return out
